@@ -64,3 +64,37 @@ func TestDequantizeVectors(t *testing.T) {
 		})
 	}
 }
+
+// TestQuantizeVectors requires byte-for-byte agreement with llama.cpp's
+// quantization of source.f32, quantized row by row.
+func TestQuantizeVectors(t *testing.T) {
+	src := readFloats(t, "source.f32")
+	for _, typ := range vectorTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			want := readVector(t, typ.String()+".bin")
+			rowBytes, _ := typ.RowBytes(vecCols)
+			got := make([]byte, len(want))
+			for r := range vecRows {
+				if err := Quantize(typ, src[r*vecCols:(r+1)*vecCols], got[r*rowBytes:(r+1)*rowBytes]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			badRows := 0
+			for r := range vecRows {
+				g, w := got[r*rowBytes:(r+1)*rowBytes], want[r*rowBytes:(r+1)*rowBytes]
+				for i := range g {
+					if g[i] != w[i] {
+						if badRows < 5 {
+							t.Errorf("row %d: first difference at byte %d: got %#02x, want %#02x", r, i, g[i], w[i])
+						}
+						badRows++
+						break
+					}
+				}
+			}
+			if badRows > 0 {
+				t.Errorf("%d of %d rows differ", badRows, vecRows)
+			}
+		})
+	}
+}
