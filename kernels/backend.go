@@ -1,0 +1,25 @@
+package kernels
+
+// Backend runs the operations of a transformer layer. The model's forward
+// pass calls only these, so a faster CPU implementation or a GPU one can
+// take the reference's place without the model code changing.
+type Backend interface {
+	// Name identifies the backend in logs and benchmark output.
+	Name() string
+	// MatMul computes out = x·Wᵀ for n rows of x (see the reference MatMul).
+	MatMul(out []float32, w *Matrix, x []float32, n int)
+	// Attention is causal grouped-query attention over a KV cache (see the
+	// reference Attention).
+	Attention(out, q, keys, values []float32, pos []int, nHeads, nKVHeads, headDim int)
+}
+
+// Reference is the Backend made of the plain reference functions.
+type Reference struct{}
+
+func (Reference) Name() string { return "reference" }
+
+func (Reference) MatMul(out []float32, w *Matrix, x []float32, n int) { MatMul(out, w, x, n) }
+
+func (Reference) Attention(out, q, keys, values []float32, pos []int, nHeads, nKVHeads, headDim int) {
+	Attention(out, q, keys, values, pos, nHeads, nKVHeads, headDim)
+}

@@ -1,0 +1,253 @@
+// Package kernels is aha's compute: every operation a transformer layer
+// needs, as a plain Go reference (this file) and, beside it, the fast
+// implementations behind the Backend interface.
+//
+// The reference functions are the specification and the test oracle: clear
+// loops, float32 data, float32 accumulation for dot products (float64 only
+// where a long reduction of squares or exponentials would otherwise lose
+// precision, as llama.cpp does too), no tricks. Every fast kernel is tested
+// against them.
+//
+// Activations are row-major: a batch of n vectors of width d is one []float32
+// of n·d values, row t at [t·d, (t+1)·d).
+package kernels
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/aha-inference/aha/quant"
+)
+
+// Matrix is a weight matrix stored row by row in one of the quant types:
+// Rows rows of Cols elements each, Data holding Rows·RowBytes bytes (usually
+// a slice of a memory-mapped file).
+type Matrix struct {
+	Type       quant.Type
+	Rows, Cols int
+	Data       []byte
+}
+
+// NewMatrix checks that data holds exactly rows×cols elements of type t.
+func NewMatrix(t quant.Type, rows, cols int, data []byte) (Matrix, error) {
+	rb, err := t.RowBytes(cols)
+	if err != nil {
+		return Matrix{}, err
+	}
+	if rows < 0 || len(data) != rows*rb {
+		return Matrix{}, fmt.Errorf("%d×%d %v matrix needs %d bytes, have %d", rows, cols, t, rows*rb, len(data))
+	}
+	return Matrix{t, rows, cols, data}, nil
+}
+
+// RowBytes is the size of one row in bytes.
+func (m *Matrix) RowBytes() int {
+	n, _ := m.Type.RowBytes(m.Cols)
+	return n
+}
+
+// Row returns the raw bytes of row r.
+func (m *Matrix) Row(r int) []byte {
+	rb := m.RowBytes()
+	return m.Data[r*rb : (r+1)*rb]
+}
+
+// DequantizeRow writes row r as float32 into dst (len Cols).
+func (m *Matrix) DequantizeRow(r int, dst []float32) {
+	// The row length was validated by NewMatrix, so this cannot fail.
+	if err := quant.Dequantize(m.Type, m.Row(r), dst); err != nil {
+		panic(err)
+	}
+}
+
+// Dot is Σ a[i]·b[i], accumulated in float32 in index order.
+func Dot(a, b []float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// MatMul computes out = x·Wᵀ for n input rows: out[t][r] = Σ_c W[r][c]·x[t][c].
+// x holds n rows of w.Cols values, out n rows of w.Rows values. Weight rows
+// are dequantized to float32 one at a time.
+func MatMul(out []float32, w *Matrix, x []float32, n int) {
+	row := make([]float32, w.Cols)
+	for r := 0; r < w.Rows; r++ {
+		w.DequantizeRow(r, row)
+		for t := 0; t < n; t++ {
+			out[t*w.Rows+r] = Dot(row, x[t*w.Cols:(t+1)*w.Cols])
+		}
+	}
+}
+
+// AddBias adds bias to each row of x.
+func AddBias(x, bias []float32) {
+	for t := 0; t < len(x); t += len(bias) {
+		for i, b := range bias {
+			x[t+i] += b
+		}
+	}
+}
+
+// Add adds y to x elementwise (the residual connection).
+func Add(x, y []float32) {
+	for i := range x {
+		x[i] += y[i]
+	}
+}
+
+// RMSNorm normalizes each row of x (of width len(weight)) by its root mean
+// square and scales it by weight: out = x / sqrt(mean(x²) + eps) · weight.
+// out may be x.
+func RMSNorm(out, x, weight []float32, eps float32) {
+	d := len(weight)
+	for t := 0; t < len(x); t += d {
+		var ss float64
+		for _, v := range x[t : t+d] {
+			ss += float64(v) * float64(v)
+		}
+		scale := float32(1 / math.Sqrt(ss/float64(d)+float64(eps)))
+		for i := 0; i < d; i++ {
+			out[t+i] = x[t+i] * scale * weight[i]
+		}
+	}
+}
+
+// RopeLayout says which elements of a head form the pairs RoPE rotates.
+type RopeLayout int
+
+const (
+	// RopeHalves pairs element i with element i+d/2 ("rotate half"): Hugging
+	// Face checkpoints, and Qwen GGUFs.
+	RopeHalves RopeLayout = iota
+	// RopeInterleaved pairs elements 2i and 2i+1: llama-architecture GGUFs,
+	// whose converter permuted the Q/K rows to match.
+	RopeInterleaved
+)
+
+func (l RopeLayout) String() string {
+	if l == RopeInterleaved {
+		return "interleaved"
+	}
+	return "halves"
+}
+
+// RopeFrequencies returns the rotation speed of each of the headDim/2 pairs:
+// theta^(-2i/headDim), divided by factors[i] when factors is given (llama3
+// frequency scaling).
+func RopeFrequencies(headDim int, theta float64, factors []float32) []float64 {
+	freqs := make([]float64, headDim/2)
+	for i := range freqs {
+		freqs[i] = math.Pow(theta, -2*float64(i)/float64(headDim))
+		if factors != nil {
+			freqs[i] /= float64(factors[i])
+		}
+	}
+	return freqs
+}
+
+// RoPE rotates every head of x (nHeads heads of headDim values per row) by
+// its row's position: row t is at position pos[t]. Each pair (a, b) turns by
+// the angle pos·freqs[i].
+func RoPE(x []float32, pos []int, nHeads, headDim int, freqs []float64, layout RopeLayout) {
+	half := headDim / 2
+	for t, p := range pos {
+		for h := 0; h < nHeads; h++ {
+			head := x[(t*nHeads+h)*headDim : (t*nHeads+h+1)*headDim]
+			for i := 0; i < half; i++ {
+				sin, cos := math.Sincos(float64(p) * freqs[i])
+				ia, ib := i, i+half
+				if layout == RopeInterleaved {
+					ia, ib = 2*i, 2*i+1
+				}
+				a, b := head[ia], head[ib]
+				head[ia] = a*float32(cos) - b*float32(sin)
+				head[ib] = a*float32(sin) + b*float32(cos)
+			}
+		}
+	}
+}
+
+// SiLUMul computes the SwiGLU activation in place: gate[i] = silu(gate[i])·up[i],
+// silu(g) = g·σ(g).
+func SiLUMul(gate, up []float32) {
+	for i, g := range gate {
+		gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+	}
+}
+
+// Softmax turns x into probabilities in place.
+func Softmax(x []float32) {
+	max := float32(math.Inf(-1))
+	for _, v := range x {
+		if v > max {
+			max = v
+		}
+	}
+	var sum float64
+	for i, v := range x {
+		e := math.Exp(float64(v - max))
+		x[i] = float32(e)
+		sum += e
+	}
+	for i := range x {
+		x[i] = float32(float64(x[i]) / sum)
+	}
+}
+
+// LogSoftmax writes log(softmax(x)) into out, computed from the float32
+// logits with a float64 normalizer.
+func LogSoftmax(out, x []float32) {
+	max := float32(math.Inf(-1))
+	for _, v := range x {
+		if v > max {
+			max = v
+		}
+	}
+	var sum float64
+	for _, v := range x {
+		sum += math.Exp(float64(v - max))
+	}
+	lse := float64(max) + math.Log(sum)
+	for i, v := range x {
+		out[i] = float32(float64(v) - lse)
+	}
+}
+
+// Attention computes causal grouped-query attention for n query rows.
+// q holds n rows of nHeads·headDim; keys and values hold the cache, one row
+// of nKVHeads·headDim per position 0…; query row t sits at position pos[t]
+// and attends to cache positions 0…pos[t]. Query head h reads KV head
+// h/(nHeads/nKVHeads). out receives n rows of nHeads·headDim.
+func Attention(out, q, keys, values []float32, pos []int, nHeads, nKVHeads, headDim int) {
+	group := nHeads / nKVHeads
+	kvWidth := nKVHeads * headDim
+	scale := float32(1 / math.Sqrt(float64(headDim)))
+	var scores []float32
+	for t, p := range pos {
+		scores = append(scores[:0], make([]float32, p+1)...)
+		for h := 0; h < nHeads; h++ {
+			qh := q[(t*nHeads+h)*headDim : (t*nHeads+h+1)*headDim]
+			kvOff := (h / group) * headDim
+			for j := 0; j <= p; j++ {
+				scores[j] = Dot(qh, keys[j*kvWidth+kvOff:j*kvWidth+kvOff+headDim]) * scale
+			}
+			Softmax(scores)
+			oh := out[(t*nHeads+h)*headDim : (t*nHeads+h+1)*headDim]
+			clear(oh)
+			for j := 0; j <= p; j++ {
+				v := values[j*kvWidth+kvOff : j*kvWidth+kvOff+headDim]
+				for i := range oh {
+					oh[i] += scores[j] * v[i]
+				}
+			}
+		}
+	}
+}
+
+// Embed copies row id of the embedding table into out.
+func Embed(out []float32, table *Matrix, id int) {
+	table.DequantizeRow(id, out)
+}

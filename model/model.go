@@ -1,0 +1,154 @@
+// Package model loads checkpoints — GGUF files and Hugging Face safetensors
+// folders — for the architectures aha supports (llama, qwen2, qwen3) and runs
+// their forward pass.
+//
+// Weights are memory-mapped and used in place, in the type the file stores
+// them in: loading a model copies nothing but its small norm and bias
+// vectors.
+package model
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/model/builtin"
+	"github.com/aha-inference/aha/model/gguf"
+	"github.com/aha-inference/aha/model/safetensors"
+	"github.com/aha-inference/aha/quant"
+)
+
+// Model is a loaded checkpoint.
+type Model struct {
+	Config Config
+	Path   string // the file or folder it came from; builtin.Name for the embedded model
+	Format string // "gguf" or "safetensors"
+
+	Embed   kernels.Matrix
+	Layers  []Layer
+	OutNorm []float32
+	Output  kernels.Matrix // the embedding itself when embeddings are tied
+
+	// RopeFreqs is the rotation speed of each pair of a head's elements.
+	RopeFreqs []float64
+
+	// GGUF is the open file for GGUF models (its metadata also holds the
+	// tokenizer); nil for HF folders.
+	GGUF *gguf.File
+
+	backend kernels.Backend
+	closer  io.Closer
+}
+
+// Load opens a model: a GGUF file, a Hugging Face folder (config.json and
+// safetensors), or, when path is "" or builtin.Name, the embedded default.
+func Load(path string) (*Model, error) {
+	if path == "" || path == builtin.Name {
+		f, err := gguf.Parse(builtin.Stories260K)
+		if err != nil {
+			return nil, fmt.Errorf("embedded model: %w", err)
+		}
+		f.Path = builtin.Name
+		return FromGGUF(f)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
+	}
+	if st.IsDir() {
+		return LoadHF(path)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
+	}
+	m, err := FromGGUF(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	m.closer = f
+	return m, nil
+}
+
+// FromGGUF builds a model from an open GGUF file. The file must stay open
+// while the model is used.
+func FromGGUF(f *gguf.File) (*Model, error) {
+	c, err := ConfigFromGGUF(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	m := &Model{Config: *c, Path: f.Path, Format: "gguf", GGUF: f}
+	m.Layers = make([]Layer, c.Layers)
+	err = m.fill(func(w weight) (*stored, error) {
+		t := f.Tensor(w.gguf)
+		if t == nil {
+			return nil, fmt.Errorf("tensor %s is missing", w.gguf)
+		}
+		return fromGGUF(t), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	var factors []float32
+	if t := f.Tensor("rope_freqs.weight"); t != nil {
+		if len(t.Shape) != 1 || int(t.Shape[0]) != c.HeadDim/2 {
+			return nil, fmt.Errorf("%s: rope_freqs.weight has shape %v, want [%d]", f.Path, t.Shape, c.HeadDim/2)
+		}
+		factors = make([]float32, c.HeadDim/2)
+		if err := quant.Dequantize(t.Type, t.Data, factors); err != nil {
+			return nil, fmt.Errorf("%s: rope_freqs.weight: %w", f.Path, err)
+		}
+	}
+	m.init(factors)
+	return m, nil
+}
+
+// LoadHF loads a Hugging Face model folder.
+func LoadHF(dir string) (*Model, error) {
+	c, err := readHFConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	ckpt, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: *c, Path: dir, Format: "safetensors", closer: ckpt}
+	m.Layers = make([]Layer, c.Layers)
+	err = m.fill(func(w weight) (*stored, error) {
+		t := ckpt.Tensor(w.hf)
+		if t == nil {
+			return nil, fmt.Errorf("tensor %s is missing", w.hf)
+		}
+		return fromSafetensors(t), nil
+	})
+	if err != nil {
+		ckpt.Close()
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	m.init(c.RopeScaling.FreqFactors(c.HeadDim, c.RopeTheta))
+	return m, nil
+}
+
+func (m *Model) init(ropeFactors []float32) {
+	m.RopeFreqs = kernels.RopeFrequencies(m.Config.HeadDim, m.Config.RopeTheta, ropeFactors)
+	m.backend = kernels.Reference{}
+}
+
+// SetBackend chooses where the forward pass runs.
+func (m *Model) SetBackend(b kernels.Backend) { m.backend = b }
+
+// Backend is where the forward pass runs.
+func (m *Model) Backend() kernels.Backend { return m.backend }
+
+// Close releases the mapped files. The model must not be used afterwards.
+func (m *Model) Close() error {
+	if m.closer == nil {
+		return nil
+	}
+	err := m.closer.Close()
+	m.closer = nil
+	return err
+}
