@@ -7,7 +7,8 @@ import "math"
 // sub-block scales themselves against one f16 super-block scale, and finally
 // re-quantize every element against the scale it will actually be decoded
 // with. They follow ggml's quantize_row_*_ref step for step, float32 rounding
-// included, because any other search gives different (not worse) bytes.
+// included, so that the bytes are llama-quantize's: another search could be
+// as good, but its files could not be checked against llama.cpp's.
 
 // groupMaxEps is ggml's threshold below which a group counts as all zeros.
 const groupMaxEps = 1e-15
@@ -25,13 +26,13 @@ func nearestInt(f float32) int {
 func clampInt(v, lo, hi int) int { return max(lo, min(hi, v)) }
 
 // makeQXQuants is ggml's make_qx_quants for weights w = x² and no importance
-// matrix: it quantizes x to signed levels −nmax…nmax−1 (stored in L offset by
+// matrix: it quantizes x to signed levels −nmax…nmax−1 (stored in q offset by
 // nmax) and returns the scale. It tries 19 candidate inverse scales around
 // nmax/max and keeps the one whose least-squares scale explains most of x.
-func makeQXQuants(x []float32, nmax int, L []int8) float32 {
+func makeQXQuants(x []float32, nmax int, q []int8) float32 {
 	max, amax := signedMax(x)
 	if amax < groupMaxEps {
-		clear(L)
+		clear(q)
 		return 0
 	}
 	// sums accumulates Σw·x·l and Σw·l² for the quants of one inverse scale.
@@ -46,7 +47,7 @@ func makeQXQuants(x []float32, nmax int, L []int8) float32 {
 	}
 	setL := func(iscale float32) {
 		for i, v := range x {
-			L[i] = int8(clampInt(nearestInt(iscale*v), -nmax, nmax-1) + nmax)
+			q[i] = int8(clampInt(nearestInt(iscale*v), -nmax, nmax-1) + nmax)
 		}
 	}
 
@@ -79,17 +80,17 @@ func makeQXQuants(x []float32, nmax int, L []int8) float32 {
 // (stored offset by nmax) weighted by x², refined by up to five passes of
 // coordinate descent that move one quant at a time while that lowers the
 // error of the least-squares scale. It returns that scale.
-func makeQ3Quants(x []float32, nmax int, L []int8) float32 {
+func makeQ3Quants(x []float32, nmax int, q []int8) float32 {
 	max, amax := signedMax(x)
 	if amax < groupMaxEps {
-		clear(L)
+		clear(q)
 		return 0
 	}
 	iscale := -float32(nmax) / max
 	var sumlx, suml2 float32
 	for i, v := range x {
 		l := clampInt(nearestInt(iscale*v), -nmax, nmax-1)
-		L[i] = int8(l)
+		q[i] = int8(l)
 		w := v * v
 		sumlx += float32(w * v * float32(l))
 		suml2 += float32(w * float32(l) * float32(l))
@@ -98,21 +99,21 @@ func makeQ3Quants(x []float32, nmax int, L []int8) float32 {
 		changed := false
 		for i, v := range x {
 			w := v * v
-			li := float32(L[i])
+			li := float32(q[i])
 			slx := sumlx - float32(w*v*li)
 			if !(slx > 0) {
 				continue
 			}
 			sl2 := suml2 - float32(w*li*li)
 			newL := clampInt(nearestInt(v*sl2/slx), -nmax, nmax-1)
-			if newL == int(L[i]) {
+			if newL == int(q[i]) {
 				continue
 			}
 			nl := float32(newL)
 			slx += float32(w * v * nl)
 			sl2 += float32(w * nl * nl)
 			if sl2 > 0 && slx*slx*suml2 > sumlx*sumlx*sl2 {
-				L[i], sumlx, suml2 = int8(newL), slx, sl2
+				q[i], sumlx, suml2 = int8(newL), slx, sl2
 				changed = true
 			}
 		}
@@ -120,8 +121,8 @@ func makeQ3Quants(x []float32, nmax int, L []int8) float32 {
 			break
 		}
 	}
-	for i := range L {
-		L[i] += int8(nmax)
+	for i := range q {
+		q[i] += int8(nmax)
 	}
 	if suml2 > 0 {
 		return sumlx / suml2
@@ -129,13 +130,12 @@ func makeQ3Quants(x []float32, nmax int, L []int8) float32 {
 	return 0
 }
 
-// makeQKX2Quants is ggml's make_qkx2_quants: it fits x ≈ scale·L − min with
-// L in 0…nmax and min ≥ 0 (returned as the second value), minimising the
-// weighted squared (or, with mad, absolute) error. Starting from the plain
-// range [min(x,0), max(x)], it tries nstep+1 inverse scales
-// (rmin + rdelta·is + nmax)/range and, for each rounding, solves the weighted
-// least-squares scale and offset in closed form.
-func makeQKX2Quants(x, weights []float32, nmax int, L, Laux []uint8, rmin, rdelta float32, nstep int, mad bool) (scale, negMin float32) {
+// makeQKX2Quants is ggml's make_qkx2_quants: it fits x ≈ scale·q − offset
+// with q in 0…nmax and offset ≥ 0, minimising the weighted squared (or, with
+// mad, absolute) error. Starting from the plain range [min(x,0), max(x)], it
+// tries nstep+1 inverse scales (rmin + rdelta·is + nmax)/range and, for each
+// rounding, solves the weighted least-squares scale and offset in closed form.
+func makeQKX2Quants(x, weights []float32, nmax int, q, qtry []uint8, rmin, rdelta float32, nstep int, mad bool) (scale, offset float32) {
 	lo, hi := x[0], x[0]
 	sumW := weights[0]
 	sumX := sumW * x[0]
@@ -153,14 +153,14 @@ func makeQKX2Quants(x, weights []float32, nmax int, L, Laux []uint8, rmin, rdelt
 		lo = 0
 	}
 	if hi == lo {
-		clear(L)
+		clear(q)
 		return 0, -lo
 	}
-	// errorOf is the weighted error of decoding levels q as s·q + m.
-	errorOf := func(q []uint8, s, m float32) float32 {
+	// errorOf is the weighted error of decoding quants lv as s·lv + m.
+	errorOf := func(lv []uint8, s, m float32) float32 {
 		var e float32
 		for i, v := range x {
-			diff := float32(s*float32(q[i])) + m - v
+			diff := float32(s*float32(lv[i])) + m - v
 			if mad {
 				diff = abs32(diff)
 			} else {
@@ -170,10 +170,10 @@ func makeQKX2Quants(x, weights []float32, nmax int, L, Laux []uint8, rmin, rdelt
 		}
 		return e
 	}
-	// levels rounds x−m against the inverse scale iscale into q.
-	levels := func(q []uint8, iscale, m float32) {
+	// roundAll rounds x−m against the inverse scale iscale into dst.
+	roundAll := func(dst []uint8, iscale, m float32) {
 		for i, v := range x {
-			q[i] = uint8(clampInt(nearestInt(iscale*(v-m)), 0, nmax))
+			dst[i] = uint8(clampInt(nearestInt(iscale*(v-m)), 0, nmax))
 		}
 	}
 
@@ -182,13 +182,13 @@ func makeQKX2Quants(x, weights []float32, nmax int, L, Laux []uint8, rmin, rdelt
 	m := lo
 	iscale := float32(nmax) / (hi - m)
 	scale = 1 / iscale
-	levels(L, iscale, m)
-	best := errorOf(L, scale, m)
+	roundAll(q, iscale, m)
+	best := errorOf(q, scale, m)
 	for is := 0; is <= nstep; is++ {
 		iscale = (float32(rmin+float32(rdelta*float32(is))) + float32(nmax)) / (hi - m)
-		levels(Laux, iscale, m)
+		roundAll(qtry, iscale, m)
 		var sumL, sumL2, sumXL float32
-		for i, l := range Laux {
+		for i, l := range qtry {
 			w := weights[i]
 			fl := float32(l)
 			sumL += float32(w * fl)
@@ -205,8 +205,8 @@ func makeQKX2Quants(x, weights []float32, nmax int, L, Laux []uint8, rmin, rdelt
 			mm = 0
 			s = sumXL / sumL2
 		}
-		if e := errorOf(Laux, s, mm); e < best {
-			copy(L, Laux)
+		if e := errorOf(qtry, s, mm); e < best {
+			copy(q, qtry)
 			best, scale, m = e, s, mm
 		}
 	}
@@ -217,8 +217,8 @@ func makeQKX2Quants(x, weights []float32, nmax int, L, Laux []uint8, rmin, rdelt
 // scales and mins are then quantized to 4 bits against d = maxScale/15 and
 // dmin = maxMin/15.
 func quantQ2_K(x []float32, b []byte) {
-	var L [QK_K]uint8
-	var Laux [16]uint8
+	var q [QK_K]uint8
+	var qtry [16]uint8
 	var weights [16]float32
 	var scales, mins [16]float32
 	var maxScale, maxMin float32
@@ -227,7 +227,7 @@ func quantQ2_K(x []float32, b []byte) {
 		for l, v := range xs {
 			weights[l] = abs32(v)
 		}
-		scales[j], mins[j] = makeQKX2Quants(xs, weights[:], 3, L[16*j:16*j+16], Laux[:], -0.5, 0.1, 15, true)
+		scales[j], mins[j] = makeQKX2Quants(xs, weights[:], 3, q[16*j:16*j+16], qtry[:], -0.5, 0.1, 15, true)
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}
@@ -261,19 +261,19 @@ func quantQ2_K(x []float32, b []byte) {
 		}
 		ml := dmin * float32(sc[j]>>4)
 		for i := 16 * j; i < 16*j+16; i++ {
-			L[i] = uint8(clampInt(nearestInt((x[i]+ml)/dl), 0, 3))
+			q[i] = uint8(clampInt(nearestInt((x[i]+ml)/dl), 0, 3))
 		}
 	}
-	pack2Bit(b[16:80], L[:])
+	pack2Bit(b[16:80], q[:])
 }
 
 // pack2Bit stores 256 values of 0…3 in the two-halves bit-plane layout
 // described above dequantQ2_K.
-func pack2Bit(qs []byte, L []uint8) {
+func pack2Bit(qs []byte, q []uint8) {
 	for h := range 2 {
 		for l := range 32 {
 			e := 128*h + l
-			qs[32*h+l] = L[e] | L[e+32]<<2 | L[e+64]<<4 | L[e+96]<<6
+			qs[32*h+l] = q[e] | q[e+32]<<2 | q[e+64]<<4 | q[e+96]<<6
 		}
 	}
 }
@@ -281,11 +281,11 @@ func pack2Bit(qs []byte, L []uint8) {
 // Q3_K: sixteen sub-blocks of 16 with symmetric 3-bit quants (−4…3); their
 // signed scales are quantized to 6 bits (−32…31) against d = maxScale/−32.
 func quantQ3_K(x []float32, b []byte) {
-	var L [QK_K]int8
+	var q [QK_K]int8
 	var scales [16]float32
 	var maxScale, amax float32
 	for j := range 16 {
-		scales[j] = makeQ3Quants(x[16*j:16*j+16], 4, L[16*j:16*j+16])
+		scales[j] = makeQ3Quants(x[16*j:16*j+16], 4, q[16*j:16*j+16])
 		if a := abs32(scales[j]); a > amax {
 			amax, maxScale = a, scales[j]
 		}
@@ -296,7 +296,7 @@ func quantQ3_K(x []float32, b []byte) {
 	if maxScale != 0 {
 		iscale := -32 / maxScale
 		for j := range 16 {
-			l := uint8(clampInt(int(int8(nearestInt(iscale*scales[j]))), -32, 31) + 32)
+			l := uint8(clampInt(nearestInt(iscale*scales[j]), -32, 31) + 32)
 			if j < 8 {
 				sc[j] = l & 0xf
 			} else {
@@ -316,7 +316,7 @@ func quantQ3_K(x []float32, b []byte) {
 			continue
 		}
 		for i := 16 * j; i < 16*j+16; i++ {
-			L[i] = int8(clampInt(nearestInt(x[i]/dl), -4, 3) + 4)
+			q[i] = int8(clampInt(nearestInt(x[i]/dl), -4, 3) + 4)
 		}
 	}
 
@@ -324,7 +324,7 @@ func quantQ3_K(x []float32, b []byte) {
 	hmask := b[0:32]
 	clear(hmask)
 	var low [QK_K]uint8
-	for e, l := range L {
+	for e, l := range q {
 		if l > 3 {
 			hmask[e%32] |= 1 << (e / 32)
 			l -= 4
@@ -337,9 +337,9 @@ func quantQ3_K(x []float32, b []byte) {
 // quantScaleMinK is the part Q4_K and Q5_K share: eight sub-blocks of 32, each
 // fitted as scale·q − min with q in 0…nmax, weighted by rms(x)+|x|; their
 // scales and mins quantized to 6 bits against f16 d and dmin (written to
-// b[0:16]); then every element re-quantized into L against the decoded scales.
-func quantScaleMinK(x []float32, b []byte, nmax int, rmin float32, nstep int, L *[QK_K]uint8) {
-	var Laux [32]uint8
+// b[0:16]); then every element re-quantized into q against the decoded scales.
+func quantScaleMinK(x []float32, b []byte, nmax int, rmin float32, nstep int, q *[QK_K]uint8) {
+	var qtry [32]uint8
 	var weights [32]float32
 	var scales, mins [8]float32
 	var maxScale, maxMin float32
@@ -353,7 +353,7 @@ func quantScaleMinK(x []float32, b []byte, nmax int, rmin float32, nstep int, L 
 		for l, v := range xs {
 			weights[l] = avX + abs32(v)
 		}
-		scales[j], mins[j] = makeQKX2Quants(xs, weights[:], nmax, L[32*j:32*j+32], Laux[:], rmin, 0.1, nstep, false)
+		scales[j], mins[j] = makeQKX2Quants(xs, weights[:], nmax, q[32*j:32*j+32], qtry[:], rmin, 0.1, nstep, false)
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}
@@ -394,7 +394,7 @@ func quantScaleMinK(x []float32, b []byte, nmax int, rmin float32, nstep int, L 
 		}
 		ml := dmin * float32(m)
 		for i := 32 * j; i < 32*j+32; i++ {
-			L[i] = uint8(clampInt(nearestInt((x[i]+ml)/dl), 0, nmax))
+			q[i] = uint8(clampInt(nearestInt((x[i]+ml)/dl), 0, nmax))
 		}
 	}
 }
@@ -402,28 +402,28 @@ func quantScaleMinK(x []float32, b []byte, nmax int, rmin float32, nstep int, L 
 // Q4_K: 4-bit quants, sub-blocks 2k and 2k+1 sharing 32 bytes (low, high
 // nibble).
 func quantQ4_K(x []float32, b []byte) {
-	var L [QK_K]uint8
-	quantScaleMinK(x, b, 15, -1, 20, &L)
+	var q [QK_K]uint8
+	quantScaleMinK(x, b, 15, -1, 20, &q)
 	qs := b[16:144]
 	for k := range 4 {
 		for l := range 32 {
-			qs[32*k+l] = L[64*k+l] | L[64*k+32+l]<<4
+			qs[32*k+l] = q[64*k+l] | q[64*k+32+l]<<4
 		}
 	}
 }
 
 // Q5_K: Q4_K's layout plus the fifth bit of element 32s+l in bit s of qh[l].
 func quantQ5_K(x []float32, b []byte) {
-	var L [QK_K]uint8
-	quantScaleMinK(x, b, 31, -0.5, 15, &L)
+	var q [QK_K]uint8
+	quantScaleMinK(x, b, 31, -0.5, 15, &q)
 	qh, qs := b[16:48], b[48:176]
 	clear(qh)
-	for e, l := range L {
+	for e, l := range q {
 		qh[e%32] |= l >> 4 << (e / 32)
 	}
 	for k := range 4 {
 		for l := range 32 {
-			qs[32*k+l] = L[64*k+l]&0xf | L[64*k+32+l]<<4
+			qs[32*k+l] = q[64*k+l]&0xf | q[64*k+32+l]<<4
 		}
 	}
 }
@@ -431,11 +431,11 @@ func quantQ5_K(x []float32, b []byte) {
 // Q6_K: sixteen sub-blocks of 16 with symmetric 6-bit quants (−32…31); their
 // signed scales are quantized to int8 against d = maxScale/−128.
 func quantQ6_K(x []float32, b []byte) {
-	var L [QK_K]int8
+	var q [QK_K]int8
 	var scales [16]float32
 	var maxScale, amax float32
 	for j := range 16 {
-		scales[j] = makeQXQuants(x[16*j:16*j+16], 32, L[16*j:16*j+16])
+		scales[j] = makeQXQuants(x[16*j:16*j+16], 32, q[16*j:16*j+16])
 		if a := abs32(scales[j]); a > amax {
 			amax, maxScale = a, scales[j]
 		}
@@ -459,7 +459,7 @@ func quantQ6_K(x []float32, b []byte) {
 			continue
 		}
 		for i := 16 * j; i < 16*j+16; i++ {
-			L[i] = int8(clampInt(nearestInt(x[i]/dl), -32, 31) + 32)
+			q[i] = int8(clampInt(nearestInt(x[i]/dl), -32, 31) + 32)
 		}
 	}
 
@@ -468,10 +468,10 @@ func quantQ6_K(x []float32, b []byte) {
 	for h := range 2 {
 		for l := range 32 {
 			e := 128*h + l
-			q := [4]uint8{uint8(L[e]), uint8(L[e+32]), uint8(L[e+64]), uint8(L[e+96])}
-			ql[64*h+l] = q[0]&0xf | q[2]<<4
-			ql[64*h+32+l] = q[1]&0xf | q[3]<<4
-			qh[32*h+l] = q[0]>>4 | q[1]>>4<<2 | q[2]>>4<<4 | q[3]>>4<<6
+			v := [4]uint8{uint8(q[e]), uint8(q[e+32]), uint8(q[e+64]), uint8(q[e+96])}
+			ql[64*h+l] = v[0]&0xf | v[2]<<4
+			ql[64*h+32+l] = v[1]&0xf | v[3]<<4
+			qh[32*h+l] = v[0]>>4 | v[1]>>4<<2 | v[2]>>4<<4 | v[3]>>4<<6
 		}
 	}
 }

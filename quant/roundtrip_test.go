@@ -353,3 +353,27 @@ func TestRoundAway(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeOverwrites: every byte of the destination is written, so a
+// reused buffer's old contents cannot leak into the blocks.
+func TestQuantizeOverwrites(t *testing.T) {
+	x := raggedRow(rand.New(rand.NewPCG(15, 16)), 2*QK_K)
+	for _, typ := range allTypes {
+		n, _ := typ.RowBytes(len(x))
+		clean, dirty := make([]byte, n), make([]byte, n)
+		for i := range dirty {
+			dirty[i] = 0xa5
+		}
+		if err := Quantize(typ, x, clean); err != nil {
+			t.Fatal(err)
+		}
+		if err := Quantize(typ, x, dirty); err != nil {
+			t.Fatal(err)
+		}
+		for i := range clean {
+			if clean[i] != dirty[i] {
+				t.Fatalf("%s: byte %d depends on the buffer's old contents", typ, i)
+			}
+		}
+	}
+}

@@ -4,7 +4,8 @@
 // Every type is stored in blocks: BlockSize elements packed into TypeSize
 // bytes. A row of n elements (n a multiple of BlockSize) takes RowBytes(n)
 // bytes. The dequantizers here are the plain reference, the oracle the fast
-// kernels are tested against.
+// kernels are tested against; the quantizers reproduce ggml's reference
+// quantizers byte for byte, so files written here match llama-quantize's.
 package quant
 
 import (
@@ -52,7 +53,7 @@ var types = map[Type]typeInfo{
 	Q5_0: {"Q5_0", 32, 2 + 4 + 16},
 	Q5_1: {"Q5_1", 32, 2 + 2 + 4 + 16},
 	Q8_0: {"Q8_0", 32, 2 + 32},
-	Q8_1: {"Q8_1", 32, 4 + 4 + 32},
+	Q8_1: {"Q8_1", 32, 2 + 2 + 32},
 	Q2_K: {"Q2_K", QK_K, QK_K/16 + QK_K/4 + 2 + 2},
 	Q3_K: {"Q3_K", QK_K, QK_K/8 + QK_K/4 + 12 + 2},
 	Q4_K: {"Q4_K", QK_K, 2 + 2 + 12 + QK_K/2},
