@@ -19,6 +19,7 @@ import (
 	"maps"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/config"
@@ -77,18 +78,20 @@ func newEnvironment() *exec.Environment {
 	}
 	globals := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables)
 	globals.Set("range", safeRange)
+	globals.Set("namespace", newNamespace)
+	listMethods, dictMethods := readOnlyMethods()
 	return &exec.Environment{
 		Context:           globals,
 		Filters:           filters,
 		Tests:             builtins.Tests,
-		ControlStructures: builtins.ControlStructures,
+		ControlStructures: guardedControlStructures(),
 		Methods: exec.Methods{
 			Bool:  builtins.Methods.Bool,
 			Int:   builtins.Methods.Int,
 			Float: builtins.Methods.Float,
 			Str:   strMethods(),
-			Dict:  builtins.Methods.Dict,
-			List:  builtins.Methods.List,
+			Dict:  dictMethods,
+			List:  listMethods,
 		},
 	}
 }
@@ -96,6 +99,11 @@ func newEnvironment() *exec.Environment {
 // Parse parses a chat template's Jinja source.
 func Parse(src string) (t *Template, err error) {
 	defer recoverInto(&err, "parse chat template")
+	// Python cannot even hold such text, and gonja's lexer can loop forever
+	// on some of it.
+	if !utf8.ValidString(src) {
+		return nil, errors.New("parse chat template: not valid UTF-8")
+	}
 	tpl, err := exec.NewTemplate(rootName, settings, sourceLoader(src), environment)
 	if err != nil {
 		return nil, fmt.Errorf("parse chat template: %w", unwrapSource(err))

@@ -255,16 +255,38 @@ func TestErrors(t *testing.T) {
 }
 
 func TestRenderKeepsMessages(t *testing.T) {
-	tmpl, err := Parse("{% set m = messages[0] %}{% set _ = m.update({'content': 'changed'}) %}{{ messages[0].content }}")
-	if err != nil {
-		t.Fatal(err)
+	msgs := []Message{{"role": "user", "content": "original", "parts": []any{"a"}}}
+	for _, src := range []string{
+		"{% set m = messages[0] %}{% set _ = m.update({'content': 'changed'}) %}",
+		"{% set _ = messages[0].parts.append('b') %}",
+		"{% set m = messages[0] %}{% set m.content = 'changed' %}",
+	} {
+		// As in transformers' immutable sandbox, the attempt is an error.
+		if _, err := render(src, Context{Messages: msgs}); err == nil {
+			t.Errorf("%s: rendered without error", src)
+		}
 	}
-	msgs := []Message{{"role": "user", "content": "original"}}
-	if _, err := tmpl.Render(Context{Messages: msgs}); err != nil {
-		t.Logf("render: %v", err) // whether update exists is gonja's business; the caller's copy must not change
-	}
-	if msgs[0]["content"] != "original" {
+	if msgs[0]["content"] != "original" || len(msgs[0]["parts"].([]any)) != 1 {
 		t.Fatalf("Render changed the caller's message: %v", msgs[0])
+	}
+}
+
+// TestGuards checks the templates that would overflow gonja's stack, which
+// no recover can catch, fail with an error instead.
+func TestGuards(t *testing.T) {
+	for _, tc := range []struct{ name, src, want string }{
+		{"namespace containing itself", "{% set ns = namespace(x=1) %}{% set ns.x = ns %}{{ ns.x }}", "contain itself"},
+		{"namespaces containing each other", "{% set a = namespace() %}{% set b = namespace(a=a) %}{% set a.b = [b] %}{{ a }}", "contain itself"},
+		{"infinite macro recursion", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "macro recursion"},
+		{"mutual macro recursion", "{% macro f() %}{{ g() }}{% endmacro %}{% macro g() %}{{ f() }}{% endmacro %}{{ f() }}", "macro recursion"},
+		{"subscript assignment", "{% set d = {} %}{% set d['x'] = 1 %}", "subscript"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := render(tc.src, Context{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }
 
