@@ -1,0 +1,512 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// FromHF builds the tokenizer of a Hugging Face model folder:
+// tokenizer.json (required: a byte-level BPE model, its normalizer,
+// pre-tokenizer, added tokens and post-processor) and, when present,
+// tokenizer_config.json (bos_token, eos_token, add_bos_token,
+// add_eos_token, chat_template), chat_template.jinja and
+// generation_config.json (eos_token_id, the stop tokens).
+//
+// What Encode adds with addSpecial comes from the post-processor
+// (TemplateProcessing), overridden by add_bos_token/add_eos_token where the
+// config sets them, as transformers does for Llama tokenizers.
+func FromHF(dir string) (*Tokenizer, error) {
+	path := filepath.Join(dir, "tokenizer.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	t, err := parseTokenizerJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer %s: %w", path, err)
+	}
+	if err := t.readConfig(dir); err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	return t, nil
+}
+
+type hfJSON struct {
+	AddedTokens   []hfAddedToken  `json:"added_tokens"`
+	Normalizer    json.RawMessage `json:"normalizer"`
+	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
+	PostProcessor json.RawMessage `json:"post_processor"`
+	Decoder       json.RawMessage `json:"decoder"`
+	Model         json.RawMessage `json:"model"`
+}
+
+type hfAddedToken struct {
+	ID         int    `json:"id"`
+	Content    string `json:"content"`
+	SingleWord bool   `json:"single_word"`
+	LStrip     bool   `json:"lstrip"`
+	RStrip     bool   `json:"rstrip"`
+	Normalized bool   `json:"normalized"`
+	Special    bool   `json:"special"`
+}
+
+type hfBPE struct {
+	Type                    string          `json:"type"`
+	Vocab                   json.RawMessage `json:"vocab"`
+	Merges                  json.RawMessage `json:"merges"`
+	UnkToken                *string         `json:"unk_token"`
+	ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
+	EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
+	IgnoreMerges            bool            `json:"ignore_merges"`
+}
+
+// hfComponent is any of the normalizer, pre-tokenizer, post-processor and
+// decoder objects: a type and that type's fields.
+type hfComponent struct {
+	Type string `json:"type"`
+	// Sequence
+	Normalizers   []json.RawMessage `json:"normalizers"`
+	PreTokenizers []json.RawMessage `json:"pretokenizers"`
+	Processors    []json.RawMessage `json:"processors"`
+	Decoders      []json.RawMessage `json:"decoders"`
+	// Split
+	Pattern  struct{ Regex, String *string } `json:"pattern"`
+	Behavior string                          `json:"behavior"`
+	Invert   bool                            `json:"invert"`
+	// ByteLevel
+	AddPrefixSpace bool  `json:"add_prefix_space"`
+	UseRegex       *bool `json:"use_regex"`
+	// Digits
+	IndividualDigits bool `json:"individual_digits"`
+	// TemplateProcessing
+	Single        []map[string]struct{ ID string } `json:"single"`
+	SpecialTokens map[string]struct{ IDs []int }   `json:"special_tokens"`
+	// RobertaProcessing, BertProcessing: [text, id]
+	Cls []any `json:"cls"`
+	Sep []any `json:"sep"`
+}
+
+func parseComponent(raw json.RawMessage) (*hfComponent, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	c := new(hfComponent)
+	if err := json.Unmarshal(raw, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
+	var j hfJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, err
+	}
+	var model hfBPE
+	if len(j.Model) == 0 {
+		return nil, errors.New("no model")
+	}
+	if err := json.Unmarshal(j.Model, &model); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if model.Type != "BPE" {
+		return nil, fmt.Errorf("unsupported tokenizer model %s (want BPE)", model.Type)
+	}
+	if p := model.ContinuingSubwordPrefix; p != nil && *p != "" {
+		return nil, fmt.Errorf("unsupported BPE continuing_subword_prefix %q", *p)
+	}
+	if s := model.EndOfWordSuffix; s != nil && *s != "" {
+		return nil, fmt.Errorf("unsupported BPE end_of_word_suffix %q", *s)
+	}
+
+	pre, preByteLevel, err := hfPreTokenizer(j.PreTokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("pre_tokenizer: %w", err)
+	}
+	dec, err := parseComponent(j.Decoder)
+	if err != nil {
+		return nil, fmt.Errorf("decoder: %w", err)
+	}
+	if !preByteLevel || dec == nil || dec.Type != "ByteLevel" {
+		return nil, errors.New("unsupported tokenizer: only byte-level BPE (ByteLevel pre-tokenizer and decoder) is read from tokenizer.json; load SentencePiece models from GGUF")
+	}
+	normalize, err := hfNormalizer(j.Normalizer)
+	if err != nil {
+		return nil, fmt.Errorf("normalizer: %w", err)
+	}
+
+	var vocab map[string]int
+	if err := json.Unmarshal(model.Vocab, &vocab); err != nil {
+		return nil, fmt.Errorf("model.vocab: %w", err)
+	}
+	v := &vocabulary{kind: byteLevel, unk: -1}
+	if v.merges, err = hfMerges(model.Merges); err != nil {
+		return nil, fmt.Errorf("model.merges: %w", err)
+	}
+	size := 0
+	for _, id := range vocab {
+		size = max(size, id+1)
+	}
+	for _, a := range j.AddedTokens {
+		size = max(size, a.ID+1)
+	}
+	if size > 1<<24 {
+		return nil, fmt.Errorf("token id %d is implausibly large", size-1)
+	}
+	v.tokens = make([]string, size)
+	v.types = make([]TokenType, size)
+	v.model = make([]bool, size)
+	for i := range v.types {
+		v.types[i] = Unused // an id no entry names
+	}
+	for tok, id := range vocab {
+		if id < 0 {
+			return nil, fmt.Errorf("model.vocab: negative id %d for %q", id, tok)
+		}
+		v.tokens[id], v.types[id], v.model[id] = tok, Normal, true
+	}
+	for _, a := range j.AddedTokens {
+		if a.ID < 0 {
+			return nil, fmt.Errorf("added_tokens: negative id %d for %q", a.ID, a.Content)
+		}
+		ty := UserDefined
+		if a.Special {
+			ty = Control
+		}
+		if model.UnkToken != nil && a.Content == *model.UnkToken {
+			ty = Unknown
+		}
+		v.tokens[a.ID], v.types[a.ID] = a.Content, ty
+		v.added = append(v.added, addedToken{id: a.ID, content: a.Content, special: a.Special,
+			lstrip: a.LStrip, rstrip: a.RStrip, singleWord: a.SingleWord, normalized: a.Normalized})
+	}
+
+	t, err := build(v)
+	if err != nil {
+		return nil, err
+	}
+	t.pre, t.norm = pre, normalize
+	t.model.ignoreMerges = model.IgnoreMerges
+	t.bos, t.eos = -1, -1
+	if t.prefix, t.suffix, err = hfPostProcessor(j.PostProcessor); err != nil {
+		return nil, fmt.Errorf("post_processor: %w", err)
+	}
+	return t, nil
+}
+
+// hfMerges reads merges in either form: "a b" strings or ["a", "b"] pairs.
+func hfMerges(raw json.RawMessage) ([][2]string, error) {
+	var pairs [][2]string
+	if err := json.Unmarshal(raw, &pairs); err == nil {
+		return pairs, nil
+	}
+	var lines []string
+	if err := json.Unmarshal(raw, &lines); err != nil {
+		return nil, err
+	}
+	pairs = make([][2]string, len(lines))
+	for i, line := range lines {
+		a, b, ok := strings.Cut(line, " ")
+		if !ok || strings.Contains(b, " ") {
+			return nil, fmt.Errorf("merge %d %q is not two tokens", i, line)
+		}
+		pairs[i] = [2]string{a, b}
+	}
+	return pairs, nil
+}
+
+func hfNormalizer(raw json.RawMessage) (func(string) string, error) {
+	c, err := parseComponent(raw)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	switch c.Type {
+	case "NFC":
+		return norm.NFC.String, nil
+	case "Sequence":
+		var fns []func(string) string
+		for _, sub := range c.Normalizers {
+			fn, err := hfNormalizer(sub)
+			if err != nil {
+				return nil, err
+			}
+			if fn != nil {
+				fns = append(fns, fn)
+			}
+		}
+		switch len(fns) {
+		case 0:
+			return nil, nil
+		case 1:
+			return fns[0], nil
+		}
+		return func(s string) string {
+			for _, fn := range fns {
+				s = fn(s)
+			}
+			return s
+		}, nil
+	}
+	return nil, fmt.Errorf("unsupported normalizer %s", c.Type)
+}
+
+// hfPreTokenizer returns the pre-tokenizer and whether it includes
+// ByteLevel. None at all means each text segment is one word.
+func hfPreTokenizer(raw json.RawMessage) (preTokenizer, bool, error) {
+	c, err := parseComponent(raw)
+	if err != nil {
+		return nil, false, err
+	}
+	whole := func(text string, emit func(string)) { emit(text) }
+	if c == nil {
+		return whole, false, nil
+	}
+	switch c.Type {
+	case "Sequence":
+		var pre preTokenizer
+		byteLevel := false
+		for _, sub := range c.PreTokenizers {
+			p, bl, err := hfPreTokenizer(sub)
+			if err != nil {
+				return nil, false, err
+			}
+			pre, byteLevel = chain(pre, p), byteLevel || bl
+		}
+		if pre == nil {
+			pre = whole
+		}
+		return pre, byteLevel, nil
+	case "Split":
+		if c.Behavior != "Isolated" || c.Invert {
+			return nil, false, fmt.Errorf("unsupported Split behavior %s (invert %v)", c.Behavior, c.Invert)
+		}
+		switch {
+		case c.Pattern.Regex != nil:
+			pre, err := splitRegex(*c.Pattern.Regex)
+			return pre, false, err
+		case c.Pattern.String != nil && *c.Pattern.String != "":
+			return splitGo(regexp.MustCompile(regexp.QuoteMeta(*c.Pattern.String))), false, nil
+		}
+		return nil, false, errors.New("Split without a pattern")
+	case "Digits":
+		if c.IndividualDigits {
+			pre, err := splitRegex(`\p{N}`)
+			return pre, false, err
+		}
+		pre, err := splitRegex(`\p{N}+`)
+		return pre, false, err
+	case "ByteLevel":
+		pre := whole
+		if c.UseRegex == nil || *c.UseRegex {
+			pre = splitGPT2
+		}
+		if c.AddPrefixSpace {
+			inner := pre
+			pre = func(text string, emit func(string)) {
+				if !strings.HasPrefix(text, " ") {
+					text = " " + text
+				}
+				inner(text, emit)
+			}
+		}
+		return pre, true, nil
+	}
+	return nil, false, fmt.Errorf("unsupported pre-tokenizer %s", c.Type)
+}
+
+// hfPostProcessor returns the ids put before and after the text when
+// special tokens are added.
+func hfPostProcessor(raw json.RawMessage) (prefix, suffix []int, err error) {
+	c, err := parseComponent(raw)
+	if err != nil || c == nil {
+		return nil, nil, err
+	}
+	switch c.Type {
+	case "ByteLevel": // adjusts offsets only
+		return nil, nil, nil
+	case "Sequence":
+		for _, sub := range c.Processors {
+			p, s, err := hfPostProcessor(sub)
+			if err != nil {
+				return nil, nil, err
+			}
+			prefix, suffix = append(prefix, p...), append(suffix, s...)
+		}
+		return prefix, suffix, nil
+	case "TemplateProcessing":
+		seen := false
+		for _, item := range c.Single {
+			if _, ok := item["Sequence"]; ok {
+				seen = true
+				continue
+			}
+			tok, ok := item["SpecialToken"]
+			if !ok {
+				return nil, nil, fmt.Errorf("TemplateProcessing item %v", item)
+			}
+			st, ok := c.SpecialTokens[tok.ID]
+			if !ok {
+				return nil, nil, fmt.Errorf("TemplateProcessing names unknown special token %q", tok.ID)
+			}
+			if seen {
+				suffix = append(suffix, st.IDs...)
+			} else {
+				prefix = append(prefix, st.IDs...)
+			}
+		}
+		return prefix, suffix, nil
+	case "RobertaProcessing", "BertProcessing":
+		cls, okc := pairID(c.Cls)
+		sep, oks := pairID(c.Sep)
+		if !okc || !oks {
+			return nil, nil, fmt.Errorf("%s without cls/sep ids", c.Type)
+		}
+		return []int{cls}, []int{sep}, nil
+	}
+	return nil, nil, fmt.Errorf("unsupported post-processor %s", c.Type)
+}
+
+// pairID reads the id of a [text, id] pair.
+func pairID(p []any) (int, bool) {
+	if len(p) != 2 {
+		return 0, false
+	}
+	f, ok := p[1].(float64)
+	return int(f), ok
+}
+
+// hfConfig is the part of tokenizer_config.json the tokenizer uses.
+type hfConfig struct {
+	AddBOS       *bool           `json:"add_bos_token"`
+	AddEOS       *bool           `json:"add_eos_token"`
+	BOS          json.RawMessage `json:"bos_token"`
+	EOS          json.RawMessage `json:"eos_token"`
+	ChatTemplate json.RawMessage `json:"chat_template"`
+}
+
+// readConfig applies the optional files beside tokenizer.json.
+func (t *Tokenizer) readConfig(dir string) error {
+	var cfg hfConfig
+	if err := readOptionalJSON(filepath.Join(dir, "tokenizer_config.json"), &cfg); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "tokenizer_config.json")
+	var err error
+	if t.bosText, err = tokenText(cfg.BOS); err != nil {
+		return fmt.Errorf("%s: bos_token: %w", path, err)
+	}
+	if t.eosText, err = tokenText(cfg.EOS); err != nil {
+		return fmt.Errorf("%s: eos_token: %w", path, err)
+	}
+	if t.bosText != "" {
+		t.bos = t.ID(t.bosText)
+	}
+	if t.eosText != "" {
+		t.eos = t.ID(t.eosText)
+	}
+	if cfg.AddBOS != nil {
+		t.prefix = nil
+		if *cfg.AddBOS && t.bos >= 0 {
+			t.prefix = []int{t.bos}
+		}
+	}
+	if cfg.AddEOS != nil {
+		t.suffix = nil
+		if *cfg.AddEOS && t.eos >= 0 {
+			t.suffix = []int{t.eos}
+		}
+	}
+	if t.chatTemplate, err = chatTemplate(cfg.ChatTemplate); err != nil {
+		return fmt.Errorf("%s: chat_template: %w", path, err)
+	}
+	if t.chatTemplate == "" {
+		b, err := os.ReadFile(filepath.Join(dir, "chat_template.jinja"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		t.chatTemplate = string(b)
+	}
+
+	var gen struct {
+		EOS json.RawMessage `json:"eos_token_id"`
+	}
+	if err := readOptionalJSON(filepath.Join(dir, "generation_config.json"), &gen); err != nil {
+		return err
+	}
+	stop := []int{t.eos}
+	if len(gen.EOS) > 0 && string(gen.EOS) != "null" {
+		var one int
+		var many []int
+		if json.Unmarshal(gen.EOS, &one) == nil {
+			stop = append(stop, one)
+		} else if err := json.Unmarshal(gen.EOS, &many); err == nil {
+			stop = append(stop, many...)
+		} else {
+			return fmt.Errorf("%s: eos_token_id: %w", filepath.Join(dir, "generation_config.json"), err)
+		}
+	}
+	t.stop = stopSet(stop)
+	return nil
+}
+
+// readOptionalJSON decodes path into v; a missing file leaves v as is.
+func readOptionalJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// tokenText reads a special token of tokenizer_config.json: a string, an
+// object with "content", or null.
+func tokenText(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, nil
+	}
+	var obj struct{ Content string }
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return "", err
+	}
+	return obj.Content, nil
+}
+
+// chatTemplate reads chat_template: a string, or a list of named templates
+// of which the one named "default" is used.
+func chatTemplate(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, nil
+	}
+	var named []struct{ Name, Template string }
+	if err := json.Unmarshal(raw, &named); err != nil {
+		return "", err
+	}
+	for _, n := range named {
+		if n.Name == "default" {
+			return n.Template, nil
+		}
+	}
+	return "", errors.New("no template named default")
+}

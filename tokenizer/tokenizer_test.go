@@ -1,0 +1,172 @@
+package tokenizer
+
+import (
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/aha-inference/aha/internal/shared"
+)
+
+// load returns the tokenizer at a path inside the shared folder, loading
+// each one once for the whole test binary.
+func load(tb testing.TB, rel string) *Tokenizer {
+	tb.Helper()
+	path := shared.Path(tb, rel)
+	loaded.Lock()
+	defer loaded.Unlock()
+	if t, ok := loaded.m[path]; ok {
+		return t
+	}
+	t, err := Load(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	loaded.m[path] = t
+	return t
+}
+
+var loaded = struct {
+	sync.Mutex
+	m map[string]*Tokenizer
+}{m: map[string]*Tokenizer{}}
+
+// vectors reads llama.cpp's test vectors: inputs separated by
+// "\n__ggml_vocab_test__\n" and one line of expected ids per input.
+func vectors(tb testing.TB, name string) (inputs []string, want [][]int) {
+	tb.Helper()
+	inp, err := os.ReadFile(shared.Path(tb, "testdata/vocab/"+name+".inp"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := os.ReadFile(shared.Path(tb, "testdata/vocab/"+name+".out"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	inputs = strings.Split(string(inp), "\n__ggml_vocab_test__\n")
+	inputs = inputs[:len(inputs)-1] // the file ends with a separator
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != len(inputs) {
+		tb.Fatalf("%s: %d inputs, %d outputs", name, len(inputs), len(lines))
+	}
+	for _, line := range lines {
+		var ids []int
+		for _, f := range strings.Fields(line) {
+			id, err := strconv.Atoi(f)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		want = append(want, ids)
+	}
+	return inputs, want
+}
+
+var vectorCases = []struct {
+	name, tokenizer, vectors string
+	// spm marks SentencePiece vocabularies, whose decode drops the
+	// leading space of the text (the one the encoder adds is not told
+	// apart from one the text had).
+	spm bool
+}{
+	{"qwen2", "testdata/vocab/ggml-vocab-qwen2.gguf", "ggml-vocab-qwen2.gguf", false},
+	{"deepseek-r1-qwen", "testdata/vocab/ggml-vocab-qwen2.gguf", "ggml-vocab-deepseek-r1-qwen.gguf", false},
+	{"llama-bpe", "testdata/vocab/ggml-vocab-llama-bpe.gguf", "ggml-vocab-llama-bpe.gguf", false},
+	{"llama-spm", "testdata/vocab/ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-spm.gguf", true},
+	{"deepseek-llm", "testdata/vocab/ggml-vocab-deepseek-llm.gguf", "ggml-vocab-deepseek-llm.gguf", false},
+	{"qwen2.5 json", "testdata/tokenizers/qwen2.5", "ggml-vocab-qwen2.gguf", false},
+	{"qwen2.5 json r1", "testdata/tokenizers/qwen2.5", "ggml-vocab-deepseek-r1-qwen.gguf", false},
+	{"qwen3 json", "testdata/tokenizers/qwen3", "ggml-vocab-qwen2.gguf", false},
+	{"qwen3 json r1", "testdata/tokenizers/qwen3", "ggml-vocab-deepseek-r1-qwen.gguf", false},
+	{"llama3 json", "testdata/tokenizers/llama3", "ggml-vocab-llama-bpe.gguf", false},
+	{"llama3.2 json", "testdata/tokenizers/llama3.2", "ggml-vocab-llama-bpe.gguf", false},
+}
+
+// TestVectors checks every llama.cpp test vector (Hugging Face's ids for
+// encode(text, add_special_tokens=False)) and that decoding gives the text
+// back.
+func TestVectors(t *testing.T) {
+	for _, c := range vectorCases {
+		t.Run(c.name, func(t *testing.T) {
+			tok := load(t, c.tokenizer)
+			inputs, want := vectors(t, c.vectors)
+			for i, text := range inputs {
+				got := tok.Encode(text, false)
+				if !slices.Equal(got, want[i]) {
+					t.Errorf("Encode(%q)\n got %v\nwant %v", text, got, want[i])
+					continue
+				}
+				back := tok.Decode(got, false)
+				if back != text {
+					t.Errorf("Decode(Encode(%q)) = %q", text, back)
+				}
+			}
+		})
+	}
+}
+
+// TestReferencePrompts checks the prompts of the shared model references,
+// tokenized by llama.cpp from the GGUF, against both the GGUF and the HF
+// folder of each model.
+func TestReferencePrompts(t *testing.T) {
+	for _, c := range []struct {
+		tokenizers []string
+		text       string
+		addSpecial bool
+		want       []int
+	}{
+		{[]string{"models/stories260K/stories260K.gguf"}, "Once upon a time", true, []int{1, 403, 407, 261, 378}},
+		{[]string{"models/qwen3-tiny/qwen3-tiny-bf16.gguf", "models/qwen3-tiny/hf"}, "The capital of France is", true,
+			[]int{785, 6722, 315, 9625, 374}},
+		{[]string{"models/qwen2-tiny/qwen2-tiny-f16.gguf", "models/qwen2-tiny/hf"}, "The capital of France is", true,
+			[]int{785, 6722, 315, 9625, 374}},
+		{[]string{"models/llama3-tiny/llama3-tiny-f16.gguf", "models/llama3-tiny/hf"}, "The capital of France is", true,
+			[]int{128000, 791, 6864, 315, 9822, 374}},
+		{[]string{"models/qwen3-tiny/qwen3-tiny-bf16.gguf", "models/qwen3-tiny/hf"},
+			"<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n", false,
+			[]int{151644, 872, 198, 3838, 374, 220, 17, 10, 17, 30, 151645, 198, 151644, 77091, 198}},
+		{[]string{"models/llama3-tiny/llama3-tiny-f16.gguf", "models/llama3-tiny/hf"},
+			"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", false,
+			[]int{128000, 128006, 9125, 128007, 271, 38766, 1303, 33025, 2696, 25, 6790, 220, 2366, 18, 198, 15724, 2696, 25, 220, 1627, 10263, 220, 2366, 19, 271, 128009, 128006, 882, 128007, 271, 3923, 374, 220, 17, 10, 17, 30, 128009, 128006, 78191, 128007, 271}},
+	} {
+		for _, path := range c.tokenizers {
+			tok := load(t, path)
+			if got := tok.Encode(c.text, c.addSpecial); !slices.Equal(got, c.want) {
+				t.Errorf("%s: Encode(%q, %v)\n got %v\nwant %v", path, c.text, c.addSpecial, got, c.want)
+			}
+		}
+	}
+}
+
+func TestStream(t *testing.T) {
+	for _, path := range []string{"testdata/tokenizers/qwen3", "testdata/vocab/ggml-vocab-llama-bpe.gguf",
+		"testdata/vocab/ggml-vocab-llama-spm.gguf"} {
+		tok := load(t, path)
+		// Emoji and CJK split over several byte tokens.
+		text := "Hi 🦙 and 🚀🚀, 日本語のテキスト, Äpfel ✅!"
+		ids := tok.Encode(text, false)
+		s := tok.NewStream(false)
+		var b strings.Builder
+		split := false
+		for _, id := range ids {
+			out := s.Add(id)
+			if !utf8.ValidString(out) {
+				t.Fatalf("%s: Add(%d) = %q, not valid UTF-8", path, id, out)
+			}
+			split = split || !utf8.ValidString(tok.Piece(id))
+			b.WriteString(out)
+		}
+		b.WriteString(s.Flush())
+		if got, want := b.String(), tok.Decode(ids, false); got != want {
+			t.Errorf("%s: stream gave %q, Decode %q", path, got, want)
+		}
+		if !split {
+			t.Errorf("%s: no token of %q holds part of a character; the test checks nothing", path, text)
+		}
+	}
+}
