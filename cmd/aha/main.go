@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"sort"
 )
@@ -30,6 +31,8 @@ func register(name, summary string, run func(args []string) error) {
 var version = "dev"
 
 func main() {
+	log.SetFlags(0)
+	log.SetPrefix("aha: ")
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/tokenizer/template"
+)
+
+func init() {
+	register("chat", "talk with a model, using its chat template", runChat)
+}
+
+// runChat reads one user message per line from stdin and streams the
+// model's replies. Each turn renders the whole conversation with the
+// model's template, exactly as a trainer would see it.
+func runChat(args []string) error {
+	fs := newFlags("chat", "[-m MODEL] [flags]")
+	modelPath := fs.String("m", "", "model: a GGUF file or a Hugging Face folder (default: the embedded stories260K)")
+	system := fs.String("system", "", "system message")
+	templateFile := fs.String("template", "", "chat template file overriding the model's")
+	var sf samplingFlags
+	sf.register(fs)
+	sf.maxTokens = 512
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("unexpected arguments %q", rest)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	l, err := load(*modelPath)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+
+	var msgs []template.Message
+	if *system != "" {
+		msgs = append(msgs, template.Message{"role": "system", "content": *system})
+	}
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<20)
+	params := sf.params(l, set)
+	for turn := 0; ; turn++ {
+		fmt.Fprint(os.Stderr, "> ")
+		if !in.Scan() {
+			fmt.Fprintln(os.Stderr)
+			return in.Err()
+		}
+		line := strings.TrimSpace(in.Text())
+		if line == "" {
+			continue
+		}
+		msgs = append(msgs, template.Message{"role": "user", "content": line})
+		prompt, _, err := l.chatPrompt(l.model.Path, msgs, *templateFile)
+		if err != nil {
+			return err
+		}
+		params.Seed = sf.seed + uint64(turn)
+		req := engine.Request{Prompt: prompt, Sampling: params, MaxTokens: sf.maxTokens, Stop: sf.stop}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		res, err := engine.Generate(ctx, l.model, l.tok.NewStream(true), req, func(tok engine.Token) error {
+			_, err := os.Stdout.WriteString(tok.Text)
+			return err
+		})
+		stop()
+		if err != nil {
+			return err
+		}
+		fmt.Println()
+		msgs = append(msgs, template.Message{"role": "assistant", "content": res.Text})
+	}
+}

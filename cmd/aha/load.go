@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/model/builtin"
+	"github.com/aha-inference/aha/tokenizer"
+	"github.com/aha-inference/aha/tokenizer/template"
+)
+
+// loaded is a model with its tokenizer, as every command that runs a model
+// needs them.
+type loaded struct {
+	model *model.Model
+	tok   *tokenizer.Tokenizer
+}
+
+// load opens the model at path ("" = the embedded default) and its
+// tokenizer, and says on stderr what was loaded.
+func load(path string) (*loaded, error) {
+	start := time.Now()
+	m, err := model.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var tok *tokenizer.Tokenizer
+	if m.GGUF != nil {
+		tok, err = tokenizer.FromGGUF(m.GGUF)
+	} else {
+		tok, err = tokenizer.FromHF(m.Path)
+	}
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("%s: %w", m.Path, err)
+	}
+	name := m.Path
+	if path == "" {
+		name = builtin.Name + " (embedded)"
+	}
+	c := &m.Config
+	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v\n",
+		name, c.Architecture, c.Layers, c.Hidden, c.VocabSize, m.Format, time.Since(start).Round(time.Millisecond))
+	return &loaded{m, tok}, nil
+}
+
+func (l *loaded) close() { l.model.Close() }
+
+// chatPrompt renders messages into a prompt with the model's chat
+// template, the one in templateFile if given, or the plain fallback for a
+// model without one (saying so once on stderr), and tokenizes it. Templates
+// write their own BOS where the model wants one; the BOS is added only when
+// the tokenizer adds one and the rendered text does not already start with it
+// (the fallback never writes one).
+func (l *loaded) chatPrompt(name string, msgs []template.Message, templateFile string) ([]int, string, error) {
+	src := l.tok.ChatTemplate()
+	if templateFile != "" {
+		b, err := os.ReadFile(templateFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("chat template: %w", err)
+		}
+		src = string(b)
+	}
+	tpl := template.Fallback
+	if src == "" {
+		log.Printf("%s has no chat template; using the plain fallback (system, blank line, user, blank line)", name)
+	} else {
+		var err error
+		if tpl, err = template.Parse(src); err != nil {
+			return nil, "", err
+		}
+	}
+	text, err := tpl.Render(template.Context{
+		Messages:            msgs,
+		AddGenerationPrompt: true,
+		Vars:                map[string]any{"bos_token": l.tok.BOSToken(), "eos_token": l.tok.EOSToken()},
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	addBOS := l.tok.AddBOS() && (l.tok.BOSToken() == "" || !strings.HasPrefix(text, l.tok.BOSToken()))
+	return l.tok.Encode(text, addBOS), text, nil
+}
