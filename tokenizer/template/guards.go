@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
@@ -220,4 +222,81 @@ func readOnlyMethods() (*exec.MethodSet[[]any], *exec.MethodSet[map[string]any])
 		}
 	}
 	return exec.NewMethodSet(list), exec.NewMethodSet(dict)
+}
+
+// checkTagsASCII refuses a template with a non-ASCII character inside a
+// {{ … }} or {% … %} tag but outside a string literal: gonja's lexer mis-steps
+// backwards over such characters after a number and can loop forever. Real
+// chat templates put non-ASCII text only in string literals and in the text
+// between tags, which this allows (Jinja2 would also accept non-ASCII
+// identifiers; no chat template uses them). An unclosed tag is left for
+// gonja to report.
+func checkTagsASCII(src string) error {
+	line := 1
+	for i := 0; i+1 < len(src); i++ {
+		if src[i] == '\n' {
+			line++
+		}
+		if src[i] != '{' {
+			continue
+		}
+		var end string
+		switch src[i+1] {
+		case '{':
+			end = "}}"
+		case '%':
+			end = "%}"
+		case '#':
+			end = "#}" // a comment may hold anything
+		default:
+			continue
+		}
+		n, err := tagLength(src[i:], end)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line+strings.Count(src[i:i+n], "\n"), err)
+		}
+		if end == "%}" && isRawTag(src[i:i+n]) {
+			n += strings.Index(src[i+n:], "endraw") + 1 // raw text may hold anything too
+		}
+		line += strings.Count(src[i:i+n], "\n")
+		i += n - 1
+	}
+	return nil
+}
+
+// tagLength is the length of the tag at the start of s, up to its end
+// delimiter outside string literals (all of s when unclosed). Inside a
+// {{ }} or {% %} tag, a non-ASCII character outside a string is an error.
+func tagLength(s, end string) (int, error) {
+	var quote byte
+	for i := 2; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case end == "#}":
+			if strings.HasPrefix(s[i:], end) {
+				return i + len(end), nil
+			}
+		case quote != 0:
+			if c == '\\' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c >= utf8.RuneSelf:
+			return i, errors.New("non-ASCII character outside a string literal in a tag")
+		case strings.HasPrefix(s[i:], end):
+			return i + len(end), nil
+		}
+	}
+	return len(s), nil
+}
+
+// isRawTag reports whether tag is {% raw %}, with any whitespace control.
+func isRawTag(tag string) bool {
+	if len(tag) < 4 {
+		return false
+	}
+	return strings.Trim(tag[2:len(tag)-2], "-+ \t\r\n") == "raw"
 }

@@ -104,6 +104,9 @@ func Parse(src string) (t *Template, err error) {
 	if !utf8.ValidString(src) {
 		return nil, errors.New("parse chat template: not valid UTF-8")
 	}
+	if err := checkTagsASCII(src); err != nil {
+		return nil, fmt.Errorf("parse chat template: %w", err)
+	}
 	tpl, err := exec.NewTemplate(rootName, settings, sourceLoader(src), environment)
 	if err != nil {
 		return nil, fmt.Errorf("parse chat template: %w", unwrapSource(err))

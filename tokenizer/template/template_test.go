@@ -443,3 +443,25 @@ func BenchmarkRenderQwen3(b *testing.B) {
 		}
 	}
 }
+
+func TestCheckTagsASCII(t *testing.T) {
+	for _, tc := range []struct {
+		src string
+		ok  bool
+	}{
+		{"{{ '<｜User｜>' + x }} text é {# comment é #} {% if \"é\" %}{% endif %}", true},
+		{"{% raw %}{{ é }}{% endraw %}{{ 'é' }}", true},
+		{"{{ 'a\\'é' }}", true},
+		{"{{ x }}\n{{ 0.羧 }}", false},
+		{"{% set é = 1 %}", false},
+		{"{{ 'unclosed", true},
+	} {
+		err := checkTagsASCII(tc.src)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkTagsASCII(%q) = %v, want ok=%v", tc.src, err, tc.ok)
+		}
+	}
+	if err := checkTagsASCII("a\n\n{{ x.é }}"); err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("error %v does not name line 3", err)
+	}
+}
