@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/aha-inference/aha/internal/shared"
@@ -206,4 +207,51 @@ func TestMatchesReferences(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFormatsAgree: the HF folder and the GGUF of each fixture give the same
+// greedy continuation of the same prompt.
+func TestFormatsAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads every fixture twice")
+	}
+	for _, tc := range []struct {
+		gguf, hf string
+		prompt   []int
+	}{
+		{"qwen2-tiny/qwen2-tiny-f16.gguf", "qwen2-tiny/hf", []int{785, 6722, 315, 9625, 374}},
+		{"qwen3-tiny/qwen3-tiny-bf16.gguf", "qwen3-tiny/hf", []int{785, 6722, 315, 9625, 374}},
+		{"llama3-tiny/llama3-tiny-f16.gguf", "llama3-tiny/hf", []int{128000, 791, 6864, 315, 9822, 374}},
+	} {
+		t.Run(tc.hf, func(t *testing.T) {
+			var runs [][]int
+			for _, path := range []string{tc.gguf, tc.hf} {
+				m, err := Load(shared.Path(t, "models/"+path))
+				if err != nil {
+					t.Fatal(err)
+				}
+				runs = append(runs, greedy(t, m, tc.prompt, 16))
+				m.Close()
+			}
+			if !slices.Equal(runs[0], runs[1]) {
+				t.Errorf("greedy tokens differ:\ngguf %v\n  hf %v", runs[0], runs[1])
+			}
+		})
+	}
+}
+
+func greedy(t *testing.T, m *Model, prompt []int, n int) []int {
+	t.Helper()
+	s := m.NewState(len(prompt) + n)
+	logits, err := m.Forward(s, prompt, false)
+	var out []int
+	for err == nil {
+		out = append(out, argmax(logits))
+		if len(out) == n {
+			return out
+		}
+		logits, err = m.Forward(s, out[len(out)-1:], false)
+	}
+	t.Fatal(err)
+	return nil
 }
