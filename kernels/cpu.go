@@ -1,0 +1,168 @@
+package kernels
+
+import (
+	"log"
+	"math"
+	"runtime"
+	"unsafe"
+
+	"github.com/aha-inference/aha/quant"
+	"github.com/klauspost/cpuid/v2"
+)
+
+// CPU is the fast CPU backend: the reference's operations split across a
+// persistent pool of worker threads, with SIMD dot products where the
+// processor has them (see dotKernels).
+//
+// Work is split only between independent outputs — rows of a MatMul, (row,
+// head) pairs of Attention — never inside a dot product, so every output is
+// computed by the same float operations whatever the thread count or batch
+// size: results are bit-identical across both.
+//
+// Numerics differ from the reference in two ways: dot products sum in a
+// different (fixed) order, and Q8_0 and Q4_0 weights are multiplied with a
+// Q8_0 quantization of the activations, as llama.cpp does.
+type CPU struct {
+	pool *pool
+}
+
+// NewCPU starts a CPU backend with the given number of threads; threads ≤ 0
+// means one per physical core. Close stops its threads.
+func NewCPU(threads int) *CPU {
+	if threads <= 0 {
+		threads = cpuid.CPU.PhysicalCores
+		if threads <= 0 {
+			threads = runtime.NumCPU()
+		}
+	}
+	return &CPU{pool: newPool(threads)}
+}
+
+// Default is the backend the model runs on: the CPU backend with threads
+// threads (≤ 0: one per physical core).
+func Default(threads int) Backend {
+	if simdKernels == nil {
+		log.Printf("kernels: no SIMD dot products for this CPU; using portable Go kernels")
+	}
+	return NewCPU(threads)
+}
+
+func (c *CPU) Name() string { return "cpu-" + fast.name }
+
+// Threads is the number of threads the backend splits work between.
+func (c *CPU) Threads() int { return c.pool.threads() }
+
+// Close stops the worker threads; c must not be used afterwards.
+func (c *CPU) Close() { c.pool.close() }
+
+// MatMul computes out = x·Wᵀ like the reference MatMul. Each worker takes a
+// range of weight rows and, for each row, loops over the n input rows, so a
+// weight row is read from memory once per call however large the batch.
+func (c *CPU) MatMul(out []float32, w *Matrix, x []float32, n int) {
+	rb := w.RowBytes()
+	dot := c.rowDot(w, x, n)
+	c.pool.run(w.Rows, func(lo, hi int) {
+		d := dot()
+		for r := lo; r < hi; r++ {
+			row := w.Data[r*rb : (r+1)*rb]
+			for t := 0; t < n; t++ {
+				out[t*w.Rows+r] = d(row, t)
+			}
+		}
+	})
+}
+
+// rowDot prepares the dot product of a stored weight row with input row t
+// of x. It returns a maker, called once per worker, so that kernels needing
+// scratch space get their own.
+func (c *CPU) rowDot(w *Matrix, x []float32, n int) func() func(row []byte, t int) float32 {
+	cols := w.Cols
+	xt := func(t int) []float32 { return x[t*cols : (t+1)*cols] }
+	float := func(k func([]byte, []float32) float32) func() func([]byte, int) float32 {
+		return func() func([]byte, int) float32 {
+			return func(row []byte, t int) float32 { return k(row, xt(t)) }
+		}
+	}
+	switch w.Type {
+	case quant.F32:
+		return float(fast.f32)
+	case quant.BF16:
+		return float(fast.bf16)
+	case quant.F16:
+		return float(fast.f16)
+	case quant.Q8_0, quant.Q4_0:
+		k := fast.q8_0
+		if w.Type == quant.Q4_0 {
+			k = fast.q4_0
+		}
+		xq := quantizeRows(x, n, cols)
+		qb := cols / 32 * q8Block
+		return func() func([]byte, int) float32 {
+			return func(row []byte, t int) float32 { return k(row, xq[t*qb:(t+1)*qb]) }
+		}
+	}
+	// Other types: dequantize each weight row into the worker's scratch row,
+	// then a float32 dot product.
+	return func() func([]byte, int) float32 {
+		scratch := make([]float32, cols)
+		return func(row []byte, t int) float32 {
+			// MatMul visits t = 0…n−1 for each row in turn: dequantize
+			// once per weight row, not once per input row.
+			if t == 0 {
+				if err := quant.Dequantize(w.Type, row, scratch); err != nil {
+					panic(err) // NewMatrix validated the row length
+				}
+			}
+			return fast.f32(floatBytes(scratch), xt(t))
+		}
+	}
+}
+
+// quantizeRows quantizes the n rows of x (of cols values) to Q8_0 blocks.
+func quantizeRows(x []float32, n, cols int) []byte {
+	xq := make([]byte, n*cols/32*q8Block)
+	if err := quant.Quantize(quant.Q8_0, x[:n*cols], xq); err != nil {
+		panic(err) // cols is a multiple of 32: the weights' type guarantees it
+	}
+	return xq
+}
+
+// floatBytes views a float32 slice as its bytes (little-endian on every
+// platform Go's SIMD kernels run on; the Go kernels decode bytes portably).
+func floatBytes(f []float32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*len(f))
+}
+
+// Attention is the reference's causal grouped-query attention, with each
+// (query row, head) pair computed by one worker.
+func (c *CPU) Attention(out, q, keys, values []float32, pos []int, nHeads, nKVHeads, headDim int) {
+	group := nHeads / nKVHeads
+	kvWidth := nKVHeads * headDim
+	scale := float32(1 / math.Sqrt(float64(headDim)))
+	maxPos := 0
+	for _, p := range pos {
+		maxPos = max(maxPos, p)
+	}
+	c.pool.run(len(pos)*nHeads, func(lo, hi int) {
+		scores := make([]float32, maxPos+1)
+		for i := lo; i < hi; i++ {
+			t, h := i/nHeads, i%nHeads
+			p := pos[t]
+			qh := floatBytes(q[i*headDim : (i+1)*headDim])
+			kvOff := (h / group) * headDim
+			s := scores[:p+1]
+			for j := range s {
+				s[j] = fast.f32(qh, keys[j*kvWidth+kvOff:j*kvWidth+kvOff+headDim]) * scale
+			}
+			Softmax(s)
+			oh := out[i*headDim : (i+1)*headDim]
+			clear(oh)
+			for j, sj := range s {
+				v := values[j*kvWidth+kvOff : j*kvWidth+kvOff+headDim]
+				for k := range oh {
+					oh[k] += sj * v[k]
+				}
+			}
+		}
+	})
+}
