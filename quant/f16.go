@@ -8,8 +8,18 @@ import (
 
 // F16ToF32 widens an IEEE 754 half-precision value. Every half, subnormals,
 // infinities and NaNs included, is exactly representable as a float32, so
-// this is the same widening ggml does.
-func F16ToF32(h uint16) float32 { return float16.Frombits(h).Float32() }
+// this is the same widening ggml does. It reads a table of all 65,536
+// widenings (256 KiB), as ggml does, because F16 weights are widened once
+// per use on the reference path.
+func F16ToF32(h uint16) float32 { return f16Table[h] }
+
+var f16Table = func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = float16.Frombits(uint16(i)).Float32()
+	}
+	return &t
+}()
 
 // F32ToF16 rounds f to the nearest half, ties to even, overflowing to ±Inf,
 // exactly as ggml's GGML_FP32_TO_FP16. float16.Fromfloat32 does the same for
