@@ -23,6 +23,11 @@ import (
 // different (fixed) order, and Q8_0 and Q4_0 weights are multiplied with a
 // Q8_0 quantization of the activations, as llama.cpp does.
 type CPU struct {
+	// FloatActivations makes Q8_0 and Q4_0 weights multiply the float32
+	// activations, as the reference does, instead of their Q8_0
+	// quantization: slower, but comparable with float references.
+	FloatActivations bool
+
 	pool *pool
 }
 
@@ -91,6 +96,9 @@ func (c *CPU) rowDot(w *Matrix, x []float32, n int) func() func(row []byte, t in
 	case quant.F16:
 		return float(fast.f16)
 	case quant.Q8_0, quant.Q4_0:
+		if c.FloatActivations {
+			break
+		}
 		k := fast.q8_0
 		if w.Type == quant.Q4_0 {
 			k = fast.q4_0

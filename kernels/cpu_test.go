@@ -213,33 +213,40 @@ func TestMatMulMatchesReference(t *testing.T) {
 	defer cpu.Close()
 	for _, k := range kernelSets() {
 		useKernels(t, k)
-		for _, typ := range matMulTypes {
-			cols := 96
-			if typ.BlockSize() == 256 {
-				cols = 512
-			} else if typ.BlockSize() == 1 {
-				cols = 77
+		for _, floatAct := range []bool{false, true} {
+			cpu.FloatActivations = floatAct
+			testMatMulMatchesReference(t, cpu, k)
+		}
+	}
+}
+
+func testMatMulMatchesReference(t *testing.T, cpu *CPU, k *dotKernels) {
+	for _, typ := range matMulTypes {
+		cols := 96
+		if typ.BlockSize() == 256 {
+			cols = 512
+		} else if typ.BlockSize() == 1 {
+			cols = 77
+		}
+		for _, n := range []int{1, 3, 17} {
+			r := rand.New(rand.NewPCG(uint64(n), uint64(typ)))
+			w := randMatrix(t, r, typ, 13, cols)
+			x := randFloats(r, n*cols)
+			got := make([]float32, n*w.Rows)
+			want := make([]float32, n*w.Rows)
+			cpu.MatMul(got, w, x, n)
+			MatMul(want, w, x, n)
+			tol := 1e-5
+			if (typ == quant.Q8_0 || typ == quant.Q4_0) && !cpu.FloatActivations {
+				tol = 2e-2
 			}
-			for _, n := range []int{1, 3, 17} {
-				r := rand.New(rand.NewPCG(uint64(n), uint64(typ)))
-				w := randMatrix(t, r, typ, 13, cols)
-				x := randFloats(r, n*cols)
-				got := make([]float32, n*w.Rows)
-				want := make([]float32, n*w.Rows)
-				cpu.MatMul(got, w, x, n)
-				MatMul(want, w, x, n)
-				tol := 1e-5
-				if typ == quant.Q8_0 || typ == quant.Q4_0 {
-					tol = 2e-2
-				}
-				wf := make([]float32, cols)
-				for i := range got {
-					tt, row := i/w.Rows, i%w.Rows
-					w.DequantizeRow(row, wf)
-					_, abs := exactDot(wf, x[tt*cols:(tt+1)*cols])
-					if d := math.Abs(float64(got[i] - want[i])); d > tol*abs {
-						t.Errorf("%s %v n=%d out[%d]: got %v, reference %v (|diff| %g > %g·%g)", k.name, typ, n, i, got[i], want[i], d, tol, abs)
-					}
+			wf := make([]float32, cols)
+			for i := range got {
+				tt, row := i/w.Rows, i%w.Rows
+				w.DequantizeRow(row, wf)
+				_, abs := exactDot(wf, x[tt*cols:(tt+1)*cols])
+				if d := math.Abs(float64(got[i] - want[i])); d > tol*abs {
+					t.Errorf("%s %v n=%d float activations %v out[%d]: got %v, reference %v (|diff| %g > %g·%g)", k.name, typ, n, cpu.FloatActivations, i, got[i], want[i], d, tol, abs)
 				}
 			}
 		}
