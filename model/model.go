@@ -152,3 +152,44 @@ func (m *Model) Close() error {
 	m.closer = nil
 	return err
 }
+
+// matrices lists every weight matrix once (tied embeddings count once).
+func (m *Model) matrices() []*kernels.Matrix {
+	ms := []*kernels.Matrix{&m.Embed}
+	if !m.Config.TiedEmbeddings {
+		ms = append(ms, &m.Output)
+	}
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		ms = append(ms, &l.Q, &l.K, &l.V, &l.O, &l.Gate, &l.Up, &l.Down)
+	}
+	return ms
+}
+
+// WeightBytes is the size of the weight matrices as stored.
+func (m *Model) WeightBytes() int64 {
+	var n int64
+	for _, w := range m.matrices() {
+		n += int64(len(w.Data))
+	}
+	return n
+}
+
+// Prefault reads one byte of every page of the weights, so the file is in
+// memory before the first token instead of being faulted in during it;
+// done is called with the bytes covered after each matrix. Load itself
+// touches nothing.
+func (m *Model) Prefault(done func(bytes int64)) {
+	const page = 4096
+	var sink byte
+	for _, w := range m.matrices() {
+		for i := 0; i < len(w.Data); i += page {
+			sink ^= w.Data[i]
+		}
+		done(int64(len(w.Data)))
+	}
+	prefaultSink = sink
+}
+
+// prefaultSink keeps the compiler from dropping Prefault's reads.
+var prefaultSink byte

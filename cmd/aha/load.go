@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aha-inference/aha/internal/progress"
 	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/tokenizer"
@@ -42,6 +43,9 @@ func load(path string) (*loaded, error) {
 	if path == "" {
 		name = builtin.Name + " (embedded)"
 	}
+	bar := progress.New(os.Stderr, "loading weights", m.WeightBytes())
+	m.Prefault(bar.Add)
+	bar.Finish()
 	c := &m.Config
 	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v\n",
 		name, c.Architecture, c.Layers, c.Hidden, c.VocabSize, m.Format, time.Since(start).Round(time.Millisecond))
