@@ -1,0 +1,57 @@
+// Package tasks generates self-verifiable reasoning puzzles for reinforcement
+// learning: deduction (find the unique satisfying assignment of a set of
+// propositional formulas), induction (complete a sequence built by a hidden
+// cycle of arithmetic operations) and abduction (decide which goals a rule
+// base entails). Every instance carries its canonical ground truth, and every
+// generator is a pure function of (seed, level, index), so a data set can be
+// regenerated, sharded or extended without storing it.
+package tasks
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Instance is one generated puzzle.
+type Instance struct {
+	Task   string // "deduction", "induction" or "abduction"
+	Level  int    // difficulty, 1..MaxLevel
+	Seed   uint64 // the data set seed it was generated from
+	Index  int    // its position in the data set
+	Prompt string // the problem statement, as the user turn's text
+	Answer string // the canonical ground truth, in the format the prompt asks for
+}
+
+// Generator builds instance index of the data set seed at a difficulty level.
+// The result depends only on its arguments.
+type Generator interface {
+	Generate(seed uint64, level, index int) (Instance, error)
+}
+
+// MaxLevel is the hardest difficulty level of every task.
+const MaxLevel = 5
+
+// Generators maps each task name to its generator.
+var Generators = map[string]Generator{
+	"deduction": Deduction{},
+}
+
+// newRand returns the random stream of one instance. Seeding the PCG from the
+// (seed, level, index) triple rather than advancing one shared stream makes
+// instance i independent of how many instances were generated before it.
+func newRand(seed uint64, level, index int) (*rand.Rand, error) {
+	if level < 1 || level > MaxLevel {
+		return nil, fmt.Errorf("level %d out of range 1..%d", level, MaxLevel)
+	}
+	if index < 0 {
+		return nil, fmt.Errorf("negative index %d", index)
+	}
+	return rand.New(rand.NewPCG(seed, uint64(level)<<56^uint64(index))), nil
+}
+
+// maxAttempts bounds the rejection sampling of every generator; with the
+// acceptance rates measured in the tests it is never reached.
+const maxAttempts = 100000
+
+// formatInstructions is the shared tail of every prompt.
+const formatInstructions = "Think step by step inside <think> </think>, then give only the final answer inside <answer> </answer>."
