@@ -5,6 +5,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/nodes"
+	"github.com/nikolalohinski/gonja/v2/parser"
+	"github.com/nikolalohinski/gonja/v2/tokens"
 )
 
 // maxRange is the longest range() Jinja2's sandbox allows (MAX_RANGE); a
@@ -128,4 +133,33 @@ func strftime(t time.Time, format string) string {
 		}
 	}
 	return b.String()
+}
+
+// generationBlock is {% generation %}…{% endgeneration %}, the statement
+// transformers' AssistantTracker extension adds so that a template can mark
+// the assistant's tokens for return_assistant_tokens_mask. Rendering a
+// prompt does not track them, and the block then renders its body as it is.
+type generationBlock struct {
+	body *nodes.Wrapper
+}
+
+func (g *generationBlock) Position() *tokens.Token { return g.body.Position() }
+
+func (g *generationBlock) String() string {
+	return fmt.Sprintf("generation(Line=%d)", g.Position().Line)
+}
+
+func (g *generationBlock) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) error {
+	return r.Inherit().ExecuteWrapper(g.body)
+}
+
+func generationParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+	if !args.End() {
+		return nil, args.Error("generation takes no arguments", nil)
+	}
+	body, _, err := p.WrapUntil("endgeneration")
+	if err != nil {
+		return nil, err
+	}
+	return &generationBlock{body: body}, nil
 }

@@ -55,7 +55,8 @@ func newNamespace(params *exec.VarArgs) (namespace, error) {
 	return ns, nil
 }
 
-// guardedControlStructures is gonja's statements with set and macro guarded.
+// guardedControlStructures is gonja's statements with set and macro
+// guarded, and transformers' generation block added.
 func guardedControlStructures() *exec.ControlStructureSet {
 	set := exec.NewControlStructureSet(map[string]parser.ControlStructureParser{}).Update(builtins.ControlStructures)
 	setParser, _ := builtins.ControlStructures.Get("set")
@@ -65,6 +66,7 @@ func guardedControlStructures() *exec.ControlStructureSet {
 	}
 	must(set.Replace("set", guardSet(setParser)))
 	must(set.Replace("macro", guardMacro(macroParser)))
+	must(set.Register("generation", generationParser))
 	return set
 }
 

@@ -8,8 +8,17 @@
 //
 // The Jinja language itself comes from gonja (github.com/nikolalohinski/gonja/v2),
 // a maintained Go port of Jinja2 that renders every chat template in the
-// shared test data byte-identically without changes; this package only adds
-// what transformers adds on top of Jinja2.
+// shared test data byte-identically. This package adds what transformers adds
+// on top of Jinja2, fixes the gonja behaviours chat templates meet (Python's
+// str.strip() and str.split() without arguments, the items filter), and
+// guards against the templates that would crash gonja (guards.go).
+//
+// Where gonja still differs from Python's Jinja2 (testdata/python_cases.json
+// and knownGaps in the tests list each case): none prints as "" rather than
+// "None", a variable set to none counts as undefined, strings index by byte,
+// and % string formatting is an error. Objects keep their key order only when
+// they come from DecodeJSON or a template literal; a Go map, Message
+// included, is read in sorted key order.
 package template
 
 import (
@@ -55,9 +64,9 @@ type Template struct {
 const rootName = "chat_template"
 
 // environment is transformers' Jinja environment: the standard filters,
-// tests and statements, with tojson and range replaced by the versions
-// transformers' sandboxed environment provides, and no way to load another
-// template.
+// tests and statements, with tojson, range and namespace replaced by the
+// versions transformers and its immutable sandbox provide, mutating list and
+// dict methods removed, and set and macro guarded (guards.go).
 var environment = newEnvironment()
 
 // settings mirrors transformers' ImmutableSandboxedEnvironment(trim_blocks=True,
@@ -120,8 +129,9 @@ func (t *Template) Render(c Context) (out string, err error) {
 	defer recoverInto(&err, "render chat template")
 	data := map[string]any{"tools": nil, "documents": nil}
 	maps.Copy(data, c.Vars)
-	// Each message is copied so that a template calling a mutating method
-	// (dict.update, list.append) cannot change the caller's conversation.
+	// Each message is copied: transformers' sandbox never lets a template
+	// change the caller's conversation, and this makes sure no path through
+	// gonja can.
 	messages := make([]any, len(c.Messages))
 	for i, m := range c.Messages {
 		messages[i] = maps.Clone(map[string]any(m))

@@ -465,3 +465,34 @@ func TestCheckTagsASCII(t *testing.T) {
 		t.Errorf("error %v does not name line 3", err)
 	}
 }
+
+// TestConcurrentRender renders one Template from several goroutines (run
+// with -race to check the sharing), each wanting its own conversation back.
+func TestConcurrentRender(t *testing.T) {
+	tmpl, err := Parse("{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{{ m.content }}{% endfor %}:{{ ns.n }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 50 {
+				content := fmt.Sprint(g, "-", i)
+				got, err := tmpl.Render(Context{Messages: []Message{{"content": content}}})
+				if err == nil && got != content+":1" {
+					err = fmt.Errorf("got %q, want %q", got, content+":1")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -9,8 +9,24 @@ import datetime
 import json
 
 import jinja2
+import jinja2.ext
+import jinja2.nodes
 from jinja2.ext import loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+
+class AssistantTracker(jinja2.ext.Extension):
+    # transformers' {% generation %} block, as it renders when no assistant
+    # mask is asked for: the body, unchanged, in its own scope.
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return jinja2.nodes.CallBlock(self.call_method("_render", []), [], [], body).set_lineno(lineno)
+
+    def _render(self, caller):
+        return caller()
 
 
 def env():
@@ -24,7 +40,8 @@ def env():
     def strftime_now(format):
         return NOW.strftime(format)
 
-    e = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    e = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                      extensions=[AssistantTracker, loopcontrols])
     e.filters["tojson"] = tojson
     e.globals["raise_exception"] = raise_exception
     e.globals["strftime_now"] = strftime_now
@@ -121,6 +138,7 @@ CASES = [
     ("math", "{{ 1 + 2 * 3 - 4 / 2 }}|{{ -1 }}|{{ 10 // 3 }}|{{ 1.5 + 1 }}", {}),
     ("messages-index-neg", "{{ messages[-1].content }}|{{ messages | last | attr('role') if false else (messages | last)['role'] }}", {"messages": MSGS}),
     # transformers globals
+    ("generation-block", "{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% set x = 1 %}{% endgeneration %}{% else %}{{ m.role }}{% endif %}\n{% endfor %}{{ x is defined }}", {"messages": MSGS}),
     ("strftime", "{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%Y-%m-%d %H:%M:%S') }}|{{ strftime_now('%A %B %-d %j %I%p %y %%') }}", {}),
     ("raise", "a{{ raise_exception('no tools allowed') }}", {}),
     ("raise-conditional", "{% if messages | length > 1 %}{{ raise_exception('too many: ' + messages | length | string) }}{% endif %}ok", {"messages": MSGS}),
