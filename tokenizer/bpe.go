@@ -1,7 +1,7 @@
 package tokenizer
 
 import (
-	"sync"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -20,6 +20,9 @@ type bpe struct {
 	// ignoreMerges (Llama 3): a word that is itself in the vocabulary is
 	// one token, whatever the merges would make of it.
 	ignoreMerges bool
+	// chars: words start as characters with byte fallback (SentencePiece)
+	// rather than bytes.
+	chars bool
 }
 
 type merge struct {
@@ -29,12 +32,25 @@ type merge struct {
 
 func pairKey(left, right int32) uint64 { return uint64(uint32(left))<<32 | uint64(uint32(right)) }
 
-// encoder is per-call scratch space, pooled so that encoding allocates
-// little beyond the result.
+// encoder is per-call scratch space, pooled per Tokenizer so that encoding
+// allocates little beyond the result, and the cache of words already
+// merged, which makes repeated words (most words of natural text) one map
+// lookup. Pooling keeps the cache lock-free under concurrent Encode calls.
 type encoder struct {
-	syms []symbol
-	heap []candidate
+	syms  []symbol
+	heap  []candidate
+	cache map[string]span // word → its tokens in arena
+	arena []int32
 }
+
+type span struct{ start, end int32 }
+
+// Words longer than cacheWordLen are not cached; the cache is emptied when
+// it holds cacheWords words.
+const (
+	cacheWordLen = 256
+	cacheWords   = 1 << 16
+)
 
 // symbol is a node of the doubly linked list of a word's current tokens;
 // id -1 marks a symbol merged into its left neighbour.
@@ -43,38 +59,66 @@ type symbol struct{ id, prev, next int32 }
 // candidate proposes merging the symbol at pos with its right neighbour.
 type candidate struct{ rank, pos, id int32 }
 
-var encoders = sync.Pool{New: func() any { return new(encoder) }}
+func (t *Tokenizer) getEncoder() *encoder {
+	if e, ok := t.encoders.Get().(*encoder); ok {
+		return e
+	}
+	return &encoder{cache: map[string]span{}}
+}
 
-func getEncoder() *encoder  { return encoders.Get().(*encoder) }
-func putEncoder(e *encoder) { encoders.Put(e) }
+func (t *Tokenizer) putEncoder(e *encoder) { t.encoders.Put(e) }
 
-// encodeBytes appends the tokens of one byte-level word.
-func (m *bpe) encodeBytes(e *encoder, ids []int, word string) []int {
+// encodeWord appends the tokens of one word.
+func (m *bpe) encodeWord(e *encoder, ids []int, word string) []int {
 	if m.ignoreMerges {
 		if id, ok := m.byBytes[word]; ok {
 			return append(ids, int(id))
 		}
 	}
-	e.syms = e.syms[:0]
-	for i := 0; i < len(word); i++ {
-		// A vocabulary without some byte drops it, as Hugging Face's BPE
-		// without an unknown token does.
-		if id := m.byteIDs[word[i]]; id >= 0 {
-			e.syms = append(e.syms, symbol{id: id})
+	if sp, ok := e.cache[word]; ok {
+		for _, id := range e.arena[sp.start:sp.end] {
+			ids = append(ids, int(id))
+		}
+		return ids
+	}
+	if m.chars {
+		m.charSymbols(e, word)
+	} else {
+		e.syms = e.syms[:0]
+		for i := 0; i < len(word); i++ {
+			// A vocabulary without some byte drops it, as Hugging Face's
+			// BPE without an unknown token does.
+			if id := m.byteIDs[word[i]]; id >= 0 {
+				e.syms = append(e.syms, symbol{id: id})
+			}
 		}
 	}
-	return m.merge(e, ids)
+	n := len(ids)
+	ids = m.merge(e, ids)
+	if len(word) <= cacheWordLen {
+		if len(e.cache) >= cacheWords {
+			clear(e.cache)
+			e.arena = e.arena[:0]
+		}
+		start := len(e.arena)
+		for _, id := range ids[n:] {
+			e.arena = append(e.arena, int32(id))
+		}
+		e.cache[strings.Clone(word)] = span{int32(start), int32(len(e.arena))}
+	}
+	return ids
 }
 
-// encodeSPM appends the tokens of SentencePiece text (spaces already "▁").
-// A character missing from the vocabulary becomes its <0xNN> byte tokens,
-// or the unknown token if one of those is missing too; consecutive unknown
-// tokens fuse into one, as Llama's tokenizer.json asks (fuse_unk).
-func (m *bpe) encodeSPM(e *encoder, ids []int, text string) []int {
+// charSymbols makes the initial symbols of a SentencePiece word: one per
+// character. A character missing from the vocabulary becomes its <0xNN>
+// byte tokens, or the unknown token if one of those is missing too;
+// consecutive unknown tokens fuse into one, as Llama's tokenizer.json asks
+// (fuse_unk).
+func (m *bpe) charSymbols(e *encoder, word string) {
 	e.syms = e.syms[:0]
-	for i := 0; i < len(text); {
-		_, w := utf8.DecodeRuneInString(text[i:])
-		char := text[i : i+w]
+	for i := 0; i < len(word); {
+		_, w := utf8.DecodeRuneInString(word[i:])
+		char := word[i : i+w]
 		i += w
 		if id, ok := m.byToken[char]; ok {
 			e.syms = append(e.syms, symbol{id: id})
@@ -95,7 +139,6 @@ func (m *bpe) encodeSPM(e *encoder, ids []int, text string) []int {
 			e.syms = append(e.syms, symbol{id: m.unk})
 		}
 	}
-	return m.merge(e, ids)
 }
 
 // merge applies the merges to the symbols in e.syms and appends the result.

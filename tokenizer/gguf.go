@@ -174,7 +174,10 @@ func fromGGUF(f *gguf.File) (*Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.pre, t.norm, t.addSpacePrefix = pre, normalize, addSpacePrefix
+	if pre != nil {
+		t.pre = pre
+	}
+	t.norm, t.addSpacePrefix = normalize, addSpacePrefix
 	t.model.ignoreMerges = ignoreMerges
 	t.bos, t.eos = bos, eos
 	if addBOS && bos >= 0 {

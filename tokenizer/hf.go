@@ -265,7 +265,6 @@ func hfPreTokenizer(raw json.RawMessage) (preTokenizer, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	whole := func(text string, emit func(string)) { emit(text) }
 	if c == nil {
 		return whole, false, nil
 	}

@@ -22,6 +22,24 @@ const (
 	regexQwen2  = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 )
 
+// whole keeps the text as one word.
+func whole(text string, emit func(string)) { emit(text) }
+
+// splitSPM cuts SentencePiece text before each "▁" that follows another
+// character. SentencePiece itself has no pre-tokenizer; cutting is exact
+// for vocabularies where no token has a "▁" after another character (see
+// spmSplittable), and keeps merging linear in the text length.
+func splitSPM(s string, emit func(string)) {
+	start := 0
+	for i := 1; i < len(s); i++ {
+		if strings.HasPrefix(s[i:], "▁") && !strings.HasSuffix(s[:i], "▁") {
+			emit(s[start:i])
+			start = i
+		}
+	}
+	emit(s[start:])
+}
+
 // splitRegex returns the pre-tokenizer for one Split regex of a
 // tokenizer.json (behavior Isolated: matches and the text between them are
 // all words).

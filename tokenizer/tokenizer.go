@@ -20,6 +20,7 @@ package tokenizer
 
 import (
 	"slices"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -60,6 +61,8 @@ type Tokenizer struct {
 
 	added added // tokens matched in the text before any splitting
 
+	encoders sync.Pool // of *encoder
+
 	prefix, suffix []int // ids Encode adds with addSpecial
 	bos, eos       int   // -1 when absent
 	stop           []int // ids that end generation
@@ -80,8 +83,8 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 	if addSpecial {
 		ids = append(ids, t.prefix...)
 	}
-	e := getEncoder()
-	defer putEncoder(e)
+	e := t.getEncoder()
+	defer t.putEncoder(e)
 	t.added.split(text, false, func(seg string, id int) {
 		if id >= 0 {
 			ids = append(ids, id)
@@ -110,10 +113,10 @@ func (t *Tokenizer) encodeText(e *encoder, ids []int, text string) []int {
 		return ids
 	}
 	if t.kind == sentencePiece {
-		return t.model.encodeSPM(e, ids, t.spmText(text))
+		text = t.spmText(text)
 	}
 	t.pre(text, func(word string) {
-		ids = t.model.encodeBytes(e, ids, word)
+		ids = t.model.encodeWord(e, ids, word)
 	})
 	return ids
 }

@@ -121,6 +121,11 @@ func build(v *vocabulary) (*Tokenizer, error) {
 			}
 		}
 		m.merges = spmMerges(v, m.byToken)
+		m.chars = true
+		t.pre = whole
+		if spmSplittable(v) {
+			t.pre = splitSPM
+		}
 		for id, tok := range v.tokens {
 			if v.types[id] == Byte && len(tok) == 6 {
 				var b byte
@@ -171,6 +176,20 @@ func spmMerges(v *vocabulary, byToken map[string]int32) map[uint64]merge {
 		merges[pairKey(e.l, e.r)] = merge{rank: int32(rank), id: e.id}
 	}
 	return merges
+}
+
+// spmSplittable reports whether no normal token has a "▁" after another
+// character, so that no merge can cross the cuts of splitSPM.
+func spmSplittable(v *vocabulary) bool {
+	for id, tok := range v.tokens {
+		if v.types[id] != Normal {
+			continue
+		}
+		if i := strings.LastIndex(tok, "▁"); i > 0 && strings.TrimRight(tok[:i+len("▁")], "▁") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // spmText turns a text segment into SentencePiece's form: spaces become
