@@ -34,6 +34,7 @@ const MaxLevel = 5
 // Generators maps each task name to its generator.
 var Generators = map[string]Generator{
 	"deduction": Deduction{},
+	"induction": Induction{},
 }
 
 // newRand returns the random stream of one instance. Seeding the PCG from the
