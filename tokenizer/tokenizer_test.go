@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"os"
 	"slices"
 	"strconv"
@@ -167,6 +168,151 @@ func TestStream(t *testing.T) {
 		}
 		if !split {
 			t.Errorf("%s: no token of %q holds part of a character; the test checks nothing", path, text)
+		}
+	}
+}
+
+// TestHFCases checks strings mixing scripts, odd whitespace, contractions,
+// NFC-sensitive characters and added tokens (with lstrip, rstrip,
+// single_word and normalized flags in testdata/flags) against Hugging Face
+// tokenizers' own output, recorded by testdata/gen_hf_cases.js.
+func TestHFCases(t *testing.T) {
+	data, err := os.ReadFile("testdata/hf_cases.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all map[string][]struct {
+		Text             string
+		IDs              []int
+		WithSpecial      []int `json:"with_special"`
+		Decoded, Skipped string
+	}
+	if err := json.Unmarshal(data, &all); err != nil {
+		t.Fatal(err)
+	}
+	for name, cases := range all {
+		var tok *Tokenizer
+		if rel, ok := strings.CutPrefix(name, "shared:"); ok {
+			tok = load(t, rel)
+		} else if tok, err = FromHF("testdata/" + strings.TrimPrefix(name, "local:")); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			if got := tok.Encode(c.Text, false); !slices.Equal(got, c.IDs) {
+				t.Errorf("%s: Encode(%q, false)\n got %v\nwant %v", name, c.Text, got, c.IDs)
+			}
+			if got := tok.Encode(c.Text, true); !slices.Equal(got, c.WithSpecial) {
+				t.Errorf("%s: Encode(%q, true)\n got %v\nwant %v", name, c.Text, got, c.WithSpecial)
+			}
+			if got := tok.Decode(c.IDs, false); got != c.Decoded {
+				t.Errorf("%s: Decode(%v, false) = %q, want %q", name, c.IDs, got, c.Decoded)
+			}
+			if got := tok.Decode(c.WithSpecial, true); got != c.Skipped {
+				t.Errorf("%s: Decode(%v, true) = %q, want %q", name, c.WithSpecial, got, c.Skipped)
+			}
+		}
+	}
+}
+
+func TestSkipSpecial(t *testing.T) {
+	for _, c := range []struct {
+		path, text, all, skipped string
+	}{
+		{"testdata/tokenizers/qwen3", "<|im_start|>user\nHi<|im_end|>\n<think>", "<|im_start|>user\nHi<|im_end|>\n<think>", "user\nHi\n<think>"},
+		{"testdata/vocab/ggml-vocab-llama-bpe.gguf", "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", "user\n\nHi"},
+		// Hugging Face's Llama 2 tokenizer puts a "▁" before every text
+		// segment, also after a special token, and decodes it as a space.
+		{"testdata/vocab/ggml-vocab-llama-spm.gguf", "Hi</s> there", "<s> Hi</s>  there", "Hi  there"},
+	} {
+		tok := load(t, c.path)
+		ids := tok.Encode(c.text, true)
+		if got := tok.Decode(ids, false); got != c.all {
+			t.Errorf("%s: Decode(%v, false) = %q, want %q", c.path, ids, got, c.all)
+		}
+		if got := tok.Decode(ids, true); got != c.skipped {
+			t.Errorf("%s: Decode(%v, true) = %q, want %q", c.path, ids, got, c.skipped)
+		}
+		s := tok.NewStream(true)
+		var b strings.Builder
+		for _, id := range ids {
+			b.WriteString(s.Add(id))
+		}
+		if b.WriteString(s.Flush()); b.String() != c.skipped {
+			t.Errorf("%s: skipping stream gave %q, want %q", c.path, b.String(), c.skipped)
+		}
+	}
+}
+
+func TestDecodeOutOfRange(t *testing.T) {
+	tok := load(t, "testdata/tokenizers/qwen2.5")
+	hello := tok.Encode("Hello", false)
+	ids := append([]int{-1, 1 << 30}, append(hello, tok.VocabSize())...)
+	if got := tok.Decode(ids, false); got != "Hello" {
+		t.Errorf("Decode(%v) = %q, want the out-of-range ids skipped", ids, got)
+	}
+	if tok.Piece(-5) != "" || tok.Token(tok.VocabSize()) != "" || tok.Type(-1) != Unused || tok.IsSpecial(1<<40) {
+		t.Error("accessors accept out-of-range ids")
+	}
+}
+
+// TestLossy compares the replacement of invalid UTF-8 with what
+// Rust's from_utf8_lossy (and the WHATWG decoder) give: one U+FFFD per
+// maximal invalid subsequence.
+func TestLossy(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"\xe2\x82", "\ufffd"},
+		{"\xe2\x82A", "\ufffdA"},
+		{"\xff\xff", "\ufffd\ufffd"},
+		{"\xf0\x9f\x98", "\ufffd"},
+		{"\xed\xa0\x80", "\ufffd\ufffd\ufffd"},
+		{"\xc0\xaf", "\ufffd\ufffd"},
+		{"\xf4\x90\x80\x80", "\ufffd\ufffd\ufffd\ufffd"},
+		{"\xe0\x80\x80A", "\ufffd\ufffd\ufffdA"},
+		{"a\xe2", "a\ufffd"},
+		{"\xf0\x9f\x98\xc3\xa9", "\ufffdé"},
+		{"ok 🦙", "ok 🦙"},
+	} {
+		if got := string(appendLossy(nil, []byte(c.in))); got != c.want {
+			t.Errorf("appendLossy(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		in   string
+		want int
+	}{{"a\xe2\x82", 2}, {"a\xf0\x9f", 2}, {"a\xf0\x9f\x98\x80", 0}, {"a\xc0", 0}, {"a\xe2\x82A", 0}, {"\xed\xa0", 0}} {
+		if got := incompleteTail([]byte(c.in)); got != c.want {
+			t.Errorf("incompleteTail(%q) = %d, want %d", c.in, got, c.want)
+		}
+	}
+}
+
+func TestAccessors(t *testing.T) {
+	for _, c := range []struct {
+		path             string
+		vocab, bos, eos  int
+		stop             []int
+		addBOS           bool
+		bosText, eosText string
+		template         bool
+	}{
+		{"models/qwen3-tiny/hf", 151669, -1, 151645, []int{151645, 151643}, false, "", "<|im_end|>", true},
+		{"models/qwen3-tiny/qwen3-tiny-bf16.gguf", 151936, 151643, 151645, []int{151645, 151643}, false, "<|endoftext|>", "<|im_end|>", true},
+		{"models/llama3-tiny/hf", 128256, 128000, 128009, []int{128009, 128001, 128008}, true, "<|begin_of_text|>", "<|eot_id|>", true},
+		{"models/llama3-tiny/llama3-tiny-f16.gguf", 128256, 128000, 128009, []int{128009, 128001, 128008}, true, "<|begin_of_text|>", "<|eot_id|>", true},
+		{"models/stories260K/stories260K.gguf", 512, 1, 2, []int{2}, true, "<s>", "</s>", false},
+	} {
+		tok := load(t, c.path)
+		got := []any{tok.VocabSize(), tok.BOS(), tok.EOS(), tok.AddBOS(), tok.BOSToken(), tok.EOSToken(), tok.ChatTemplate() != ""}
+		want := []any{c.vocab, c.bos, c.eos, c.addBOS, c.bosText, c.eosText, c.template}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: vocab, bos, eos, addBOS, bos text, eos text, template = %v, want %v", c.path, got, want)
+		}
+		stop := slices.Sorted(slices.Values(tok.StopTokens()))
+		if !slices.Equal(stop, slices.Sorted(slices.Values(c.stop))) {
+			t.Errorf("%s: StopTokens() = %v, want %v", c.path, tok.StopTokens(), c.stop)
+		}
+		if c.eos >= 0 && (!tok.IsStop(c.eos) || !tok.IsSpecial(c.eos) || tok.ID(tok.Token(c.eos)) != c.eos) {
+			t.Errorf("%s: EOS %d is not a special stop token found by its text", c.path, c.eos)
 		}
 	}
 }
