@@ -132,13 +132,7 @@ func (g *guardedSet) Execute(r *exec.Renderer, block *nodes.ControlStructureBloc
 // reaches reports whether v holds the map at target, looking through
 // lists, maps and gonja values down to maxJSONDepth.
 func reaches(v reflect.Value, target unsafe.Pointer, depth int) bool {
-	for v.IsValid() && (v.Kind() == reflect.Interface || v.Type() == valueType) && !v.IsNil() {
-		if v.Type() == valueType {
-			v = v.Interface().(*exec.Value).Val
-		} else {
-			v = v.Elem()
-		}
-	}
+	v = deref(v)
 	if !v.IsValid() || depth > maxJSONDepth {
 		return false // nesting that deep is the namespace's own, not a cycle through it
 	}

@@ -52,6 +52,9 @@ func toJSONFilter(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	if v := arg(1, "indent"); v != nil && !v.IsNil() {
 		switch {
 		case v.IsInteger():
+			if v.Integer() > maxIndent {
+				return exec.AsValue(fmt.Errorf("tojson indent %d is larger than %d", v.Integer(), maxIndent))
+			}
 			s := strings.Repeat(" ", max(0, v.Integer()))
 			opts.indent = &s
 		case v.IsString():
@@ -78,6 +81,10 @@ func toJSONFilter(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	return exec.AsSafeValue(b.String())
 }
 
+// maxIndent bounds tojson's indent, which Python would try to honour until
+// memory ran out; no real template indents by more than a few spaces.
+const maxIndent = 1024
+
 type jsonOptions struct {
 	ensureASCII     bool
 	indent          *string // nil: all on one line
@@ -94,13 +101,12 @@ var (
 	dictType  = reflect.TypeFor[*exec.Dict]()
 )
 
-func (o *jsonOptions) encode(b *strings.Builder, v reflect.Value, depth int) error {
-	if depth > maxJSONDepth {
-		return fmt.Errorf("nesting deeper than %d", maxJSONDepth)
-	}
+// deref looks through interfaces and gonja's *exec.Value wrappers to the Go
+// value inside; nil comes back as the invalid reflect.Value.
+func deref(v reflect.Value) reflect.Value {
 	for v.IsValid() && (v.Kind() == reflect.Interface || v.Type() == valueType) {
 		if v.IsNil() {
-			break
+			return reflect.Value{}
 		}
 		if v.Type() == valueType {
 			v = v.Interface().(*exec.Value).Val
@@ -108,12 +114,20 @@ func (o *jsonOptions) encode(b *strings.Builder, v reflect.Value, depth int) err
 			v = v.Elem()
 		}
 	}
+	return v
+}
+
+func (o *jsonOptions) encode(b *strings.Builder, v reflect.Value, depth int) error {
+	if depth > maxJSONDepth {
+		return fmt.Errorf("nesting deeper than %d", maxJSONDepth)
+	}
+	v = deref(v)
 	if !v.IsValid() {
 		b.WriteString("null")
 		return nil
 	}
 	switch v.Kind() {
-	case reflect.Interface, reflect.Pointer, reflect.Map, reflect.Slice:
+	case reflect.Pointer, reflect.Map, reflect.Slice:
 		if v.IsNil() {
 			b.WriteString("null")
 			return nil
@@ -215,14 +229,8 @@ func (o *jsonOptions) newline(b *strings.Builder, depth int) {
 // keyString is the object key Python's json.dumps writes for a dict key:
 // strings as they are, numbers in decimal, booleans and None as JSON words.
 func keyString(k reflect.Value) string {
-	for k.IsValid() && (k.Kind() == reflect.Interface || k.Type() == valueType) && !k.IsNil() {
-		if k.Type() == valueType {
-			k = k.Interface().(*exec.Value).Val
-		} else {
-			k = k.Elem()
-		}
-	}
-	if !k.IsValid() || (k.Kind() == reflect.Interface && k.IsNil()) {
+	k = deref(k)
+	if !k.IsValid() {
 		return "null"
 	}
 	switch k.Kind() {
@@ -339,16 +347,25 @@ func decodeValue(dec *json.Decoder, depth int) (any, error) {
 			return list, err
 		case '{':
 			dict := exec.NewDict()
+			seen := map[string]*exec.Pair{}
 			for dec.More() {
-				key, err := dec.Token()
+				tok, err := dec.Token()
 				if err != nil {
 					return nil, err
 				}
+				key, _ := tok.(string)
 				v, err := decodeValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
-				dict.Pairs = append(dict.Pairs, &exec.Pair{Key: exec.AsValue(key), Value: exec.AsValue(v)})
+				// As in Python's json.loads, a repeated key keeps its first
+				// place and its last value.
+				if p, ok := seen[key]; ok {
+					p.Value = exec.AsValue(v)
+					continue
+				}
+				seen[key] = &exec.Pair{Key: exec.AsValue(key), Value: exec.AsValue(v)}
+				dict.Pairs = append(dict.Pairs, seen[key])
 			}
 			_, err := dec.Token() // }
 			return dict, err

@@ -16,7 +16,10 @@
 // Where gonja still differs from Python's Jinja2 (testdata/python_cases.json
 // and knownGaps in the tests list each case): none prints as "" rather than
 // "None", a variable set to none counts as undefined, strings index by byte,
-// and % string formatting is an error. Objects keep their key order only when
+// and % string formatting is an error. And where Python raises MemoryError
+// for a template that builds a string of absurd size ('x' * 10**12,
+// center(10**12)), gonja tries to allocate it and the process dies: only
+// parse templates from models you chose to run. Objects keep their key order only when
 // they come from DecodeJSON or a template literal; a Go map, Message
 // included, is read in sorted key order.
 package template
