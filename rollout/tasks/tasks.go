@@ -35,6 +35,7 @@ const MaxLevel = 5
 var Generators = map[string]Generator{
 	"deduction": Deduction{},
 	"induction": Induction{},
+	"abduction": Abduction{},
 }
 
 // newRand returns the random stream of one instance. Seeding the PCG from the
