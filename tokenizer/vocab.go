@@ -53,7 +53,8 @@ type vocabulary struct {
 	tokens []string // by id; "" for ids with no token
 	types  []TokenType
 	// model says which ids belong to the BPE model's own vocabulary (not
-	// only added tokens); nil means all ids that are Normal, Byte or Unknown.
+	// only added tokens); nil means all ids but control, user-defined and
+	// unused ones.
 	model  []bool
 	scores []float32   // SentencePiece: merge priority of each token
 	merges [][2]string // byte-level: merge list, best first
@@ -72,7 +73,8 @@ func build(v *vocabulary) (*Tokenizer, error) {
 	m.unk = int32(v.unk)
 	m.byToken = make(map[string]int32, n)
 	for id, tok := range v.tokens {
-		inModel := v.types[id] == Normal || v.types[id] == Byte || v.types[id] == Unknown
+		ty := v.types[id]
+		inModel := ty != Control && ty != UserDefined && ty != Unused
 		if v.model != nil {
 			inModel = v.model[id]
 		}
