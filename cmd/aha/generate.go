@@ -25,6 +25,7 @@ type samplingFlags struct {
 	maxTokens        int
 	stop             stringList
 	useGenConfig     bool
+	threads          int
 }
 
 func (s *samplingFlags) register(fs *flag.FlagSet) {
@@ -35,6 +36,7 @@ func (s *samplingFlags) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&s.seed, "seed", 1, "random seed")
 	fs.IntVar(&s.maxTokens, "max-tokens", 128, "most tokens to generate")
 	fs.Var(&s.stop, "stop", "stop string (repeatable); the output ends before it")
+	fs.IntVar(&s.threads, "t", 0, "threads (0 = one per physical core)")
 	fs.BoolVar(&s.useGenConfig, "generation-config", false, "apply the model's recommended sampling values (generation_config.json) instead of the neutral defaults; explicit flags still win")
 }
 
@@ -86,7 +88,7 @@ func runGenerate(args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	l, err := load(*modelPath)
+	l, err := load(*modelPath, sf.threads)
 	if err != nil {
 		return err
 	}

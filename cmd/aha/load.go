@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aha-inference/aha/internal/progress"
+	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/tokenizer"
@@ -23,12 +24,13 @@ type loaded struct {
 
 // load opens the model at path ("" = the embedded default) and its
 // tokenizer, and says on stderr what was loaded.
-func load(path string) (*loaded, error) {
+func load(path string, threads int) (*loaded, error) {
 	start := time.Now()
 	m, err := model.Load(path)
 	if err != nil {
 		return nil, err
 	}
+	m.SetBackend(kernels.Default(threads))
 	var tok *tokenizer.Tokenizer
 	if m.GGUF != nil {
 		tok, err = tokenizer.FromGGUF(m.GGUF)
@@ -47,8 +49,8 @@ func load(path string) (*loaded, error) {
 	m.Prefault(bar.Add)
 	bar.Finish()
 	c := &m.Config
-	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v\n",
-		name, c.Architecture, c.Layers, c.Hidden, c.VocabSize, m.Format, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v; running on %s\n",
+		name, c.Architecture, c.Layers, c.Hidden, c.VocabSize, m.Format, time.Since(start).Round(time.Millisecond), m.Backend().Name())
 	return &loaded{m, tok}, nil
 }
 
