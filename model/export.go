@@ -218,7 +218,8 @@ func writeGGUF(path string, c *Config, name string, tok []gguf.KV, tensors []exp
 		if t.vec == nil {
 			typ, shape = matrixType(opts.Type, t.cols), []uint64{uint64(t.cols), uint64(t.rows)}
 			if typ != opts.Type {
-				fallbacks[fmt.Sprintf("%s: rows of %d are not a multiple of %v's block of %d; writing %v", layerPattern.ReplaceAllString(t.name, "blk.*."), t.cols, opts.Type, opts.Type.BlockSize(), typ)]++
+				fallbacks[fmt.Sprintf("%s: rows of %d are not a multiple of %v's block of %d; writing %v",
+					layerPattern.ReplaceAllString(t.name, "blk.*."), t.cols, opts.Type, opts.Type.BlockSize(), typ)]++
 			}
 		}
 		err := w.AddTensor(t.name, typ, shape, func() ([]byte, error) {
@@ -242,7 +243,10 @@ func writeGGUF(path string, c *Config, name string, tok []gguf.KV, tensors []exp
 		}
 		sort.Strings(msgs)
 		for _, msg := range msgs {
-			opts.Log("%s (%d tensors)", msg, fallbacks[msg])
+			if n := fallbacks[msg]; n > 1 {
+				msg = strings.Replace(msg, ":", fmt.Sprintf(" (%d tensors):", n), 1)
+			}
+			opts.Log("%s", msg)
 		}
 	}
 	if err := w.WriteFile(path); err != nil {
