@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,8 +206,12 @@ func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
 // hfMerges reads merges in either form: "a b" strings or ["a", "b"] pairs.
 func hfMerges(raw json.RawMessage) ([][2]string, error) {
 	var pairs [][2]string
-	if err := json.Unmarshal(raw, &pairs); err == nil {
-		return pairs, nil
+	// The first element says which form; guessing wrong would parse the
+	// whole list twice.
+	outer := bytes.TrimLeft(raw, " \t\r\n")
+	if len(outer) > 0 && outer[0] == '[' && bytes.HasPrefix(bytes.TrimLeft(outer[1:], " \t\r\n"), []byte("[")) {
+		err := json.Unmarshal(raw, &pairs)
+		return pairs, err
 	}
 	var lines []string
 	if err := json.Unmarshal(raw, &lines); err != nil {

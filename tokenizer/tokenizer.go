@@ -79,7 +79,7 @@ type Tokenizer struct {
 // Text that is not valid UTF-8 is encoded byte for byte: byte-level
 // vocabularies then decode back to the very same bytes.
 func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
-	var ids []int
+	ids := make([]int, 0, len(text)/4+4) // about one token per four bytes of English
 	if addSpecial {
 		ids = append(ids, t.prefix...)
 	}
