@@ -118,3 +118,42 @@ func TestMinimalGGUF(t *testing.T) {
 		t.Errorf("Encode = %v (AddBOS %v, BOS %d), want %v without BOS", ids, tok.AddBOS(), tok.BOS(), want)
 	}
 }
+
+// TestHFConfig reads the optional files beside tokenizer.json in their
+// other forms: a special token as an {"content": ...} object, named chat
+// templates, add_bos_token/add_eos_token overriding the post-processor,
+// and a list of EOS ids in generation_config.json.
+func TestHFConfig(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile("testdata/flags/tokenizer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"tokenizer.json": string(data),
+		"tokenizer_config.json": `{"bos_token": {"content": "<|s|>", "lstrip": false}, "eos_token": "<R>",
+			"add_bos_token": false, "add_eos_token": true,
+			"chat_template": [{"name": "tool_use", "template": "U"}, {"name": "default", "template": "T"}]}`,
+		"generation_config.json": `{"eos_token_id": [265, 264]}`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := FromHF(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{tok.BOS(), tok.EOS(), tok.BOSToken(), tok.EOSToken(), tok.AddBOS(), tok.AddEOS(), tok.ChatTemplate()}
+	want := []any{263, 265, "<|s|>", "<R>", false, true, "T"}
+	if !slices.Equal(got, want) {
+		t.Errorf("BOS, EOS, texts, AddBOS, AddEOS, template = %v, want %v", got, want)
+	}
+	if ids := tok.Encode("the", true); !slices.Equal(ids, []int{116, 257, 265}) {
+		t.Errorf("Encode(the, true) = %v, want [116 257 265]", ids)
+	}
+	if !slices.Equal(tok.StopTokens(), []int{265, 264}) {
+		t.Errorf("StopTokens() = %v, want [265 264]", tok.StopTokens())
+	}
+}

@@ -76,8 +76,16 @@ type Tokenizer struct {
 // addSpecial also puts the BOS/EOS tokens the tokenizer is configured to add
 // around the result (Hugging Face's add_special_tokens).
 //
-// Text that is not valid UTF-8 is encoded byte for byte: byte-level
-// vocabularies then decode back to the very same bytes.
+// Hugging Face only takes valid UTF-8. Invalid bytes here never fail:
+// byte-level vocabularies encode them as their byte tokens (Piece gives
+// the bytes back; Decode shows them as U+FFFD), SentencePiece ones as
+// <0xNN> byte tokens.
+//
+// Decode(Encode(s)) gives s back except where the tokenizer itself changes
+// the text: the NFC normalizer of Qwen tokenizers, added tokens with
+// lstrip/rstrip that swallow whitespace, and for SentencePiece a "▁" in the
+// text (read as a space) and the space Hugging Face's Llama tokenizer puts
+// after each added token in the text ("a</s>b" decodes as "a</s> b").
 func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 	ids := make([]int, 0, len(text)/4+4) // about one token per four bytes of English
 	if addSpecial {

@@ -316,3 +316,38 @@ func TestAccessors(t *testing.T) {
 		}
 	}
 }
+
+// TestReferenceGenerations decodes the continuations llama.cpp generated
+// for the shared models and compares with the text it reported: an
+// independent decoder, which agrees with Hugging Face's for these tokens.
+// llama-server leaves control tokens out of its text (one llama3-tiny
+// continuation holds <|reserved_special_token_107|>), hence skipSpecial.
+func TestReferenceGenerations(t *testing.T) {
+	for _, c := range []struct{ reference, tokenizer string }{
+		{"models/stories260K/reference-stories260K.json", "models/stories260K/stories260K.gguf"},
+		{"models/qwen2-tiny/reference-qwen2-tiny-f16.json", "models/qwen2-tiny/hf"},
+		{"models/qwen3-tiny/reference-qwen3-tiny-bf16.json", "models/qwen3-tiny/qwen3-tiny-bf16.gguf"},
+		{"models/llama3-tiny/reference-llama3-tiny-f16.json", "models/llama3-tiny/hf"},
+	} {
+		data, err := os.ReadFile(shared.Path(t, c.reference))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ref struct {
+			Prompts []struct {
+				Name          string
+				GeneratedIDs  []int  `json:"generated_token_ids"`
+				GeneratedText string `json:"generated_text"`
+			}
+		}
+		if err := json.Unmarshal(data, &ref); err != nil {
+			t.Fatal(err)
+		}
+		tok := load(t, c.tokenizer)
+		for _, p := range ref.Prompts {
+			if got := tok.Decode(p.GeneratedIDs, true); got != p.GeneratedText {
+				t.Errorf("%s %s: Decode = %q, want %q", c.reference, p.Name, got, p.GeneratedText)
+			}
+		}
+	}
+}
