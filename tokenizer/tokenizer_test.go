@@ -351,3 +351,27 @@ func TestReferenceGenerations(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentEncode encodes from several goroutines at once (run with
+// -race): each pooled encoder and its word cache serve one call at a time.
+func TestConcurrentEncode(t *testing.T) {
+	tok := load(t, "testdata/tokenizers/qwen2.5")
+	texts := []string{"Hello world, hello again.", "日本語のテキスト 🦙", "x := 1234567 // code", "<|im_start|>user\nHi<|im_end|>"}
+	want := make([][]int, len(texts))
+	for i, s := range texts {
+		want[i] = tok.Encode(s, false)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				k := (g + i) % len(texts)
+				if got := tok.Encode(texts[k], false); !slices.Equal(got, want[k]) {
+					t.Errorf("concurrent Encode(%q) = %v, want %v", texts[k], got, want[k])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
