@@ -23,6 +23,8 @@ type bpe struct {
 	// chars: words start as characters with byte fallback (SentencePiece)
 	// rather than bytes.
 	chars bool
+	// fuseUnk merges consecutive unknown tokens into one.
+	fuseUnk bool
 }
 
 type merge struct {
@@ -111,9 +113,8 @@ func (m *bpe) encodeWord(e *encoder, ids []int, word string) []int {
 
 // charSymbols makes the initial symbols of a SentencePiece word: one per
 // character. A character missing from the vocabulary becomes its <0xNN>
-// byte tokens, or the unknown token if one of those is missing too;
-// consecutive unknown tokens fuse into one, as Llama's tokenizer.json asks
-// (fuse_unk).
+// byte tokens, or the unknown token if one of those is missing too (or
+// the vocabulary has no byte fallback).
 func (m *bpe) charSymbols(e *encoder, word string) {
 	e.syms = e.syms[:0]
 	for i := 0; i < len(word); {
@@ -134,7 +135,7 @@ func (m *bpe) charSymbols(e *encoder, word string) {
 				e.syms = append(e.syms, symbol{id: m.byteIDs[char[j]]})
 			}
 		case m.unk < 0:
-		case len(e.syms) > 0 && e.syms[len(e.syms)-1].id == m.unk:
+		case m.fuseUnk && len(e.syms) > 0 && e.syms[len(e.syms)-1].id == m.unk:
 		default:
 			e.syms = append(e.syms, symbol{id: m.unk})
 		}

@@ -179,6 +179,7 @@ func fromGGUF(f *gguf.File) (*Tokenizer, error) {
 	}
 	t.norm, t.addSpacePrefix = normalize, addSpacePrefix
 	t.model.ignoreMerges = ignoreMerges
+	t.model.fuseUnk = true // as in Llama 2's tokenizer.json
 	t.bos, t.eos = bos, eos
 	if addBOS && bos >= 0 {
 		t.prefix = []int{bos}

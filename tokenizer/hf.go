@@ -15,7 +15,8 @@ import (
 )
 
 // FromHF builds the tokenizer of a Hugging Face model folder:
-// tokenizer.json (required: a byte-level BPE model, its normalizer,
+// tokenizer.json (required: a BPE model, byte-level as in Qwen and Llama 3
+// or SentencePiece-style as in Llama 2, with its normalizer,
 // pre-tokenizer, added tokens and post-processor) and, when present,
 // tokenizer_config.json (bos_token, eos_token, add_bos_token,
 // add_eos_token, chat_template), chat_template.jinja and
@@ -24,6 +25,10 @@ import (
 // What Encode adds with addSpecial comes from the post-processor
 // (TemplateProcessing), overridden by add_bos_token/add_eos_token where the
 // config sets them, as transformers does for Llama tokenizers.
+//
+// Decode follows the tokenizers library, not transformers' decode: it does
+// not apply clean_up_tokenization_spaces (which Llama 3's config turns on
+// and which would turn " ." into "."), so decoding stays lossless.
 func FromHF(dir string) (*Tokenizer, error) {
 	path := filepath.Join(dir, "tokenizer.json")
 	data, err := os.ReadFile(path)
@@ -67,6 +72,8 @@ type hfBPE struct {
 	ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
 	EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
 	IgnoreMerges            bool            `json:"ignore_merges"`
+	ByteFallback            bool            `json:"byte_fallback"`
+	FuseUnk                 bool            `json:"fuse_unk"`
 }
 
 // hfComponent is any of the normalizer, pre-tokenizer, post-processor and
@@ -87,6 +94,10 @@ type hfComponent struct {
 	UseRegex       *bool `json:"use_regex"`
 	// Digits
 	IndividualDigits bool `json:"individual_digits"`
+	// Prepend, Replace, Strip
+	Prepend     string `json:"prepend"`
+	Content     string `json:"content"`
+	Start, Stop int
 	// TemplateProcessing
 	Single        []map[string]struct{ ID string } `json:"single"`
 	SpecialTokens map[string]struct{ IDs []int }   `json:"special_tokens"`
@@ -136,19 +147,29 @@ func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
-	if !preByteLevel || dec == nil || dec.Type != "ByteLevel" {
-		return nil, errors.New("unsupported tokenizer: only byte-level BPE (ByteLevel pre-tokenizer and decoder) is read from tokenizer.json; load SentencePiece models from GGUF")
-	}
-	normalize, err := hfNormalizer(j.Normalizer)
-	if err != nil {
-		return nil, fmt.Errorf("normalizer: %w", err)
+	v := &vocabulary{unk: -1}
+	var normalize func(string) string
+	addSpacePrefix := false
+	switch {
+	case preByteLevel && dec != nil && dec.Type == "ByteLevel":
+		v.kind = byteLevel
+		if normalize, err = hfNormalizer(j.Normalizer); err != nil {
+			return nil, fmt.Errorf("normalizer: %w", err)
+		}
+	case isNull(j.PreTokenizer) && isSPMDecoder(dec):
+		v.kind = sentencePiece
+		if addSpacePrefix, err = spmNormalizer(j.Normalizer); err != nil {
+			return nil, fmt.Errorf("normalizer: %w", err)
+		}
+	default:
+		return nil, errors.New("unsupported tokenizer: neither byte-level BPE (ByteLevel pre-tokenizer and decoder) " +
+			"nor Llama-style SentencePiece BPE (Prepend/Replace normalizer, Replace/ByteFallback/Fuse/Strip decoder)")
 	}
 
 	var vocab map[string]int
 	if err := json.Unmarshal(model.Vocab, &vocab); err != nil {
 		return nil, fmt.Errorf("model.vocab: %w", err)
 	}
-	v := &vocabulary{kind: byteLevel, unk: -1}
 	if v.merges, err = hfMerges(model.Merges); err != nil {
 		return nil, fmt.Errorf("model.merges: %w", err)
 	}
@@ -173,6 +194,16 @@ func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
 			return nil, fmt.Errorf("model.vocab: negative id %d for %q", id, tok)
 		}
 		v.tokens[id], v.types[id], v.model[id] = tok, Normal, true
+		if v.kind == sentencePiece && isByteToken(tok) {
+			v.types[id] = Byte
+		}
+	}
+	if model.UnkToken != nil {
+		id, ok := vocab[*model.UnkToken]
+		if !ok {
+			return nil, fmt.Errorf("model.unk_token %q is not in the vocabulary", *model.UnkToken)
+		}
+		v.unk, v.types[id] = id, Unknown
 	}
 	for _, a := range j.AddedTokens {
 		if a.ID < 0 {
@@ -194,13 +225,81 @@ func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.pre, t.norm = pre, normalize
-	t.model.ignoreMerges = model.IgnoreMerges
+	if v.kind == byteLevel {
+		t.pre = pre
+	}
+	t.norm, t.addSpacePrefix = normalize, addSpacePrefix
+	t.model.ignoreMerges, t.model.fuseUnk = model.IgnoreMerges, model.FuseUnk
+	if v.kind == sentencePiece && !model.ByteFallback {
+		for b := range t.model.byteIDs {
+			t.model.byteIDs[b] = -1
+		}
+	}
 	t.bos, t.eos = -1, -1
 	if t.prefix, t.suffix, err = hfPostProcessor(j.PostProcessor); err != nil {
 		return nil, fmt.Errorf("post_processor: %w", err)
 	}
 	return t, nil
+}
+
+func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
+
+// spmNormalizer accepts the normalizer of Llama-style SentencePiece
+// tokenizer.json files, Sequence[Prepend("▁"), Replace(" ", "▁")] (or the
+// Replace alone), and reports whether it prepends "▁".
+func spmNormalizer(raw json.RawMessage) (prepend bool, err error) {
+	c, err := parseComponent(raw)
+	if err != nil {
+		return false, err
+	}
+	if c != nil && c.Type == "Sequence" {
+		var steps []*hfComponent
+		for _, sub := range c.Normalizers {
+			step, err := parseComponent(sub)
+			if err != nil {
+				return false, err
+			}
+			steps = append(steps, step)
+		}
+		if len(steps) == 2 && steps[0] != nil && steps[0].Type == "Prepend" && steps[0].Prepend == "▁" {
+			prepend, steps = true, steps[1:]
+		}
+		if len(steps) == 1 {
+			c = steps[0]
+		}
+	}
+	if c == nil || c.Type != "Replace" || c.Pattern.String == nil || *c.Pattern.String != " " || c.Content != "▁" {
+		return false, errors.New(`unsupported SentencePiece normalizer: want Sequence[Prepend("▁"), Replace(" ", "▁")]`)
+	}
+	return prepend, nil
+}
+
+// isSPMDecoder reports whether dec is the decoder of Llama-style
+// SentencePiece tokenizer.json files, which decodeSPM implements:
+// Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0)].
+func isSPMDecoder(dec *hfComponent) bool {
+	if dec == nil || dec.Type != "Sequence" || len(dec.Decoders) != 4 {
+		return false
+	}
+	var steps []*hfComponent
+	for _, raw := range dec.Decoders {
+		step, err := parseComponent(raw)
+		if err != nil || step == nil {
+			return false
+		}
+		steps = append(steps, step)
+	}
+	replace, strip := steps[0], steps[3]
+	return replace.Type == "Replace" && replace.Pattern.String != nil && *replace.Pattern.String == "▁" &&
+		replace.Content == " " && steps[1].Type == "ByteFallback" && steps[2].Type == "Fuse" &&
+		strip.Type == "Strip" && strip.Content == " " && strip.Start == 1 && strip.Stop == 0
+}
+
+// isByteToken reports whether tok is a byte-fallback token "<0xNN>".
+func isByteToken(tok string) bool {
+	var b byte
+	n, err := fmt.Sscanf(tok, "<0x%02X>", &b)
+	return n == 1 && err == nil && len(tok) == 6
 }
 
 // hfMerges reads merges in either form: "a b" strings or ["a", "b"] pairs.

@@ -5,10 +5,10 @@
 //     DeepSeek-R1-Distill-Qwen, Llama 3 and deepseek-llm. Text is cut into
 //     words by the model's pre-tokenizer regex, each word's UTF-8 bytes are
 //     merged pairwise in the order of the merge list.
-//   - SentencePiece-style BPE, as in Llama 2 GGUF vocabularies
-//     (tokenizer.ggml.model = "llama"): spaces become "▁", a "▁" is put in
-//     front of the text, pieces merge by score, and characters missing from
-//     the vocabulary fall back to <0xNN> byte tokens.
+//   - SentencePiece-style BPE, as in Llama 2 (GGUF tokenizer.ggml.model =
+//     "llama", or Llama 2's tokenizer.json): spaces become "▁", a "▁" is put
+//     in front of the text, pieces merge by score, and characters missing
+//     from the vocabulary fall back to <0xNN> byte tokens.
 //
 // A Tokenizer comes from a GGUF file's tokenizer.* metadata (FromGGUF) or a
 // Hugging Face folder's tokenizer.json and tokenizer_config.json (FromHF);
@@ -54,7 +54,7 @@ type Tokenizer struct {
 	pieces []string    // id → the bytes the token contributes to decoded text
 
 	model bpe
-	pre   preTokenizer        // cuts normalized text into words (byte-level only)
+	pre   preTokenizer        // cuts normalized text into words
 	norm  func(string) string // the declared normalizer, nil for none
 	// addSpacePrefix puts "▁" before every text segment (SentencePiece).
 	addSpacePrefix bool

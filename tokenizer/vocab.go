@@ -99,6 +99,34 @@ func build(v *vocabulary) (*Tokenizer, error) {
 				m.byteIDs[b] = id
 			}
 		}
+		for id, tok := range v.tokens {
+			t.pieces[id], _ = unByteLevel(tok)
+		}
+
+	case sentencePiece:
+		for b := range 256 {
+			if id, ok := m.byToken[fmt.Sprintf("<0x%02X>", b)]; ok && v.types[id] == Byte {
+				m.byteIDs[b] = id
+			}
+		}
+		m.chars = true
+		t.pre = whole
+		if spmSplittable(v) {
+			t.pre = splitSPM
+		}
+		for id, tok := range v.tokens {
+			if v.types[id] == Byte && isByteToken(tok) {
+				var b byte
+				fmt.Sscanf(tok, "<0x%02X>", &b)
+				t.pieces[id] = string([]byte{b})
+				continue
+			}
+			t.pieces[id] = strings.ReplaceAll(tok, "▁", " ")
+		}
+	}
+	// Merges are listed (byte-level; Hugging Face's SentencePiece files) or
+	// derived from scores (SentencePiece GGUF).
+	if v.merges != nil || v.kind == byteLevel {
 		m.merges = make(map[uint64]merge, len(v.merges))
 		for rank, mg := range v.merges {
 			l, okl := m.byToken[mg[0]]
@@ -109,35 +137,11 @@ func build(v *vocabulary) (*Tokenizer, error) {
 			}
 			m.merges[pairKey(l, r)] = merge{rank: int32(rank), id: id}
 		}
-		for id, tok := range v.tokens {
-			t.pieces[id], _ = unByteLevel(tok)
-		}
-
-	case sentencePiece:
+	} else {
 		if len(v.scores) != n {
 			return nil, fmt.Errorf("%d token scores for %d tokens", len(v.scores), n)
 		}
-		for b := range 256 {
-			if id, ok := m.byToken[fmt.Sprintf("<0x%02X>", b)]; ok && v.types[id] == Byte {
-				m.byteIDs[b] = id
-			}
-		}
 		m.merges = spmMerges(v, m.byToken)
-		m.chars = true
-		t.pre = whole
-		if spmSplittable(v) {
-			t.pre = splitSPM
-		}
-		for id, tok := range v.tokens {
-			if v.types[id] == Byte && len(tok) == 6 {
-				var b byte
-				if _, err := fmt.Sscanf(tok, "<0x%02X>", &b); err == nil {
-					t.pieces[id] = string([]byte{b})
-					continue
-				}
-			}
-			t.pieces[id] = strings.ReplaceAll(tok, "▁", " ")
-		}
 	}
 	t.added = newAdded(v.added)
 	return t, nil

@@ -30,6 +30,7 @@ const tokenizers = {
   'shared:testdata/tokenizers/qwen3': 120,
   'shared:testdata/tokenizers/llama3': 120,
   'local:flags': 80,
+  'local:spm': 80, // stories260K's vocabulary (MIT) as a Llama 2 style tokenizer.json
 };
 
 (async () => {
