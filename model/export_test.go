@@ -208,6 +208,9 @@ func TestExportRoundTrip(t *testing.T) {
 		{"models/qwen2-tiny/hf", "models/qwen2-tiny/qwen2-tiny-f16.gguf", []quant.Type{quant.F16, quant.Q4_K}},
 		{"models/qwen3-tiny/hf", "models/qwen3-tiny/qwen3-tiny-bf16.gguf", []quant.Type{quant.BF16, quant.Q4_K}},
 		{"models/llama3-tiny/hf", "models/llama3-tiny/llama3-tiny-f16.gguf", []quant.Type{quant.F16, quant.Q4_K}},
+		// A llama GGUF is already interleaved and carries its rope_freqs:
+		// re-exported in its own type it is the same file's tensors.
+		{"models/llama3-tiny/llama3-tiny-f16.gguf", "models/llama3-tiny/llama3-tiny-f16.gguf", []quant.Type{quant.F16, quant.Q8_0}},
 	} {
 		name := tc.src
 		if name == "" {
