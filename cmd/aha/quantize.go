@@ -18,9 +18,9 @@ func init() {
 
 func runQuantize(args []string) error {
 	fs := newFlags("quantize", "IN OUT.gguf --type T   |   aha quantize --synth SHAPE --vocab VOCAB --type T OUT.gguf\n\n"+
-		"IN is a GGUF file or a Hugging Face folder. --synth writes random weights in the shape of a real\n"+
-		"model ("+strings.Join(model.SyntheticShapes(), ", ")+"), with the tokenizer of VOCAB (a GGUF,\n"+
-		"a tokenizer.json or an HF folder).")
+		"IN is a GGUF file or a Hugging Face folder. --synth writes random weights in the shape of a real model,\n"+
+		"with the tokenizer of VOCAB (a GGUF, a tokenizer.json or an HF folder). Shapes:\n  "+
+		strings.Join(model.SyntheticShapes(), ", "))
 	typeName := fs.String("type", "f16", "weight type: "+strings.Join(model.ExportTypes(), ", "))
 	name := fs.String("name", "", "general.name of the output (default: the source's name)")
 	synth := fs.String("synth", "", "write a synthetic model of this shape instead of converting one")
