@@ -284,3 +284,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestWriteFileIsReadableByOthers(t *testing.T) {
+	w := &Writer{}
+	w.Set("general.architecture", "llama")
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644", st.Mode().Perm())
+	}
+}

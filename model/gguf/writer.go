@@ -98,6 +98,10 @@ func (w *Writer) WriteFile(path string) (err error) {
 	if err = tmp.Sync(); err != nil {
 		return err
 	}
+	// CreateTemp makes the file private; a model file is meant to be shared.
+	if err = tmp.Chmod(0o644); err != nil {
+		return err
+	}
 	if err = tmp.Close(); err != nil {
 		return err
 	}
