@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/model/gguf"
 	"github.com/aha-inference/aha/model/safetensors"
 )
@@ -64,24 +63,12 @@ type Totals struct {
 // Inspect describes the checkpoint at path: a GGUF file, a Hugging Face
 // folder, or, for "" or builtin.Name, the embedded model.
 func Inspect(path string) (*Summary, error) {
-	if path == "" || path == builtin.Name {
-		f, err := gguf.Parse(builtin.Stories260K)
-		if err != nil {
-			return nil, fmt.Errorf("embedded model: %w", err)
-		}
-		f.Path = builtin.Name
-		return inspectGGUF(f), nil
-	}
-	st, err := os.Stat(path)
+	f, dir, err := Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
-	if st.IsDir() {
-		return inspectHF(path)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("inspect: %w", err)
+	if dir != "" {
+		return inspectHF(dir)
 	}
 	defer f.Close()
 	return inspectGGUF(f), nil

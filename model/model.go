@@ -44,24 +44,12 @@ type Model struct {
 // Load opens a model: a GGUF file, a Hugging Face folder (config.json and
 // safetensors), or, when path is "" or builtin.Name, the embedded default.
 func Load(path string) (*Model, error) {
-	if path == "" || path == builtin.Name {
-		f, err := gguf.Parse(builtin.Stories260K)
-		if err != nil {
-			return nil, fmt.Errorf("embedded model: %w", err)
-		}
-		f.Path = builtin.Name
-		return FromGGUF(f)
-	}
-	st, err := os.Stat(path)
+	f, dir, err := Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
 	}
-	if st.IsDir() {
-		return LoadHF(path)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("load model: %w", err)
+	if dir != "" {
+		return LoadHF(dir)
 	}
 	m, err := FromGGUF(f)
 	if err != nil {
@@ -70,6 +58,29 @@ func Load(path string) (*Model, error) {
 	}
 	m.closer = f
 	return m, nil
+}
+
+// Open resolves a model path without loading anything: for "" or
+// builtin.Name the embedded GGUF, for a folder its path (dir), else the
+// GGUF file, mapped. The caller closes f.
+func Open(path string) (f *gguf.File, dir string, err error) {
+	if path == "" || path == builtin.Name {
+		f, err := gguf.Parse(builtin.Stories260K)
+		if err != nil {
+			return nil, "", fmt.Errorf("embedded model: %w", err)
+		}
+		f.Path = builtin.Name
+		return f, "", nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, "", err
+	}
+	if st.IsDir() {
+		return nil, path, nil
+	}
+	f, err = gguf.Open(path)
+	return f, "", err
 }
 
 // FromGGUF builds a model from an open GGUF file. The file must stay open

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/model/builtin"
-	"github.com/aha-inference/aha/model/gguf"
 	"github.com/aha-inference/aha/tokenizer"
 	"github.com/aha-inference/aha/tokenizer/template"
 )
@@ -31,11 +31,10 @@ func runTokenize(args []string) error {
 	if len(rest) != 1 {
 		return usagef("want exactly one TEXT argument, got %d", len(rest))
 	}
-	tok, closeTok, err := loadTokenizer(*modelPath)
+	tok, err := loadTokenizer(*modelPath)
 	if err != nil {
 		return err
 	}
-	defer closeTok()
 
 	var ids []int
 	if *chat {
@@ -79,32 +78,15 @@ func runTokenize(args []string) error {
 	return nil
 }
 
-// loadTokenizer opens only the tokenizer of path: a GGUF file or a folder.
-func loadTokenizer(path string) (*tokenizer.Tokenizer, func(), error) {
-	if path == "" || path == builtin.Name {
-		f, err := gguf.Parse(builtin.Stories260K)
-		if err != nil {
-			return nil, nil, err
-		}
-		tok, err := tokenizer.FromGGUF(f)
-		return tok, func() {}, err
+// loadTokenizer opens only the tokenizer of path: a GGUF file (a
+// vocab-only one will do), a folder, or "" for the embedded model.
+func loadTokenizer(path string) (*tokenizer.Tokenizer, error) {
+	if path != "" && path != builtin.Name {
+		return tokenizer.Load(path)
 	}
-	st, err := os.Stat(path)
+	f, _, err := model.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if st.IsDir() {
-		tok, err := tokenizer.FromHF(path)
-		return tok, func() {}, err
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	tok, err := tokenizer.FromGGUF(f)
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return tok, func() { f.Close() }, nil
+	return tokenizer.FromGGUF(f)
 }
