@@ -27,6 +27,8 @@ type buffers struct {
 	n                   int
 	x, h, q, k, v, attn []float32
 	gate, up            []float32
+	logits              []float32
+	pos                 []int
 }
 
 // ErrContextFull is returned when a forward call would run past the
@@ -77,13 +79,15 @@ func (b *buffers) ensure(c *Config, n int) {
 	b.attn = make([]float32, n*q)
 	b.gate = make([]float32, n*c.Intermediate)
 	b.up = make([]float32, n*c.Intermediate)
+	b.pos = make([]int, n)
 }
 
 // Forward runs tokens through the model at positions s.Len(), s.Len()+1, …
 // and appends them to the cache. It returns the logits of every token
 // (len(tokens) rows of VocabSize) when all is set, else only the last
 // token's row. A whole prompt goes through in one call (prefill); decoding
-// then feeds one token at a time.
+// then feeds one token at a time. The logits live in the state's buffers:
+// they are valid until the next Forward on s.
 func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
 	c := &m.Config
 	n := len(tokens)
@@ -99,7 +103,7 @@ func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
 		}
 	}
 	s.buf.ensure(c, n)
-	pos := make([]int, n)
+	pos := s.buf.pos[:n]
 	for t := range pos {
 		pos[t] = s.len + t
 	}
@@ -119,7 +123,10 @@ func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
 	}
 	h := s.buf.h[:n*c.Hidden]
 	kernels.RMSNorm(h, rows, m.OutNorm, c.NormEps)
-	logits := make([]float32, n*c.VocabSize)
+	if cap(s.buf.logits) < n*c.VocabSize {
+		s.buf.logits = make([]float32, n*c.VocabSize)
+	}
+	logits := s.buf.logits[:n*c.VocabSize]
 	m.backend.MatMul(logits, &m.Output, h, n)
 	return logits, nil
 }
