@@ -8,9 +8,9 @@ type Backend interface {
 	Name() string
 	// MatMul computes out = x·Wᵀ for n rows of x (see the reference MatMul).
 	MatMul(out []float32, w *Matrix, x []float32, n int)
-	// Attention is causal grouped-query attention over a KV cache (see the
+	// Attention is causal grouped-query attention over a paged KV cache (see the
 	// reference Attention).
-	Attention(out, q, keys, values []float32, pos []int, nHeads, nKVHeads, headDim int)
+	Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int)
 }
 
 // Reference is the Backend made of the plain reference functions.
@@ -20,6 +20,6 @@ func (Reference) Name() string { return "reference" }
 
 func (Reference) MatMul(out []float32, w *Matrix, x []float32, n int) { MatMul(out, w, x, n) }
 
-func (Reference) Attention(out, q, keys, values []float32, pos []int, nHeads, nKVHeads, headDim int) {
-	Attention(out, q, keys, values, pos, nHeads, nKVHeads, headDim)
+func (Reference) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int) {
+	Attention(out, q, kv, pos, nHeads, nKVHeads, headDim)
 }

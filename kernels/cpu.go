@@ -143,9 +143,8 @@ func floatBytes(f []float32) []byte {
 
 // Attention is the reference's causal grouped-query attention, with each
 // (query row, head) pair computed by one worker.
-func (c *CPU) Attention(out, q, keys, values []float32, pos []int, nHeads, nKVHeads, headDim int) {
+func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int) {
 	group := nHeads / nKVHeads
-	kvWidth := nKVHeads * headDim
 	scale := float32(1 / math.Sqrt(float64(headDim)))
 	maxPos := 0
 	for _, p := range pos {
@@ -160,13 +159,13 @@ func (c *CPU) Attention(out, q, keys, values []float32, pos []int, nHeads, nKVHe
 			kvOff := (h / group) * headDim
 			s := scores[:p+1]
 			for j := range s {
-				s[j] = fast.f32(qh, keys[j*kvWidth+kvOff:j*kvWidth+kvOff+headDim]) * scale
+				s[j] = fast.f32(qh, kv.Key(j)[kvOff:kvOff+headDim]) * scale
 			}
 			Softmax(s)
 			oh := out[i*headDim : (i+1)*headDim]
 			clear(oh)
 			for j, sj := range s {
-				v := values[j*kvWidth+kvOff : j*kvWidth+kvOff+headDim]
+				v := kv.Value(j)[kvOff : kvOff+headDim]
 				for k := range oh {
 					oh[k] += sj * v[k]
 				}

@@ -313,6 +313,22 @@ func attentionCase(seed uint64, n, ctx, nHeads, nKV, headDim int) (q, keys, valu
 	return
 }
 
+// pageKV scatters a contiguous cache of ctx rows into blocks of bs rows
+// stored in reverse order, with an unused block first, so that a kernel
+// reading positions as if they were contiguous gets the wrong answer.
+func pageKV(keys, values []float32, ctx, width, bs int) *KV {
+	nb := (ctx + bs - 1) / bs
+	kv := &KV{Keys: make([]float32, (nb+1)*bs*width), Values: make([]float32, (nb+1)*bs*width), BlockSize: bs, Width: width}
+	for b := 0; b < nb; b++ {
+		kv.Blocks = append(kv.Blocks, nb-b)
+	}
+	for p := 0; p < ctx; p++ {
+		copy(kv.Key(p), keys[p*width:(p+1)*width])
+		copy(kv.Value(p), values[p*width:(p+1)*width])
+	}
+	return kv
+}
+
 func TestCPUAttention(t *testing.T) {
 	for _, k := range kernelSets() {
 		useKernels(t, k)
@@ -324,12 +340,14 @@ func TestCPUAttention(t *testing.T) {
 		} {
 			q, keys, values, pos := attentionCase(uint64(tc.ctx), tc.n, tc.ctx, tc.nHeads, tc.nKV, tc.headDim)
 			want := make([]float32, len(q))
-			Attention(want, q, keys, values, pos, tc.nHeads, tc.nKV, tc.headDim)
+			width := tc.nKV * tc.headDim
+			Attention(want, q, &KV{Keys: keys, Values: values, Blocks: []int{0}, BlockSize: tc.ctx, Width: width}, pos, tc.nHeads, tc.nKV, tc.headDim)
+			paged := pageKV(keys, values, tc.ctx, width, 4)
 			var first []float32
 			for _, threads := range []int{1, 2, 3, 7} {
 				cpu := NewCPU(threads)
 				got := make([]float32, len(q))
-				cpu.Attention(got, q, keys, values, pos, tc.nHeads, tc.nKV, tc.headDim)
+				cpu.Attention(got, q, paged, pos, tc.nHeads, tc.nKV, tc.headDim)
 				cpu.Close()
 				// Outputs are convex combinations of values of magnitude
 				// about 1; scores differ from the reference's by rounding.

@@ -216,14 +216,35 @@ func LogSoftmax(out, x []float32) {
 	}
 }
 
+// KV is one layer's keys and values for one sequence, stored in blocks of
+// BlockSize positions: position p lives in block Blocks[p/BlockSize] of the
+// Keys and Values pools, at row p%BlockSize. Sequences that share a prompt
+// share its blocks; a contiguous cache is the special case of one block.
+type KV struct {
+	Keys, Values []float32 // block pools: rows of KV heads × head size
+	Blocks       []int
+	BlockSize    int
+	Width        int // floats per row: KV heads × head size
+}
+
+// row returns the offset of position p's row in the pools.
+func (kv *KV) row(p int) int {
+	return (kv.Blocks[p/kv.BlockSize]*kv.BlockSize + p%kv.BlockSize) * kv.Width
+}
+
+// Key returns the keys of position p, all KV heads.
+func (kv *KV) Key(p int) []float32 { o := kv.row(p); return kv.Keys[o : o+kv.Width] }
+
+// Value returns the values of position p, all KV heads.
+func (kv *KV) Value(p int) []float32 { o := kv.row(p); return kv.Values[o : o+kv.Width] }
+
 // Attention computes causal grouped-query attention for n query rows.
-// q holds n rows of nHeads·headDim; keys and values hold the cache, one row
-// of nKVHeads·headDim per position 0…; query row t sits at position pos[t]
-// and attends to cache positions 0…pos[t]. Query head h reads KV head
-// h/(nHeads/nKVHeads). out receives n rows of nHeads·headDim.
-func Attention(out, q, keys, values []float32, pos []int, nHeads, nKVHeads, headDim int) {
+// q holds n rows of nHeads·headDim; kv holds the sequence's cache, rows of
+// nKVHeads·headDim; query row t sits at position pos[t] and attends to
+// cache positions 0…pos[t]. Query head h reads KV head h/(nHeads/nKVHeads).
+// out receives n rows of nHeads·headDim.
+func Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int) {
 	group := nHeads / nKVHeads
-	kvWidth := nKVHeads * headDim
 	scale := float32(1 / math.Sqrt(float64(headDim)))
 	var scores []float32
 	for t, p := range pos {
@@ -232,13 +253,13 @@ func Attention(out, q, keys, values []float32, pos []int, nHeads, nKVHeads, head
 			qh := q[(t*nHeads+h)*headDim : (t*nHeads+h+1)*headDim]
 			kvOff := (h / group) * headDim
 			for j := 0; j <= p; j++ {
-				scores[j] = Dot(qh, keys[j*kvWidth+kvOff:j*kvWidth+kvOff+headDim]) * scale
+				scores[j] = Dot(qh, kv.Key(j)[kvOff:kvOff+headDim]) * scale
 			}
 			Softmax(scores)
 			oh := out[(t*nHeads+h)*headDim : (t*nHeads+h+1)*headDim]
 			clear(oh)
 			for j := 0; j <= p; j++ {
-				v := values[j*kvWidth+kvOff : j*kvWidth+kvOff+headDim]
+				v := kv.Value(j)[kvOff : kvOff+headDim]
 				for i := range oh {
 					oh[i] += scores[j] * v[i]
 				}

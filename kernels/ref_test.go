@@ -106,7 +106,7 @@ func TestAttention(t *testing.T) {
 	pos := []int{0, 2, 4}
 	q := rnd(len(pos) * heads * hd)
 	out := make([]float32, len(q))
-	Attention(out, q, keys, values, pos, heads, kvHeads, hd)
+	Attention(out, q, &KV{Keys: keys, Values: values, Blocks: []int{0}, BlockSize: ctx, Width: kvHeads * hd}, pos, heads, kvHeads, hd)
 	for t0, p := range pos {
 		for h := 0; h < heads; h++ {
 			g := h / (heads / kvHeads)

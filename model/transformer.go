@@ -13,12 +13,73 @@ import (
 // switched by the Config their files declare; see llama.go, qwen2.go and
 // qwen3.go.
 
-// State is one sequence's KV cache and scratch space. It holds Len()
-// positions of keys and values for every layer, up to its context size.
+// State is a single sequence with a cache of its own: the simple way to run
+// one prompt. Many sequences share one Cache and run together through
+// Cache.Forward.
 type State struct {
-	len, ctx     int
-	keys, values [][]float32 // per layer: ctx rows of KVHeads·HeadDim
-	buf          buffers
+	cache *Cache
+	seq   *Seq
+	ctx   int
+}
+
+// ErrContextFull is returned when a forward call would run past the
+// sequence's context size.
+var ErrContextFull = errors.New("context is full")
+
+// NewState makes an empty sequence with room for ctx positions. ctx is
+// capped at the model's maximum positions.
+func (m *Model) NewState(ctx int) *State {
+	if ctx <= 0 || ctx > m.Config.MaxPositions {
+		ctx = m.Config.MaxPositions
+	}
+	c := m.NewCache(ctx, 0)
+	return &State{cache: c, seq: c.NewSeq(), ctx: ctx}
+}
+
+// Len is the number of positions already in the cache.
+func (s *State) Len() int { return s.seq.Len() }
+
+// Context is the most positions the state can hold.
+func (s *State) Context() int { return s.ctx }
+
+// Truncate forgets every position from n on, so a sequence can be rewound
+// (for example to re-run a shared prompt with another continuation).
+func (s *State) Truncate(n int) { s.seq.Truncate(n) }
+
+// Forward runs tokens through the model at positions s.Len(), s.Len()+1, …
+// and appends them to the cache. It returns the logits of every token
+// (len(tokens) rows of VocabSize) when all is set, else only the last
+// token's row. A whole prompt goes through in one call (prefill); decoding
+// then feeds one token at a time. The logits live in the state's buffers:
+// they are valid until the next Forward on s.
+func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
+	if s.seq.Len()+len(tokens) > s.ctx {
+		return nil, fmt.Errorf("forward: %d tokens after %d would exceed the context of %d: %w", len(tokens), s.seq.Len(), s.ctx, ErrContextFull)
+	}
+	want := LogitsLast
+	if all {
+		want = LogitsAll
+	}
+	logits, err := s.cache.Forward([]Step{{Seq: s.seq, Tokens: tokens, Logits: want}})
+	if err != nil {
+		return nil, err
+	}
+	return logits[0], nil
+}
+
+// Which logits a Step wants back.
+const (
+	LogitsNone = iota // a prompt chunk that is not the last: nothing to sample yet
+	LogitsLast        // the next-token distribution after the step's last token
+	LogitsAll         // one row per token (prompt logprobs, scoring)
+)
+
+// Step is one sequence's share of a batched forward call: tokens to append
+// at positions Seq.Len(), Seq.Len()+1, …
+type Step struct {
+	Seq    *Seq
+	Tokens []int
+	Logits int // LogitsNone, LogitsLast or LogitsAll
 }
 
 // buffers are the activations of one forward call, reused across calls
@@ -29,40 +90,6 @@ type buffers struct {
 	gate, up            []float32
 	logits              []float32
 	pos                 []int
-}
-
-// ErrContextFull is returned when a forward call would run past the
-// sequence's context size.
-var ErrContextFull = errors.New("context is full")
-
-// NewState makes an empty sequence with room for ctx positions. ctx is
-// capped at the model's maximum positions.
-func (m *Model) NewState(ctx int) *State {
-	c := &m.Config
-	if ctx <= 0 || ctx > c.MaxPositions {
-		ctx = c.MaxPositions
-	}
-	s := &State{ctx: ctx, keys: make([][]float32, c.Layers), values: make([][]float32, c.Layers)}
-	kv := c.KVHeads * c.HeadDim
-	for i := range s.keys {
-		s.keys[i] = make([]float32, ctx*kv)
-		s.values[i] = make([]float32, ctx*kv)
-	}
-	return s
-}
-
-// Len is the number of positions already in the cache.
-func (s *State) Len() int { return s.len }
-
-// Context is the most positions the state can hold.
-func (s *State) Context() int { return s.ctx }
-
-// Truncate forgets every position from n on, so a sequence can be rewound
-// (for example to re-run a shared prompt with another continuation).
-func (s *State) Truncate(n int) {
-	if n < s.len {
-		s.len = n
-	}
 }
 
 func (b *buffers) ensure(c *Config, n int) {
@@ -82,59 +109,113 @@ func (b *buffers) ensure(c *Config, n int) {
 	b.pos = make([]int, n)
 }
 
-// Forward runs tokens through the model at positions s.Len(), s.Len()+1, …
-// and appends them to the cache. It returns the logits of every token
-// (len(tokens) rows of VocabSize) when all is set, else only the last
-// token's row. A whole prompt goes through in one call (prefill); decoding
-// then feeds one token at a time. The logits live in the state's buffers:
-// they are valid until the next Forward on s.
-func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
-	c := &m.Config
-	n := len(tokens)
-	if n == 0 {
-		return nil, errors.New("forward: no tokens")
-	}
-	if s.len+n > s.ctx {
-		return nil, fmt.Errorf("forward: %d tokens after %d would exceed the context of %d: %w", n, s.len, s.ctx, ErrContextFull)
-	}
-	for _, id := range tokens {
-		if id < 0 || id >= c.VocabSize {
-			return nil, fmt.Errorf("forward: token id %d is outside the vocabulary (0…%d)", id, c.VocabSize-1)
+// Forward runs one step for many sequences at once: the tokens of every
+// step go through each layer together, so each weight is read once per call
+// for the whole batch, while attention reads each sequence's own cache.
+// Every token's result is computed by the same operations whatever else is
+// in the batch (the backends' kernels are per row), so batching never
+// changes a sequence's numbers.
+//
+// It returns, per step, the logits it asked for (rows of VocabSize), which
+// stay valid until the next Forward on c. On error no sequence has changed.
+func (c *Cache) Forward(steps []Step) ([][]float32, error) {
+	m, cfg := c.m, &c.m.Config
+	n, rows := 0, 0
+	need := 0
+	for i, st := range steps {
+		if len(st.Tokens) == 0 {
+			return nil, fmt.Errorf("forward: step %d has no tokens", i)
+		}
+		if st.Seq.cache != c {
+			return nil, fmt.Errorf("forward: step %d's sequence belongs to another cache", i)
+		}
+		if st.Seq.Len()+len(st.Tokens) > cfg.MaxPositions {
+			return nil, fmt.Errorf("forward: %d tokens after %d would exceed the model's %d positions: %w", len(st.Tokens), st.Seq.Len(), cfg.MaxPositions, ErrContextFull)
+		}
+		for _, id := range st.Tokens {
+			if id < 0 || id >= cfg.VocabSize {
+				return nil, fmt.Errorf("forward: token id %d is outside the vocabulary (0…%d)", id, cfg.VocabSize-1)
+			}
+		}
+		n += len(st.Tokens)
+		need += st.Seq.Needs(len(st.Tokens))
+		switch st.Logits {
+		case LogitsLast:
+			rows++
+		case LogitsAll:
+			rows += len(st.Tokens)
 		}
 	}
-	s.buf.ensure(c, n)
-	pos := s.buf.pos[:n]
-	for t := range pos {
-		pos[t] = s.len + t
+	if need > c.FreeBlocks() {
+		return nil, fmt.Errorf("forward: %d tokens need %d blocks, %d are free: %w", n, need, c.FreeBlocks(), ErrCacheFull)
+	}
+	for _, st := range steps {
+		if err := st.Seq.reserve(len(st.Tokens)); err != nil {
+			return nil, err // unreachable: the total was checked above
+		}
 	}
 
-	x := s.buf.x[:n*c.Hidden]
-	for t, id := range tokens {
-		kernels.Embed(x[t*c.Hidden:(t+1)*c.Hidden], &m.Embed, id)
+	b := &c.buf
+	b.ensure(cfg, n)
+	x, pos := b.x[:n*cfg.Hidden], b.pos[:n]
+	t := 0
+	for _, st := range steps {
+		for j, id := range st.Tokens {
+			kernels.Embed(x[t*cfg.Hidden:(t+1)*cfg.Hidden], &m.Embed, id)
+			pos[t] = st.Seq.len + j
+			t++
+		}
 	}
-	for i := range m.Layers {
-		m.layer(s, i, x, pos)
+	for l := range m.Layers {
+		m.layer(c, l, steps, x, pos)
 	}
-	s.len += n
 
-	rows := x
-	if !all {
-		rows, n = x[(n-1)*c.Hidden:], 1
+	// Gather the rows that want logits, then normalize and project only those.
+	h, t, r := b.h[:rows*cfg.Hidden], 0, 0
+	for _, st := range steps {
+		k := len(st.Tokens)
+		switch st.Logits {
+		case LogitsLast:
+			copy(h[r*cfg.Hidden:], x[(t+k-1)*cfg.Hidden:(t+k)*cfg.Hidden])
+			r++
+		case LogitsAll:
+			copy(h[r*cfg.Hidden:], x[t*cfg.Hidden:(t+k)*cfg.Hidden])
+			r += k
+		}
+		t += k
+		st.Seq.len += k
 	}
-	h := s.buf.h[:n*c.Hidden]
-	kernels.RMSNorm(h, rows, m.OutNorm, c.NormEps)
-	if cap(s.buf.logits) < n*c.VocabSize {
-		s.buf.logits = make([]float32, n*c.VocabSize)
+	out := make([][]float32, len(steps))
+	if rows == 0 {
+		return out, nil
 	}
-	logits := s.buf.logits[:n*c.VocabSize]
-	m.backend.MatMul(logits, &m.Output, h, n)
-	return logits, nil
+	kernels.RMSNorm(h, h, m.OutNorm, cfg.NormEps)
+	if cap(b.logits) < rows*cfg.VocabSize {
+		b.logits = make([]float32, rows*cfg.VocabSize)
+	}
+	logits := b.logits[:rows*cfg.VocabSize]
+	m.backend.MatMul(logits, &m.Output, h, rows)
+	r = 0
+	for i, st := range steps {
+		k := 0
+		switch st.Logits {
+		case LogitsLast:
+			k = 1
+		case LogitsAll:
+			k = len(st.Tokens)
+		}
+		if k > 0 {
+			out[i] = logits[r*cfg.VocabSize : (r+k)*cfg.VocabSize]
+			r += k
+		}
+	}
+	return out, nil
 }
 
-// layer runs decoder block i over the n rows of x (at positions pos),
-// updating x in place.
-func (m *Model) layer(s *State, i int, x []float32, pos []int) {
-	c, l, b := &m.Config, &m.Layers[i], &s.buf
+// layer runs decoder block i over the n rows of x (at positions pos, the
+// steps' tokens one after another), updating x in place.
+func (m *Model) layer(kc *Cache, i int, steps []Step, x []float32, pos []int) {
+	c, l, b := &m.Config, &m.Layers[i], &kc.buf
 	n := len(pos)
 	qw, kvw := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	h, q, k, v, attn := b.h[:n*c.Hidden], b.q[:n*qw], b.k[:n*kvw], b.v[:n*kvw], b.attn[:n*qw]
@@ -157,10 +238,19 @@ func (m *Model) layer(s *State, i int, x []float32, pos []int) {
 	kernels.RoPE(q, pos, c.Heads, c.HeadDim, m.RopeFreqs, c.RopeLayout)
 	kernels.RoPE(k, pos, c.KVHeads, c.HeadDim, m.RopeFreqs, c.RopeLayout)
 
-	// Append this call's keys and values to the cache, then attend over it.
-	copy(s.keys[i][pos[0]*kvw:], k)
-	copy(s.values[i][pos[0]*kvw:], v)
-	m.backend.Attention(attn, q, s.keys[i], s.values[i], pos, c.Heads, c.KVHeads, c.HeadDim)
+	// Each sequence appends its keys and values to its own cache, then its
+	// queries attend over that cache.
+	t := 0
+	for _, st := range steps {
+		kv := st.Seq.kv(i)
+		for j := range st.Tokens {
+			copy(kv.Key(pos[t+j]), k[(t+j)*kvw:(t+j+1)*kvw])
+			copy(kv.Value(pos[t+j]), v[(t+j)*kvw:(t+j+1)*kvw])
+		}
+		nt := len(st.Tokens)
+		m.backend.Attention(attn[t*qw:(t+nt)*qw], q[t*qw:(t+nt)*qw], &kv, pos[t:t+nt], c.Heads, c.KVHeads, c.HeadDim)
+		t += nt
+	}
 
 	// Output projection and residual.
 	out := h[:n*c.Hidden]

@@ -1,0 +1,186 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/aha-inference/aha/kernels"
+)
+
+// Cache is a paged KV cache: the keys and values of many sequences, kept in
+// blocks of BlockSize positions taken from one pool. A sequence owns a list
+// of blocks (its block table) that grows as it does, so memory follows the
+// tokens actually held rather than each sequence's maximum length. Blocks
+// are reference-counted: sequences forked from one prompt, and the engine's
+// prefix cache, share the prompt's blocks; a shared block is copied before
+// it is written (copy on write).
+//
+// A Cache and its sequences are used by one goroutine at a time.
+type Cache struct {
+	m            *Model
+	blockSize    int
+	width        int         // floats per position per layer: KV heads × head size
+	keys, values [][]float32 // per layer: blocks × blockSize × width
+	refs         []int32     // per block: sequences (and other holders) using it
+	free         []int       // blocks with no holder, used last-in first-out
+
+	buf buffers // activations of the current forward call
+}
+
+// DefaultBlockSize is the positions per block unless a caller chooses.
+// Small enough that a short sequence wastes little, large enough that block
+// tables stay short.
+const DefaultBlockSize = 16
+
+// ErrCacheFull is returned when a sequence needs a block and none is free.
+var ErrCacheFull = errors.New("KV cache is full")
+
+// NewCache makes a cache with room for at least tokens positions, in blocks
+// of blockSize (≤ 0: DefaultBlockSize).
+func (m *Model) NewCache(tokens, blockSize int) *Cache {
+	c := &m.Config
+	if blockSize <= 0 {
+		blockSize = DefaultBlockSize
+	}
+	blocks := max(1, (tokens+blockSize-1)/blockSize)
+	kc := &Cache{
+		m: m, blockSize: blockSize, width: c.KVHeads * c.HeadDim,
+		keys: make([][]float32, c.Layers), values: make([][]float32, c.Layers),
+		refs: make([]int32, blocks), free: make([]int, blocks),
+	}
+	for i := range kc.keys {
+		kc.keys[i] = make([]float32, blocks*blockSize*kc.width)
+		kc.values[i] = make([]float32, blocks*blockSize*kc.width)
+	}
+	for i := range kc.free {
+		kc.free[i] = blocks - 1 - i // hand out block 0 first
+	}
+	return kc
+}
+
+// CacheBytesPerToken is the memory one cached position takes in m's cache.
+func (m *Model) CacheBytesPerToken() int64 {
+	return int64(2 * 4 * m.Config.Layers * m.Config.KVHeads * m.Config.HeadDim)
+}
+
+// BlockSize is the positions per block.
+func (c *Cache) BlockSize() int { return c.blockSize }
+
+// Blocks is the total number of blocks.
+func (c *Cache) Blocks() int { return len(c.refs) }
+
+// FreeBlocks is the number of blocks no sequence holds.
+func (c *Cache) FreeBlocks() int { return len(c.free) }
+
+// Hold adds a holder to block b (the prefix cache keeps blocks this way).
+func (c *Cache) Hold(b int) { c.refs[b]++ }
+
+// Release removes a holder from block b; the block is free when none is left.
+func (c *Cache) Release(b int) {
+	c.refs[b]--
+	if c.refs[b] == 0 {
+		c.free = append(c.free, b)
+	}
+}
+
+// Holders is the number of holders of block b.
+func (c *Cache) Holders(b int) int { return int(c.refs[b]) }
+
+func (c *Cache) alloc() int {
+	b := c.free[len(c.free)-1]
+	c.free = c.free[:len(c.free)-1]
+	c.refs[b] = 1
+	return b
+}
+
+// Seq is one sequence's place in a cache: its block table and length.
+type Seq struct {
+	cache  *Cache
+	blocks []int
+	len    int
+}
+
+// NewSeq starts an empty sequence. It holds no memory until it grows.
+func (c *Cache) NewSeq() *Seq { return &Seq{cache: c} }
+
+// NewSeqFrom starts a sequence whose first n positions are already in the
+// given blocks (a prefix-cache hit); it holds each of them. n is capped at
+// what the blocks can hold.
+func (c *Cache) NewSeqFrom(blocks []int, n int) *Seq {
+	s := &Seq{cache: c, blocks: append([]int(nil), blocks...), len: min(n, len(blocks)*c.blockSize)}
+	for _, b := range blocks {
+		c.Hold(b)
+	}
+	return s
+}
+
+// Len is the number of positions in the cache.
+func (s *Seq) Len() int { return s.len }
+
+// Blocks is the sequence's block table (not to be modified).
+func (s *Seq) Blocks() []int { return s.blocks }
+
+// Fork returns a new sequence with the same positions, sharing their
+// blocks; the two diverge from here, copying a shared block on first write.
+func (s *Seq) Fork() *Seq { return s.cache.NewSeqFrom(s.blocks, s.len) }
+
+// Free releases every block; the sequence is empty afterwards.
+func (s *Seq) Free() {
+	for _, b := range s.blocks {
+		s.cache.Release(b)
+	}
+	s.blocks, s.len = nil, 0
+}
+
+// Truncate forgets every position from n on, releasing blocks no longer
+// needed.
+func (s *Seq) Truncate(n int) {
+	if n >= s.len {
+		return
+	}
+	keep := (n + s.cache.blockSize - 1) / s.cache.blockSize
+	for _, b := range s.blocks[keep:] {
+		s.cache.Release(b)
+	}
+	s.blocks, s.len = s.blocks[:keep], n
+}
+
+// Needs is the number of free blocks appending n positions would take:
+// new blocks, plus a copy of the last block if it is shared and partly
+// filled.
+func (s *Seq) Needs(n int) int {
+	bs := s.cache.blockSize
+	need := (s.len+n+bs-1)/bs - len(s.blocks)
+	if s.len%bs != 0 && n > 0 && s.cache.refs[s.blocks[len(s.blocks)-1]] > 1 {
+		need++
+	}
+	return max(need, 0)
+}
+
+// reserve makes room for n more positions, all or nothing.
+func (s *Seq) reserve(n int) error {
+	c := s.cache
+	if need := s.Needs(n); need > len(c.free) {
+		return fmt.Errorf("%d more positions need %d blocks, %d are free: %w", n, need, len(c.free), ErrCacheFull)
+	}
+	if last := len(s.blocks) - 1; s.len%c.blockSize != 0 && n > 0 && c.refs[s.blocks[last]] > 1 {
+		old, b := s.blocks[last], c.alloc()
+		rows := s.len % c.blockSize * c.width
+		for l := range c.keys {
+			copy(c.keys[l][b*c.blockSize*c.width:][:rows], c.keys[l][old*c.blockSize*c.width:])
+			copy(c.values[l][b*c.blockSize*c.width:][:rows], c.values[l][old*c.blockSize*c.width:])
+		}
+		c.Release(old)
+		s.blocks[last] = b
+	}
+	for len(s.blocks)*c.blockSize < s.len+n {
+		s.blocks = append(s.blocks, c.alloc())
+	}
+	return nil
+}
+
+// kv is layer l's view of the sequence for the attention kernel.
+func (s *Seq) kv(l int) kernels.KV {
+	c := s.cache
+	return kernels.KV{Keys: c.keys[l], Values: c.values[l], Blocks: s.blocks, BlockSize: c.blockSize, Width: c.width}
+}
