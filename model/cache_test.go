@@ -72,17 +72,17 @@ func TestBatchMatchesAlone(t *testing.T) {
 		got := make([][][]float32, 3)
 		keep := func(i int, l []float32) { got[i] = append(got[i], append([]float32(nil), l...)) }
 		// Step 1: sequence 0's whole prompt, sequence 1's first chunk.
-		out, err := c.Forward([]Step{{seqs[0], prompts[0], LogitsLast}, {seqs[1], prompts[1][:6], LogitsNone}})
+		out, err := c.Forward([]Step{{seqs[0], prompts[0], 1}, {seqs[1], prompts[1][:6], 0}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if out[1] != nil {
-			t.Fatal("a LogitsNone step got logits")
+			t.Fatal("a 0 step got logits")
 		}
 		keep(0, out[0])
 		// Then each step: sequence 0 decodes, sequence 1 finishes its prompt
 		// or decodes, sequence 2 joins late.
-		steps := []Step{{seqs[0], conts[0][:1], LogitsLast}, {seqs[1], prompts[1][6:], LogitsLast}, {seqs[2], prompts[2], LogitsLast}}
+		steps := []Step{{seqs[0], conts[0][:1], 1}, {seqs[1], prompts[1][6:], 1}, {seqs[2], prompts[2], 1}}
 		for k := 0; k < 4; k++ {
 			if out, err = c.Forward(steps); err != nil {
 				t.Fatal(err)
@@ -92,9 +92,9 @@ func TestBatchMatchesAlone(t *testing.T) {
 			}
 			steps = steps[:0]
 			if k+1 < 4 {
-				steps = append(steps, Step{seqs[0], conts[0][k+1 : k+2], LogitsLast})
+				steps = append(steps, Step{seqs[0], conts[0][k+1 : k+2], 1})
 			}
-			steps = append(steps, Step{seqs[1], conts[1][k : k+1], LogitsLast}, Step{seqs[2], conts[2][k : k+1], LogitsLast})
+			steps = append(steps, Step{seqs[1], conts[1][k : k+1], 1}, Step{seqs[2], conts[2][k : k+1], 1})
 		}
 		if out, err = c.Forward(steps); err != nil {
 			t.Fatal(err)
@@ -128,7 +128,7 @@ func TestForkCopyOnWrite(t *testing.T) {
 	prompt := []int{1, 403, 407, 261, 378, 300} // 1½ blocks of 4
 	c := m.NewCache(32, 4)
 	root := c.NewSeq()
-	if _, err := c.Forward([]Step{{root, prompt, LogitsLast}}); err != nil {
+	if _, err := c.Forward([]Step{{root, prompt, 1}}); err != nil {
 		t.Fatal(err)
 	}
 	forks := []*Seq{root, root.Fork(), root.Fork()}
@@ -139,7 +139,7 @@ func TestForkCopyOnWrite(t *testing.T) {
 	for k := 0; k < 3; k++ {
 		var steps []Step
 		for i, s := range forks {
-			steps = append(steps, Step{s, conts[i][k : k+1], LogitsLast})
+			steps = append(steps, Step{s, conts[i][k : k+1], 1})
 		}
 		out, err := c.Forward(steps)
 		if err != nil {
@@ -169,24 +169,24 @@ func TestCacheFull(t *testing.T) {
 	m := loadBuiltin(t, kernels.Reference{})
 	c := m.NewCache(8, 4) // two blocks
 	a, b := c.NewSeq(), c.NewSeq()
-	if _, err := c.Forward([]Step{{a, []int{1, 2, 3, 4, 5}, LogitsLast}}); err != nil {
+	if _, err := c.Forward([]Step{{a, []int{1, 2, 3, 4, 5}, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.Forward([]Step{{a, []int{6}, LogitsLast}, {b, []int{1}, LogitsLast}})
+	_, err := c.Forward([]Step{{a, []int{6}, 1}, {b, []int{1}, 1}})
 	if !errors.Is(err, ErrCacheFull) {
 		t.Fatalf("error %v, want ErrCacheFull", err)
 	}
 	if a.Len() != 5 || b.Len() != 0 || c.FreeBlocks() != 0 {
 		t.Errorf("a failed step changed state: lens %d %d, %d free", a.Len(), b.Len(), c.FreeBlocks())
 	}
-	if _, err := c.Forward([]Step{{a, []int{6, 7, 8}, LogitsLast}}); err != nil {
+	if _, err := c.Forward([]Step{{a, []int{6, 7, 8}, 1}}); err != nil {
 		t.Errorf("a step that fits the remaining room failed: %v", err)
 	}
 	a.Truncate(2)
 	if a.Len() != 2 || c.FreeBlocks() != 1 {
 		t.Errorf("truncate to 2: len %d, %d free blocks, want 2 and 1", a.Len(), c.FreeBlocks())
 	}
-	_, err = c.Forward([]Step{{a, []int{600}, LogitsLast}})
+	_, err = c.Forward([]Step{{a, []int{600}, 1}})
 	if err == nil || !strings.Contains(err.Error(), "600") {
 		t.Errorf("token outside the vocabulary: error %v should name it", err)
 	}

@@ -56,9 +56,9 @@ func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
 	if s.seq.Len()+len(tokens) > s.ctx {
 		return nil, fmt.Errorf("forward: %d tokens after %d would exceed the context of %d: %w", len(tokens), s.seq.Len(), s.ctx, ErrContextFull)
 	}
-	want := LogitsLast
+	want := 1
 	if all {
-		want = LogitsAll
+		want = len(tokens)
 	}
 	logits, err := s.cache.Forward([]Step{{Seq: s.seq, Tokens: tokens, Logits: want}})
 	if err != nil {
@@ -67,19 +67,15 @@ func (m *Model) Forward(s *State, tokens []int, all bool) ([]float32, error) {
 	return logits[0], nil
 }
 
-// Which logits a Step wants back.
-const (
-	LogitsNone = iota // a prompt chunk that is not the last: nothing to sample yet
-	LogitsLast        // the next-token distribution after the step's last token
-	LogitsAll         // one row per token (prompt logprobs, scoring)
-)
-
 // Step is one sequence's share of a batched forward call: tokens to append
-// at positions Seq.Len(), Seq.Len()+1, …
+// at positions Seq.Len(), Seq.Len()+1, …, and how many of the last of them
+// want their logits back: 0 for a prompt chunk that is not the last, 1 for
+// the next-token distribution, len(Tokens) for every position (prompt
+// logprobs, scoring).
 type Step struct {
 	Seq    *Seq
 	Tokens []int
-	Logits int // LogitsNone, LogitsLast or LogitsAll
+	Logits int
 }
 
 // buffers are the activations of one forward call, reused across calls
@@ -137,14 +133,12 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 				return nil, fmt.Errorf("forward: token id %d is outside the vocabulary (0…%d)", id, cfg.VocabSize-1)
 			}
 		}
+		if st.Logits < 0 || st.Logits > len(st.Tokens) {
+			return nil, fmt.Errorf("forward: step %d wants %d logit rows of %d tokens", i, st.Logits, len(st.Tokens))
+		}
 		n += len(st.Tokens)
 		need += st.Seq.Needs(len(st.Tokens))
-		switch st.Logits {
-		case LogitsLast:
-			rows++
-		case LogitsAll:
-			rows += len(st.Tokens)
-		}
+		rows += st.Logits
 	}
 	if need > c.FreeBlocks() {
 		return nil, fmt.Errorf("forward: %d tokens need %d blocks, %d are free: %w", n, need, c.FreeBlocks(), ErrCacheFull)
@@ -173,15 +167,9 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 	// Gather the rows that want logits, then normalize and project only those.
 	h, t, r := b.h[:rows*cfg.Hidden], 0, 0
 	for _, st := range steps {
-		k := len(st.Tokens)
-		switch st.Logits {
-		case LogitsLast:
-			copy(h[r*cfg.Hidden:], x[(t+k-1)*cfg.Hidden:(t+k)*cfg.Hidden])
-			r++
-		case LogitsAll:
-			copy(h[r*cfg.Hidden:], x[t*cfg.Hidden:(t+k)*cfg.Hidden])
-			r += k
-		}
+		k, w := len(st.Tokens), st.Logits
+		copy(h[r*cfg.Hidden:], x[(t+k-w)*cfg.Hidden:(t+k)*cfg.Hidden])
+		r += w
 		t += k
 		st.Seq.len += k
 	}
@@ -197,14 +185,7 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 	m.backend.MatMul(logits, &m.Output, h, rows)
 	r = 0
 	for i, st := range steps {
-		k := 0
-		switch st.Logits {
-		case LogitsLast:
-			k = 1
-		case LogitsAll:
-			k = len(st.Tokens)
-		}
-		if k > 0 {
+		if k := st.Logits; k > 0 {
 			out[i] = logits[r*cfg.VocabSize : (r+k)*cfg.VocabSize]
 			r += k
 		}
