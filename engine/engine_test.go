@@ -7,7 +7,9 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aha-inference/aha/internal/shared"
@@ -15,162 +17,54 @@ import (
 	"github.com/aha-inference/aha/model"
 )
 
-func TestSamplerValidates(t *testing.T) {
-	for _, p := range []SamplingParams{
-		{Temperature: -1, TopP: 1},
-		{Temperature: 1, TopP: 0},
-		{Temperature: 1, TopP: 1.5},
-		{Temperature: 1, TopP: 1, MinP: 1},
-		{Temperature: math.NaN(), TopP: 1},
-	} {
-		if _, err := NewSampler(p); err == nil {
-			t.Errorf("%+v accepted", p)
-		}
-	}
-}
-
-func TestGreedyAndTruncation(t *testing.T) {
-	logits := []float32{0.5, 3, 2.9, -1, 3}
-	for _, p := range []SamplingParams{
-		{Temperature: 0, TopP: 1},
-		{Temperature: 1, TopK: 1, TopP: 1, Seed: 5},
-		{Temperature: 1, TopP: 1e-6, Seed: 5},
-	} {
-		s, err := NewSampler(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 20; i++ {
-			// Ties go to the lower id, so greedy-like settings pick 1, not 4.
-			if got := s.Sample(logits); got != 1 {
-				t.Fatalf("%+v: sampled %d, want 1", p, got)
-			}
-		}
-	}
-}
-
-// TestSamplingDistribution draws many samples and compares the frequencies
-// with the softmax at the given temperature, within 5 standard errors.
-func TestSamplingDistribution(t *testing.T) {
-	logits := []float32{1, 2, 0.5, -1, 1.5}
-	for _, temp := range []float64{1, 0.5, 2} {
-		s, _ := NewSampler(SamplingParams{Temperature: temp, TopP: 1, Seed: 42})
-		const n = 20000
-		counts := make([]int, len(logits))
-		for i := 0; i < n; i++ {
-			counts[s.Sample(logits)]++
-		}
-		scaled := make([]float32, len(logits))
-		for i, l := range logits {
-			scaled[i] = float32(float64(l) / temp)
-		}
-		kernels.Softmax(scaled)
-		for i, p := range scaled {
-			got := float64(counts[i]) / n
-			se := math.Sqrt(float64(p) * (1 - float64(p)) / n)
-			if math.Abs(got-float64(p)) > 5*se+1e-9 {
-				t.Errorf("temperature %g token %d: frequency %.4f, probability %.4f", temp, i, got, p)
-			}
-		}
-	}
-}
-
-func TestTopKTopPMinP(t *testing.T) {
-	// Probabilities at temperature 1: token 0 ≈ .64, 1 ≈ .24, 2 ≈ .09, 3 ≈ .03.
-	logits := []float32{3, 2, 1, 0}
-	allowed := func(p SamplingParams) map[int]bool {
-		s, err := NewSampler(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := map[int]bool{}
-		for i := 0; i < 2000; i++ {
-			seen[s.Sample(logits)] = true
-		}
-		return seen
-	}
-	for _, tc := range []struct {
-		p    SamplingParams
-		want map[int]bool
-	}{
-		{SamplingParams{Temperature: 1, TopK: 2, TopP: 1}, map[int]bool{0: true, 1: true}},
-		{SamplingParams{Temperature: 1, TopP: 0.8}, map[int]bool{0: true, 1: true}},
-		{SamplingParams{Temperature: 1, TopP: 1, MinP: 0.1}, map[int]bool{0: true, 1: true, 2: true}},
-		{SamplingParams{Temperature: 1, TopP: 1}, map[int]bool{0: true, 1: true, 2: true, 3: true}},
-	} {
-		if got := allowed(tc.p); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%+v: sampled %v, want %v", tc.p, got, tc.want)
-		}
-	}
-}
-
-func TestSeedDeterminism(t *testing.T) {
-	logits := []float32{1, 2, 0.5, -1, 1.5, 0.2}
-	draw := func(seed uint64) []int {
-		s, _ := NewSampler(SamplingParams{Temperature: 1, TopP: 1, Seed: seed})
-		var out []int
-		for i := 0; i < 50; i++ {
-			out = append(out, s.Sample(logits))
-		}
-		return out
-	}
-	if !reflect.DeepEqual(draw(7), draw(7)) {
-		t.Error("the same seed gave different draws")
-	}
-	if reflect.DeepEqual(draw(7), draw(8)) {
-		t.Error("different seeds gave the same 50 draws")
-	}
-}
-
-func TestTopLogprobs(t *testing.T) {
-	lp := []float32{-3, -1, -2, -1, -5}
-	got := topLogprobs(lp, 3)
-	want := []TokenLogprob{{1, -1}, {3, -1}, {2, -2}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-}
-
-func TestStopMatcher(t *testing.T) {
-	for _, tc := range []struct {
-		stops    []string
-		pieces   []string
-		released string // concatenation of what add released before the hit
-		hit      bool
-		text     string
-	}{
-		{nil, []string{"a", "b"}, "ab", false, "ab"},
-		{[]string{"END"}, []string{"x", "E", "N", "y"}, "xENy", false, "xENy"},
-		{[]string{"END"}, []string{"x", "E", "ND", "z"}, "x", true, "x"},
-		{[]string{"END"}, []string{"xEN", "Dz"}, "x", true, "x"},
-		{[]string{"\n\n", "Q:"}, []string{"a\n", "Q", ":b"}, "a\n", true, "a\n"},
-		{[]string{"ab"}, []string{"aab"}, "a", true, "a"},
-	} {
-		m := newStopMatcher(tc.stops)
-		var released strings.Builder
-		hit := false
-		for _, p := range tc.pieces {
-			out, h := m.add(p)
-			released.WriteString(out)
-			if h {
-				hit = true
-				break
-			}
-		}
-		if !hit {
-			released.WriteString(m.flush())
-		}
-		if released.String() != tc.released || hit != tc.hit || m.text.String() != tc.text {
-			t.Errorf("%q %q: released %q hit %v text %q; want %q %v %q", tc.stops, tc.pieces, released.String(), hit, m.text.String(), tc.released, tc.hit, tc.text)
-		}
-	}
-}
-
 // idDecoder stands in for the tokenizer: every id becomes "<id>".
 type idDecoder struct{}
 
 func (idDecoder) Add(id int) string { return fmt.Sprintf("<%d>", id) }
 func (idDecoder) Flush() string     { return "" }
+
+// newEngine runs the embedded stories260K model on the CPU backend.
+func newEngine(t *testing.T, threads int, opts Options) *Engine {
+	t.Helper()
+	m, err := model.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := kernels.NewCPU(threads)
+	m.SetBackend(cpu)
+	if opts.NewDecoder == nil {
+		opts.NewDecoder = func() Decoder { return idDecoder{} }
+	}
+	e, err := New(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Close()
+		cpu.Close()
+		m.Close()
+	})
+	return e
+}
+
+// checkBlocksFree asserts that, the prefix cache dropped, every KV block
+// is back on the free list.
+func checkBlocksFree(t *testing.T, e *Engine) {
+	t.Helper()
+	e.ResetPrefixCache()
+	if s := e.Stats(); s.BlocksUsed != 0 || e.cache.FreeBlocks() != e.cache.Blocks() {
+		t.Errorf("%d blocks still held (%d of %d free)", s.BlocksUsed, e.cache.FreeBlocks(), e.cache.Blocks())
+	}
+}
+
+func generate(t *testing.T, e *Engine, req Request) *Output {
+	t.Helper()
+	out, err := e.Generate(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 // TestGenerateStories greedy-decodes the embedded stories260K model from
 // "Once upon a time" and expects llama.cpp's 64 tokens.
@@ -186,79 +80,294 @@ func TestGenerateStories(t *testing.T) {
 	if err := json.Unmarshal(data, &ref); err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t, 2, Options{})
 	var streamed strings.Builder
-	res, err := Generate(context.Background(), m, idDecoder{}, Request{
-		Prompt: ref.Prompt, Sampling: SamplingParams{TopP: 1}, MaxTokens: len(ref.Generated), Logprobs: 2,
-	}, func(tok Token) error {
-		streamed.WriteString(tok.Text)
-		if len(tok.Top) != 2 || tok.Top[0].ID != tok.ID || tok.Top[0].Logprob != tok.Logprob {
-			t.Errorf("token %d: top %v, logprob %v", tok.ID, tok.Top, tok.Logprob)
+	var ids []int
+	out, err := e.Generate(context.Background(), Request{
+		Prompt: ref.Prompt, Sampling: SamplingParams{TopP: 1}, MaxTokens: len(ref.Generated), Logprobs: true, TopLogprobs: 2,
+	}, func(ev Event) error {
+		streamed.WriteString(ev.Text)
+		ids = append(ids, ev.ID)
+		if len(ev.Top) != 2 || ev.Top[0].ID != ev.ID || ev.Top[0].Logprob != ev.Logprob {
+			t.Errorf("token %d: top %v, logprob %v", ev.ID, ev.Top, ev.Logprob)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(res.Tokens, ref.Generated) {
-		t.Errorf("tokens\n got %v\nwant %v", res.Tokens, ref.Generated)
+	s := out.Samples[0]
+	if !reflect.DeepEqual(s.Tokens, ref.Generated) || !reflect.DeepEqual(ids, s.Tokens) {
+		t.Errorf("tokens\n got %v\nwant %v", s.Tokens, ref.Generated)
 	}
-	if res.FinishReason != FinishLength || streamed.String() != res.Text {
-		t.Errorf("finish %q, streamed %q, text %q", res.FinishReason, streamed.String(), res.Text)
+	if s.FinishReason != FinishLength || streamed.String() != s.Text || len(s.Logprobs) != len(s.Tokens) {
+		t.Errorf("finish %q, streamed %q, text %q, %d logprobs", s.FinishReason, streamed.String(), s.Text, len(s.Logprobs))
 	}
 
-	// A stop string ends the text before it; the stop token ends at once.
+	// A stop string ends the text before it (or after it, if asked); a stop
+	// token ends at once.
 	stopAt := fmt.Sprintf("<%d>", ref.Generated[5])
-	res, err = Generate(context.Background(), m, idDecoder{}, Request{Prompt: ref.Prompt, Sampling: SamplingParams{TopP: 1}, MaxTokens: 64, Stop: []string{stopAt}}, nil)
-	if err != nil {
-		t.Fatal(err)
+	req := Request{Prompt: ref.Prompt, Sampling: SamplingParams{TopP: 1}, MaxTokens: 64, Stop: []string{stopAt}}
+	s = generate(t, e, req).Samples[0]
+	if s.FinishReason != FinishStop || strings.Contains(s.Text, stopAt) || len(s.Tokens) != 6 {
+		t.Errorf("stop string: finish %q, %d tokens, text %q", s.FinishReason, len(s.Tokens), s.Text)
 	}
-	if res.FinishReason != FinishStop || strings.Contains(res.Text, stopAt) || len(res.Tokens) > 6 {
-		t.Errorf("stop string: finish %q, %d tokens, text %q", res.FinishReason, len(res.Tokens), res.Text)
+	req.IncludeStop = true
+	if s := generate(t, e, req).Samples[0]; !strings.HasSuffix(s.Text, stopAt) {
+		t.Errorf("include stop: text %q should end with %q", s.Text, stopAt)
 	}
-	res, err = Generate(context.Background(), m, idDecoder{}, Request{Prompt: ref.Prompt, Sampling: SamplingParams{TopP: 1}, MaxTokens: 64, StopIDs: []int{ref.Generated[3]}}, nil)
-	if err != nil {
-		t.Fatal(err)
+	req = Request{Prompt: ref.Prompt, Sampling: SamplingParams{TopP: 1}, MaxTokens: 64, StopIDs: []int{ref.Generated[3]}}
+	if s := generate(t, e, req).Samples[0]; s.FinishReason != FinishStop || len(s.Tokens) != 4 {
+		t.Errorf("stop id: finish %q after %d tokens", s.FinishReason, len(s.Tokens))
 	}
-	if res.FinishReason != FinishStop || len(res.Tokens) != 4 {
-		t.Errorf("stop id: finish %q after %d tokens", res.FinishReason, len(res.Tokens))
+	// min_tokens holds the stop id back: it cannot be sampled before.
+	req.MinTokens = 10
+	if s := generate(t, e, req).Samples[0]; len(s.Tokens) < 10 || slices.Contains(s.Tokens[:9], ref.Generated[3]) {
+		t.Errorf("min tokens: %d tokens %v", len(s.Tokens), s.Tokens)
 	}
+	checkBlocksFree(t, e)
+}
 
-	// Cancelling returns the partial output with finish reason abort.
+// TestAbortReturnsPartial cancels a request midway and by AbortAll.
+func TestAbortReturnsPartial(t *testing.T) {
+	e := newEngine(t, 2, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	res, err = Generate(ctx, m, idDecoder{}, Request{Prompt: ref.Prompt, Sampling: DefaultSampling(), MaxTokens: 64}, func(Token) error {
-		if n++; n == 3 {
+	out, err := e.Generate(ctx, Request{Prompt: []int{1, 403, 407}, N: 2, Sampling: DefaultSampling(), MaxTokens: 200, IgnoreEOS: true}, func(ev Event) error {
+		if n++; n == 6 {
 			cancel()
 		}
 		return nil
 	})
-	if err != nil || res.FinishReason != FinishAbort || len(res.Tokens) != 4 {
-		t.Errorf("abort: %v, finish %q after %d tokens", err, res.FinishReason, len(res.Tokens))
-	}
-}
-
-func TestGenerateErrors(t *testing.T) {
-	m, err := model.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	long := make([]int, m.Config.MaxPositions)
+	for _, s := range out.Samples {
+		if s.FinishReason != FinishAbort || len(s.Tokens) < 3 || len(s.Tokens) >= 200 {
+			t.Errorf("sample %d: finish %q after %d tokens, want abort partway", s.Index, s.FinishReason, len(s.Tokens))
+		}
+	}
+	// An error from emit aborts too, and is returned with the output.
+	boom := fmt.Errorf("client went away")
+	out, err = e.Generate(context.Background(), Request{Prompt: []int{1, 403}, Sampling: DefaultSampling(), MaxTokens: 200, IgnoreEOS: true}, func(Event) error { return boom })
+	if err != boom || out == nil || out.Samples[0].FinishReason != FinishAbort {
+		t.Errorf("emit error: %v, %+v", err, out)
+	}
+
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var once sync.Once
+		out, err := e.Generate(context.Background(), Request{Prompt: []int{1, 403}, Sampling: DefaultSampling(), MaxTokens: 1000, IgnoreEOS: true}, func(Event) error {
+			once.Do(func() { close(started) })
+			return nil
+		})
+		if err != nil || out.Samples[0].FinishReason != FinishAbort {
+			t.Errorf("AbortAll: %v %+v", err, out)
+		}
+	}()
+	<-started
+	e.AbortAll()
+	wg.Wait()
+	checkBlocksFree(t, e)
+}
+
+func TestGenerateErrors(t *testing.T) {
+	e := newEngine(t, 1, Options{})
+	long := make([]int, 2048)
 	for _, tc := range []struct {
 		req  Request
 		want string
 	}{
 		{Request{Sampling: DefaultSampling()}, "prompt is empty"},
-		{Request{Prompt: long, Sampling: DefaultSampling()}, "the model's context is 2048"},
+		{Request{Prompt: long, Sampling: DefaultSampling()}, "the context holds 2048"},
 		{Request{Prompt: []int{1, 9999}, Sampling: DefaultSampling()}, "outside the vocabulary"},
 		{Request{Prompt: []int{1}, Sampling: SamplingParams{Temperature: -1, TopP: 1}}, "temperature"},
+		{Request{Prompt: []int{1}, N: 100000, Sampling: DefaultSampling()}, "exceeds"},
+		{Request{Prompt: []int{1}, Sampling: DefaultSampling(), LogprobMode: "fancy"}, "logprob mode"},
+		{Request{Prompt: []int{1}, Sampling: DefaultSampling(), MinTokens: 5, MaxTokens: 2}, "min_tokens"},
 	} {
-		_, err := Generate(context.Background(), m, idDecoder{}, tc.req, nil)
+		_, err := e.Generate(context.Background(), tc.req, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %v, want an error containing %q", err, tc.want)
 		}
 	}
+}
+
+// rlRequest is a request as RL rollouts send them: sampling at
+// temperature 1 with a seed, several samples, penalties and truncation on.
+func rlRequest(prompt []int, n int, seed uint64) Request {
+	return Request{Prompt: prompt, N: n, MaxTokens: 24, IgnoreEOS: true, Logprobs: true,
+		Sampling: SamplingParams{Temperature: 0.9, TopK: 40, TopP: 0.95, MinP: 0.01, PresencePenalty: 0.2, Seed: seed}}
+}
+
+var testPrompts = [][]int{
+	{1, 403, 407, 261, 378, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 312, 313},
+	{1, 67, 89},
+	{1, 403, 407, 261, 378, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 400, 401, 402},
+	{1, 9, 10, 11, 12, 13},
+}
+
+// TestDeterminismAcrossBatches runs each request alone at one thread, then
+// all together in different orders and batch limits at one and two
+// threads: every sample's tokens and logprobs must be identical.
+func TestDeterminismAcrossBatches(t *testing.T) {
+	alone := newEngine(t, 1, Options{MaxSeqs: 1, DisablePrefixCache: true})
+	var want []*Output
+	for i, p := range testPrompts {
+		req := rlRequest(p, 1, uint64(10*i))
+		want = append(want, generate(t, alone, req))
+	}
+	for _, tc := range []struct {
+		threads, maxSeqs, budget int
+		reverse                  bool
+	}{
+		{1, 64, 512, false},
+		{2, 64, 512, true},
+		{2, 3, 7, false}, // small steps: prompts split into chunks beside decodes
+	} {
+		e := newEngine(t, tc.threads, Options{MaxSeqs: tc.maxSeqs, MaxBatchTokens: tc.budget})
+		got := make([]*Output, len(testPrompts))
+		var wg sync.WaitGroup
+		for k := range testPrompts {
+			i := k
+			if tc.reverse {
+				i = len(testPrompts) - 1 - k
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := e.Generate(context.Background(), rlRequest(testPrompts[i], 1, uint64(10*i)), nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got[i] = out
+			}()
+		}
+		wg.Wait()
+		for i := range want {
+			if got[i] == nil {
+				continue
+			}
+			g, w := got[i].Samples[0], want[i].Samples[0]
+			if !reflect.DeepEqual(g.Tokens, w.Tokens) || !reflect.DeepEqual(g.Logprobs, w.Logprobs) {
+				t.Errorf("%+v prompt %d: batched\n %v\nalone\n %v", tc, i, g.Tokens, w.Tokens)
+			}
+		}
+		checkBlocksFree(t, e)
+	}
+}
+
+// TestForkMatchesSeparateRuns checks that n samples sharing one prefill
+// give exactly the tokens of n separate requests with seeds s…s+n−1, and
+// that a prefix-cache hit gives the same tokens as a miss.
+func TestForkMatchesSeparateRuns(t *testing.T) {
+	e := newEngine(t, 2, Options{})
+	const n, seed = 5, 100
+	prompt := testPrompts[0]
+	forked := generate(t, e, rlRequest(prompt, n, seed))
+	if forked.CachedTokens != 0 {
+		t.Errorf("first request: %d cached tokens, want 0", forked.CachedTokens)
+	}
+	for i := 0; i < n; i++ {
+		one := generate(t, e, rlRequest(prompt, 1, seed+uint64(i)))
+		if one.CachedTokens != 16 {
+			t.Errorf("repeat of a 19-token prompt: %d cached tokens, want 16 (one block)", one.CachedTokens)
+		}
+		s := forked.Samples[i]
+		if s.Seed != seed+uint64(i) || !reflect.DeepEqual(s.Tokens, one.Samples[0].Tokens) || !reflect.DeepEqual(s.Logprobs, one.Samples[0].Logprobs) {
+			t.Errorf("sample %d (seed %d): forked %v, alone %v", i, s.Seed, s.Tokens, one.Samples[0].Tokens)
+		}
+	}
+	if reflect.DeepEqual(forked.Samples[0].Tokens, forked.Samples[1].Tokens) {
+		t.Error("samples with different seeds gave the same tokens")
+	}
+	miss := newEngine(t, 2, Options{DisablePrefixCache: true})
+	if out := generate(t, miss, rlRequest(prompt, 1, seed)); !reflect.DeepEqual(out.Samples[0].Tokens, forked.Samples[0].Tokens) {
+		t.Error("a prefix-cache hit gave other tokens than a miss")
+	}
+	checkBlocksFree(t, e)
+}
+
+// TestPreemption runs more work than a tiny cache holds: sequences are
+// evicted and recomputed, and every sample still gets its own tokens.
+func TestPreemption(t *testing.T) {
+	big := newEngine(t, 2, Options{})
+	small := newEngine(t, 2, Options{CacheTokens: 96, BlockSize: 8})
+	var wg sync.WaitGroup
+	for i, p := range testPrompts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := rlRequest(p, 3, uint64(i))
+			req.MaxTokens = 40
+			want, err := big.Generate(context.Background(), req, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got, err := small.Generate(context.Background(), req, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for j := range want.Samples {
+				if !reflect.DeepEqual(got.Samples[j].Tokens, want.Samples[j].Tokens) {
+					t.Errorf("prompt %d sample %d: with preemption %v, without %v", i, j, got.Samples[j].Tokens, want.Samples[j].Tokens)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if small.Stats().Preemptions == 0 {
+		t.Error("the small cache never preempted: the test does not test preemption")
+	}
+	checkBlocksFree(t, small)
+	// A request that cannot fit even alone fails with a clear error.
+	_, err := small.Generate(context.Background(), Request{Prompt: testPrompts[0], N: 20, Sampling: DefaultSampling(), MaxTokens: 200, IgnoreEOS: true}, nil)
+	if err == nil || !strings.Contains(err.Error(), "KV cache") {
+		t.Errorf("oversized request: %v", err)
+	}
+	checkBlocksFree(t, small)
+}
+
+// TestScoreAgreesWithSampling scores sampled completions and expects the
+// logprobs sampling reported, in every mode; prompt logprobs must agree
+// with scoring the prompt's tail.
+func TestScoreAgreesWithSampling(t *testing.T) {
+	e := newEngine(t, 2, Options{})
+	for _, mode := range []LogprobMode{LogprobsProcessed, LogprobsRaw, LogprobsScaled} {
+		req := rlRequest(testPrompts[1], 2, 7)
+		req.LogprobMode, req.TopLogprobs = mode, 3
+		out := generate(t, e, req)
+		for _, s := range out.Samples {
+			p := req.Sampling
+			p.Seed = s.Seed
+			sc, err := e.Score(context.Background(), req.Prompt, s.Tokens, p, mode, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(sc.Logprobs, s.Logprobs) || !reflect.DeepEqual(sc.TopLogprobs, s.TopLogprobs) {
+				t.Errorf("%s sample %d: scored %v, sampled %v", mode, s.Index, sc.Logprobs, s.Logprobs)
+			}
+		}
+	}
+	prompt := testPrompts[0]
+	out := generate(t, e, Request{Prompt: prompt, Sampling: DefaultSampling(), MaxTokens: 1, PromptLogprobs: true, LogprobMode: LogprobsRaw})
+	sc, err := e.Score(context.Background(), prompt[:1], prompt[1:], DefaultSampling(), LogprobsRaw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out.PromptLogprobs[1:], sc.Logprobs) || out.PromptLogprobs[0] != 0 {
+		t.Errorf("prompt logprobs %v, scored %v", out.PromptLogprobs, sc.Logprobs)
+	}
+	for _, lp := range sc.Logprobs {
+		if lp > 0 || math.IsNaN(float64(lp)) {
+			t.Errorf("logprob %v", lp)
+		}
+	}
+	checkBlocksFree(t, e)
 }

@@ -1,12 +1,15 @@
-// Package engine turns a model's logits into generated sequences: the
-// sampler, per-token logprobs, stop conditions, and the generation loop.
+// Package engine turns a model into a service that runs many sequences at
+// once: a paged KV cache shared through forks and a prefix cache, a
+// scheduler that batches every running sequence into one forward step
+// (continuous batching), the sampler with its penalties and logprob modes,
+// stop conditions, and scoring.
 package engine
 
 import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // SamplingParams are the knobs of the sampler. The zero value is not
@@ -17,103 +20,326 @@ type SamplingParams struct {
 	TopK        int     // ≤ 0 = off
 	TopP        float64 // 1 = off; must be in (0, 1]
 	MinP        float64 // 0 = off; must be in [0, 1)
-	Seed        uint64
+
+	// RepetitionPenalty divides positive logits and multiplies negative
+	// ones of every token seen in the prompt or the output (0 or 1 = off).
+	RepetitionPenalty float64
+	// PresencePenalty is subtracted once from the logit of every token
+	// already generated, FrequencyPenalty once per occurrence.
+	PresencePenalty, FrequencyPenalty float64
+	// LogitBias is added to the named tokens' logits.
+	LogitBias map[int]float32
+
+	Seed uint64
 }
 
 // DefaultSampling samples from the unmodified distribution: aha's defaults
 // are neutral, so RL runs and reference comparisons see the model as it is.
 func DefaultSampling() SamplingParams { return SamplingParams{Temperature: 1, TopP: 1} }
 
-// Validate checks the ranges.
-func (p *SamplingParams) Validate() error {
+// Validate checks the ranges; vocab bounds the logit bias ids.
+func (p *SamplingParams) Validate(vocab int) error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case p.Temperature < 0 || math.IsNaN(p.Temperature):
+	case p.Temperature < 0 || !finite(p.Temperature):
 		return fmt.Errorf("temperature %g must be ≥ 0", p.Temperature)
 	case !(p.TopP > 0 && p.TopP <= 1):
 		return fmt.Errorf("top_p %g must be in (0, 1]", p.TopP)
 	case !(p.MinP >= 0 && p.MinP < 1):
 		return fmt.Errorf("min_p %g must be in [0, 1)", p.MinP)
+	case p.RepetitionPenalty < 0 || !finite(p.RepetitionPenalty):
+		return fmt.Errorf("repetition_penalty %g must be > 0", p.RepetitionPenalty)
+	case !finite(p.PresencePenalty) || !finite(p.FrequencyPenalty):
+		return fmt.Errorf("presence and frequency penalties must be finite")
+	}
+	for id, b := range p.LogitBias {
+		if id < 0 || id >= vocab {
+			return fmt.Errorf("logit_bias token %d is outside the vocabulary (0…%d)", id, vocab-1)
+		}
+		if math.IsNaN(float64(b)) {
+			return fmt.Errorf("logit_bias for token %d is NaN", id)
+		}
 	}
 	return nil
 }
 
-// Sampler draws tokens from logits. It owns its random stream, so a
-// sequence's tokens depend only on its seed and its logits.
+// Sampler draws one sequence's tokens. It owns the sequence's random
+// stream and its history (for the penalties), so a sample depends only on
+// its seed, its prompt and its logits — not on what else is batched.
 type Sampler struct {
-	p   SamplingParams
-	rng *rand.Rand
-	// scratch
-	cand []candidate
+	p         SamplingParams
+	rng       *rand.Rand
+	prompt    map[int]bool // tokens in the prompt (repetition penalty)
+	counts    map[int]int  // generated tokens and how often
+	generated int
+	minTokens int
+	banned    []int // stop ids masked while fewer than minTokens are generated
+
+	// The distribution last computed by next.
+	z    []float32   // processed logits
+	e    []float64   // exp(z − max) for kept tokens (0 for removed ones)
+	cand []candidate // kept tokens, best first, when any truncation applies
+	kept []float64   // scratch for truncate
+	max  float32
+	sum  float64 // of e
+	all  bool    // no truncation: every token is kept
 }
 
 type candidate struct {
 	id int
-	p  float64
+	z  float32
 }
 
-// NewSampler makes a sampler; the seed fixes its random stream.
-func NewSampler(p SamplingParams) (*Sampler, error) {
-	if err := p.Validate(); err != nil {
-		return nil, err
+// NewSampler makes a sampler for one sequence after prompt; stopIDs are
+// masked until minTokens tokens are generated.
+func NewSampler(p SamplingParams, prompt []int, minTokens int, stopIDs []int) *Sampler {
+	s := &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x61686121)), counts: map[int]int{}, minTokens: minTokens, banned: stopIDs}
+	if p.RepetitionPenalty != 0 && p.RepetitionPenalty != 1 {
+		s.prompt = map[int]bool{}
+		for _, id := range prompt {
+			s.prompt[id] = true
+		}
 	}
-	return &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x61686121))}, nil
+	return s
 }
 
-// Sample picks the next token from logits.
+// Accept records id as generated.
+func (s *Sampler) Accept(id int) {
+	s.counts[id]++
+	s.generated++
+}
+
+// Sample computes the next-token distribution from logits and draws from it.
 func (s *Sampler) Sample(logits []float32) int {
+	s.next(logits)
 	if s.p.Temperature == 0 {
-		return Argmax(logits)
+		if s.all {
+			return Argmax(s.z)
+		}
+		return s.cand[0].id
 	}
-	// Candidates with probabilities at this temperature, best first; ties
-	// keep id order so the result does not depend on the sort's whims.
-	s.cand = s.cand[:0]
-	max := logits[Argmax(logits)]
-	var sum float64
-	for id, l := range logits {
-		e := math.Exp(float64(l-max) / s.p.Temperature)
-		s.cand = append(s.cand, candidate{id, e})
-		sum += e
+	r := s.rng.Float64() * s.sum
+	if s.all {
+		for id, e := range s.e {
+			if r -= e; r < 0 {
+				return id
+			}
+		}
+		return len(s.e) - 1 // rounding left r ≥ 0 after the last token
 	}
-	for i := range s.cand {
-		s.cand[i].p /= sum
+	for _, c := range s.cand {
+		if r -= s.e[c.id]; r < 0 {
+			return c.id
+		}
 	}
-	sort.SliceStable(s.cand, func(i, j int) bool { return s.cand[i].p > s.cand[j].p })
+	return s.cand[len(s.cand)-1].id
+}
 
-	keep := len(s.cand)
-	if s.p.TopK > 0 && s.p.TopK < keep {
-		keep = s.p.TopK
+// next computes the processed distribution: logit bias, the min_tokens
+// mask, penalties, temperature, then top-k, top-p and min-p.
+func (s *Sampler) next(logits []float32) {
+	p := &s.p
+	s.z = append(s.z[:0], logits...)
+	z := s.z
+	for id, b := range p.LogitBias {
+		z[id] += b
 	}
-	if s.p.TopP < 1 {
-		var cum float64
-		for i := 0; i < keep; i++ {
-			cum += s.cand[i].p
-			if cum >= s.p.TopP {
+	if s.generated < s.minTokens {
+		for _, id := range s.banned {
+			z[id] = float32(math.Inf(-1))
+		}
+	}
+	if rp := float32(p.RepetitionPenalty); rp != 0 && rp != 1 {
+		penalize := func(id int) {
+			if z[id] > 0 {
+				z[id] /= rp
+			} else {
+				z[id] *= rp
+			}
+		}
+		for id := range s.prompt {
+			penalize(id)
+		}
+		for id := range s.counts {
+			if !s.prompt[id] {
+				penalize(id)
+			}
+		}
+	}
+	if p.PresencePenalty != 0 || p.FrequencyPenalty != 0 {
+		for id, n := range s.counts {
+			z[id] -= float32(p.FrequencyPenalty*float64(n) + p.PresencePenalty)
+		}
+	}
+	if t := float32(p.Temperature); t != 0 && t != 1 {
+		for i := range z {
+			z[i] /= t
+		}
+	}
+
+	s.max = z[Argmax(z)]
+	if cap(s.e) < len(z) {
+		s.e = make([]float64, len(z))
+	}
+	s.e = s.e[:len(z)]
+	s.sum = 0
+	for i, v := range z {
+		e := math.Exp(float64(v - s.max))
+		s.e[i] = e
+		s.sum += e
+	}
+	s.all = p.TopK <= 0 && p.TopP >= 1 && p.MinP <= 0
+	if s.all {
+		return
+	}
+	s.truncate()
+}
+
+// truncate keeps the tokens top-k, top-p and min-p allow (in that order,
+// each on the distribution the previous left, renormalized), best first
+// with ties broken by id, and zeroes the rest of e.
+func (s *Sampler) truncate() {
+	p := &s.p
+	// Only tokens that can survive need sorting. A token whose probability
+	// is below floor·max is dropped by min-p; top-p needs only the tokens
+	// down to where the mass is reached, so widen the threshold until the
+	// tokens above it hold enough mass (or every token is in).
+	floor := 0.0
+	if p.MinP > 0 {
+		floor = p.MinP
+	}
+	thresh := max(floor, 1e-4)
+	for {
+		s.cand = s.cand[:0]
+		var mass float64
+		for id, e := range s.e {
+			if e >= thresh {
+				s.cand = append(s.cand, candidate{id, s.z[id]})
+				mass += e
+			}
+		}
+		enough := p.TopP >= 1 || mass >= p.TopP*s.sum
+		if p.TopK > 0 && len(s.cand) >= p.TopK {
+			enough = true // top-k keeps no token below the k-th
+		}
+		if enough || thresh <= floor || thresh == 0 {
+			break
+		}
+		thresh /= 1000
+		if thresh < 1e-30 {
+			thresh = floor
+		}
+	}
+	slices.SortFunc(s.cand, func(a, b candidate) int {
+		switch {
+		case a.z > b.z:
+			return -1
+		case a.z < b.z:
+			return 1
+		}
+		return a.id - b.id
+	})
+	keep := len(s.cand)
+	if p.TopK > 0 && p.TopK < keep {
+		keep = p.TopK
+	}
+	if p.TopP < 1 {
+		var kept, cum float64
+		for _, c := range s.cand[:keep] {
+			kept += s.e[c.id]
+		}
+		for i, c := range s.cand[:keep] {
+			cum += s.e[c.id]
+			if cum >= p.TopP*kept {
 				keep = i + 1
 				break
 			}
 		}
 	}
-	if s.p.MinP > 0 {
-		floor := s.p.MinP * s.cand[0].p
+	if p.MinP > 0 {
+		// Relative to the best token, which has e = 1.
 		for i := 1; i < keep; i++ {
-			if s.cand[i].p < floor {
+			if s.e[s.cand[i].id] < p.MinP {
 				keep = i
 				break
 			}
 		}
 	}
-	var total float64
-	for _, c := range s.cand[:keep] {
-		total += c.p
+	s.cand = s.cand[:keep]
+	// Zero the removed tokens: clear everything, then restore the kept.
+	kept := s.kept[:0]
+	for _, c := range s.cand {
+		kept = append(kept, s.e[c.id])
 	}
-	r := s.rng.Float64() * total
-	for _, c := range s.cand[:keep] {
-		r -= c.p
-		if r < 0 {
-			return c.id
+	clear(s.e)
+	s.sum = 0
+	for i, c := range s.cand {
+		s.e[c.id] = kept[i]
+		s.sum += kept[i]
+	}
+	s.kept = kept
+}
+
+// Logprob returns id's log-probability under the last distribution next
+// computed (processed mode) or under logits itself (raw, scaled), with the
+// top most likely alternatives in the same distribution.
+func (s *Sampler) Logprob(mode LogprobMode, logits []float32, id, top int) (float32, []TokenLogprob) {
+	var lp func(int) float32
+	switch mode {
+	case LogprobsRaw, LogprobsScaled:
+		t := float32(1)
+		if mode == LogprobsScaled && s.p.Temperature != 0 {
+			t = float32(s.p.Temperature)
+		}
+		mx := logits[Argmax(logits)] / t
+		var sum float64
+		for _, v := range logits {
+			sum += math.Exp(float64(v/t - mx))
+		}
+		lse := float64(mx) + math.Log(sum)
+		lp = func(i int) float32 { return float32(float64(logits[i]/t) - lse) }
+		return lp(id), topBy(len(logits), top, lp)
+	}
+	lse := float64(s.max) + math.Log(s.sum)
+	lp = func(i int) float32 {
+		if s.e[i] == 0 && !s.all {
+			return float32(math.Inf(-1))
+		}
+		return float32(float64(s.z[i]) - lse)
+	}
+	if !s.all && top > 0 {
+		out := make([]TokenLogprob, 0, min(top, len(s.cand)))
+		for _, c := range s.cand[:min(top, len(s.cand))] {
+			out = append(out, TokenLogprob{c.id, lp(c.id)})
+		}
+		return lp(id), out
+	}
+	return lp(id), topBy(len(s.z), top, lp)
+}
+
+// topBy returns the n tokens with the largest lp, best first, ties by id.
+func topBy(vocab, n int, lp func(int) float32) []TokenLogprob {
+	if n <= 0 {
+		return nil
+	}
+	top := make([]TokenLogprob, 0, n+1)
+	for id := 0; id < vocab; id++ {
+		v := lp(id)
+		if len(top) == n && v <= top[n-1].Logprob {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(top, v, func(t TokenLogprob, v float32) int {
+			if t.Logprob >= v {
+				return -1
+			}
+			return 1
+		})
+		top = slices.Insert(top, i, TokenLogprob{id, v})
+		if len(top) > n {
+			top = top[:n]
 		}
 	}
-	return s.cand[keep-1].id
+	return top
 }
 
 // Argmax is the index of the largest value (the first, on ties).

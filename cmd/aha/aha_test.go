@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -80,7 +82,7 @@ func TestGenerateJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var s sample
+	var s jsonSample
 	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
 		t.Fatalf("%v: %q", err, stdout)
 	}
@@ -90,6 +92,39 @@ func TestGenerateJSON(t *testing.T) {
 	again, _, _ := aha(t, "generate", "-p", "Once upon a time", "--max-tokens", "8", "--seed", "3", "--json", "--logprobs", "1")
 	if again != stdout {
 		t.Errorf("the same seed gave\n%s\nand\n%s", stdout, again)
+	}
+}
+
+// TestGenerateSamples checks -n: one JSON line per sample in index order,
+// seeds s+i, each sample the same as a lone run with its seed.
+func TestGenerateSamples(t *testing.T) {
+	args := []string{"generate", "-p", "Once upon a time", "--max-tokens", "12", "--seed", "5", "--json", "--logprobs", "0", "--top-k", "20"}
+	stdout, stderr, code := aha(t, append(args, "-n", "4")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want 4: %q", len(lines), stdout)
+	}
+	for i, line := range lines {
+		var s jsonSample
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Index != i || s.Seed != uint64(5+i) || len(s.Logprobs) != len(s.TokenIDs) || s.FinishReason == "" || strings.Contains(line, "_ms") {
+			t.Errorf("line %d: %s", i, line)
+		}
+		alone, _, _ := aha(t, append(args[:5:5], "--seed", fmt.Sprint(5+i), "--json", "--logprobs", "0", "--top-k", "20")...)
+		var a jsonSample
+		json.Unmarshal([]byte(alone), &a)
+		if !reflect.DeepEqual(a.TokenIDs, s.TokenIDs) {
+			t.Errorf("sample %d: %v, alone with seed %d: %v", i, s.TokenIDs, 5+i, a.TokenIDs)
+		}
+	}
+	text, _, _ := aha(t, "generate", "-p", "Once upon a time", "--max-tokens", "12", "-n", "3")
+	if strings.Count(text, "--- sample ") != 3 || !strings.Contains(text, "finish: length") {
+		t.Errorf("text output of -n 3:\n%s", text)
 	}
 }
 
@@ -115,7 +150,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"generate", "-m", garbage, "-p", "hi"}, "not a GGUF file"},
 		{[]string{"generate", "-p", ""}, "the prompt is empty"},
 		{[]string{"generate"}, "the prompt is empty"},
-		{[]string{"generate", "-p", long}, "the model's context is 2048"},
+		{[]string{"generate", "-p", long}, "the context holds 2048"},
 		{[]string{"generate", "-p", "hi", "--temp", "-1"}, "temperature -1 must be ≥ 0"},
 		{[]string{"generate", "-p", "hi", "--top-p", "2"}, "top_p 2 must be in (0, 1]"},
 		{[]string{"generate", "-p", "hi", "--bogus"}, "flag provided but not defined"},

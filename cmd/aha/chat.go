@@ -49,7 +49,11 @@ func runChat(args []string) error {
 	}
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<20)
-	params := sf.params(l, set)
+	eng, err := l.engine(engine.Options{})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
 	for turn := 0; ; turn++ {
 		fmt.Fprint(os.Stderr, "> ")
 		if !in.Scan() {
@@ -65,11 +69,11 @@ func runChat(args []string) error {
 		if err != nil {
 			return err
 		}
-		params.Seed = sf.seed + uint64(turn)
-		req := engine.Request{Prompt: prompt, Sampling: params, MaxTokens: sf.maxTokens, Stop: sf.stop}
+		req := sf.request(l, set, prompt)
+		req.Sampling.Seed = sf.seed + uint64(turn)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		res, err := engine.Generate(ctx, l.model, l.tok.NewStream(true), req, func(tok engine.Token) error {
-			_, err := os.Stdout.WriteString(tok.Text)
+		out, err := eng.Generate(ctx, req, func(ev engine.Event) error {
+			_, err := os.Stdout.WriteString(ev.Text)
 			return err
 		})
 		stop()
@@ -77,6 +81,6 @@ func runChat(args []string) error {
 			return err
 		}
 		fmt.Println()
-		msgs = append(msgs, template.Message{"role": "assistant", "content": res.Text})
+		msgs = append(msgs, template.Message{"role": "assistant", "content": out.Samples[0].Text})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/internal/progress"
 	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model"
@@ -55,6 +56,13 @@ func load(path string, threads int) (*loaded, error) {
 }
 
 func (l *loaded) close() { l.model.Close() }
+
+// engine starts a batching engine over the model, its samples decoded to
+// text by the model's tokenizer.
+func (l *loaded) engine(opts engine.Options) (*engine.Engine, error) {
+	opts.NewDecoder = func() engine.Decoder { return l.tok.NewStream(true) }
+	return engine.New(l.model, opts)
+}
 
 // chatPrompt renders messages into a prompt with the model's chat
 // template, the one in templateFile if given, or the plain fallback for a
