@@ -230,15 +230,11 @@ func (s *Sampler) truncate() {
 			thresh = floor
 		}
 	}
-	slices.SortFunc(s.cand, func(a, b candidate) int {
-		switch {
-		case a.z > b.z:
-			return -1
-		case a.z < b.z:
-			return 1
-		}
-		return a.id - b.id
-	})
+	if p.TopK > 0 && len(s.cand) > p.TopK {
+		selectBest(s.cand, p.TopK)
+		s.cand = s.cand[:p.TopK]
+	}
+	slices.SortFunc(s.cand, better)
 	keep := len(s.cand)
 	if p.TopK > 0 && p.TopK < keep {
 		keep = p.TopK
@@ -278,6 +274,54 @@ func (s *Sampler) truncate() {
 		s.sum += kept[i]
 	}
 	s.kept = kept
+}
+
+// better orders candidates best first, ties by id, so the order is total
+// and the kept set never depends on the sort's whims.
+func better(a, b candidate) int {
+	switch {
+	case a.z > b.z:
+		return -1
+	case a.z < b.z:
+		return 1
+	}
+	return a.id - b.id
+}
+
+// selectBest moves the k best candidates (by better) to the front of c,
+// in no particular order: quickselect, so top-k costs a pass over the
+// candidates rather than a sort of all of them.
+func selectBest(c []candidate, k int) {
+	lo, hi := 0, len(c)-1
+	for lo < hi {
+		// Median of three as the pivot, moved to hi.
+		mid := lo + (hi-lo)/2
+		if better(c[mid], c[lo]) < 0 {
+			c[mid], c[lo] = c[lo], c[mid]
+		}
+		if better(c[hi], c[lo]) < 0 {
+			c[hi], c[lo] = c[lo], c[hi]
+		}
+		if better(c[mid], c[hi]) < 0 {
+			c[mid], c[hi] = c[hi], c[mid]
+		}
+		pivot, store := c[hi], lo
+		for i := lo; i < hi; i++ {
+			if better(c[i], pivot) < 0 {
+				c[i], c[store] = c[store], c[i]
+				store++
+			}
+		}
+		c[store], c[hi] = c[hi], c[store]
+		switch {
+		case store == k-1 || store == k:
+			return
+		case store < k:
+			lo = store + 1
+		default:
+			hi = store - 1
+		}
+	}
 }
 
 // Logprob returns id's log-probability under the last distribution next

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -238,5 +241,51 @@ func TestLogprobModes(t *testing.T) {
 	_, top := s.Logprob(LogprobsProcessed, logits, 0, 5)
 	if len(top) != 3 || top[0].ID != 0 || top[1].ID != 1 || top[2].ID != 2 {
 		t.Errorf("processed top: %v, want the 3 kept tokens best first", top)
+	}
+}
+
+// BenchmarkSample measures one draw over a Qwen-sized vocabulary with the
+// RL defaults (temperature 1, nothing truncated) and with truncation.
+func BenchmarkSample(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	logits := make([]float32, 151936)
+	for i := range logits {
+		logits[i] = float32(rng.NormFloat64() * 3)
+	}
+	for _, p := range []SamplingParams{
+		{Temperature: 1, TopP: 1},
+		{Temperature: 0.7, TopK: 50, TopP: 0.95},
+		{Temperature: 1, TopP: 0.95},
+	} {
+		b.Run(fmt.Sprintf("T%g-k%d-p%g", p.Temperature, p.TopK, p.TopP), func(b *testing.B) {
+			s := NewSampler(p, nil, 0, nil)
+			for b.Loop() {
+				id := s.Sample(logits)
+				s.Logprob(LogprobsProcessed, logits, id, 0)
+			}
+		})
+	}
+}
+
+// TestSelectBest checks quickselect against a full sort on random
+// candidates with many ties.
+func TestSelectBest(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := 0; trial < 200; trial++ {
+		n := 1 + rng.IntN(300)
+		c := make([]candidate, n)
+		for i := range c {
+			c[i] = candidate{i, float32(rng.IntN(20))}
+		}
+		rng.Shuffle(n, func(i, j int) { c[i], c[j] = c[j], c[i] })
+		k := 1 + rng.IntN(n)
+		want := slices.Clone(c)
+		slices.SortFunc(want, better)
+		selectBest(c, k)
+		got := slices.Clone(c[:k])
+		slices.SortFunc(got, better)
+		if !slices.Equal(got, want[:k]) {
+			t.Fatalf("n=%d k=%d: got %v, want %v", n, k, got, want[:k])
+		}
 	}
 }
