@@ -92,12 +92,18 @@ func runGenerate(args []string) error {
 	timings := fs.Bool("timings", false, "with --json: add wall-clock fields")
 	var sf samplingFlags
 	sf.register(fs)
+	var ef engineFlags
+	ef.register(fs)
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return usagef("unexpected arguments %q (the prompt goes in -p)", rest)
+	}
+	opts, err := ef.options()
+	if err != nil {
+		return err
 	}
 	if *prompt == "" {
 		return usagef("the prompt is empty: give one with -p")
@@ -132,7 +138,7 @@ func runGenerate(args []string) error {
 		ids = l.tok.Encode(*prompt, !*noBOS)
 	}
 
-	eng, err := l.engine(engine.Options{})
+	eng, err := l.engine(opts)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aha-inference/aha/engine"
+)
+
+// engineFlags size the engine; every command that batches sequences
+// (generate, serve, rollout, bench) takes them.
+type engineFlags struct {
+	kvCache       string
+	batchTokens   int
+	maxSeqs       int
+	noPrefixCache bool
+}
+
+func (f *engineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.kvCache, "kv-cache", "", "KV cache size: positions (32768) or bytes with a unit (512MiB, 4GB); default 32768 positions")
+	fs.IntVar(&f.batchTokens, "batch-tokens", 512, "most tokens in one forward step (decode tokens plus prompt chunks)")
+	fs.IntVar(&f.maxSeqs, "max-seqs", 256, "most sequences decoding at once")
+	fs.BoolVar(&f.noPrefixCache, "no-prefix-cache", false, "do not reuse the KV cache of prompts that start the same way")
+}
+
+func (f *engineFlags) options() (engine.Options, error) {
+	o := engine.Options{MaxBatchTokens: f.batchTokens, MaxSeqs: f.maxSeqs, DisablePrefixCache: f.noPrefixCache}
+	if f.batchTokens < 1 || f.maxSeqs < 1 {
+		return o, usagef("--batch-tokens and --max-seqs must be at least 1")
+	}
+	if f.kvCache == "" {
+		return o, nil
+	}
+	tokens, bytes, err := parseSize(f.kvCache)
+	if err != nil {
+		return o, usagef("--kv-cache %q: %v", f.kvCache, err)
+	}
+	o.CacheTokens, o.CacheBytes = tokens, bytes
+	return o, nil
+}
+
+// parseSize reads a count of positions ("32768") or of bytes ("4GiB",
+// "512MB", "100000B").
+func parseSize(s string) (tokens int, bytes int64, err error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+			if err != nil || v <= 0 {
+				return 0, 0, fmt.Errorf("want a positive number before %s", u.suffix)
+			}
+			return 0, int64(v * float64(u.mult)), nil
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, 0, fmt.Errorf("want a positive number of positions, or bytes with a unit (KiB, MiB, GiB, KB, MB, GB, B)")
+	}
+	return n, 0, nil
+}
