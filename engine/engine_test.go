@@ -371,3 +371,38 @@ func TestScoreAgreesWithSampling(t *testing.T) {
 	}
 	checkBlocksFree(t, e)
 }
+
+// TestSwap replaces the weights between requests: the same weights give
+// the same tokens after the swap, and a model of another shape is refused.
+func TestSwap(t *testing.T) {
+	e := newEngine(t, 1, Options{})
+	req := rlRequest(testPrompts[0], 2, 9)
+	before := generate(t, e, req)
+	m2, err := model.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2.SetBackend(e.Model().Backend())
+	old, err := e.Swap(context.Background(), m2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old == m2 || e.Model() != m2 {
+		t.Fatal("swap did not replace the model")
+	}
+	after := generate(t, e, req)
+	if after.CachedTokens != 0 {
+		t.Errorf("the prefix cache survived a swap: %d cached tokens", after.CachedTokens)
+	}
+	for i := range before.Samples {
+		if !reflect.DeepEqual(before.Samples[i].Tokens, after.Samples[i].Tokens) {
+			t.Errorf("sample %d changed across a swap to the same weights", i)
+		}
+	}
+	other := *m2
+	other.Config.Layers++
+	if _, err := e.Swap(context.Background(), &other); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("swap to another shape: %v", err)
+	}
+	checkBlocksFree(t, e)
+}
