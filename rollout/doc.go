@@ -36,4 +36,10 @@
 // The answer, parsed case-insensitively from inside <answer>, earns +2 when
 // right, −1.5 when wrong and −2 when unparseable or when the format failed:
 // totals 3, −0.5, −1 and −3. The weights are configurable.
+//
+// Math scores math answers: the last \boxed{…} of the completion (else the
+// text inside <answer>) against the reference, equal when equal after the
+// Hendrycks MATH normalization or by value (numbers, fractions, surds, π,
+// percentages, tuples, intervals, inequalities, sets). It earns 1 or 0 by
+// default, whatever the format.
 package rollout

@@ -7,7 +7,9 @@ package verify
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"regexp"
 	"slices"
@@ -105,24 +107,33 @@ func Logic(task, completion, truth string, opt Options) (Result, error) {
 	}
 	text := answerText(completion)
 	got, err := parse(text)
+	if err == nil {
+		// Statements about names the puzzle does not have ("it is true")
+		// are chatter, not answers.
+		maps.DeleteFunc(got, func(name, _ string) bool { _, ok := want[name]; return !ok })
+		if len(got) == 0 {
+			err = errors.New("nothing about the puzzle's names")
+		}
+	}
 	if err != nil {
 		return result(opt.FormatOK, opt.Unparseable, text, Unparseable), nil
 	}
-	if got != want {
-		return result(opt.FormatOK, opt.Wrong, got, Wrong), nil
+	if !maps.Equal(got, want) {
+		return result(opt.FormatOK, opt.Wrong, canonical(got), Wrong), nil
 	}
-	return result(opt.FormatOK, opt.Correct, got, Correct), nil
+	return result(opt.FormatOK, opt.Correct, canonical(got), Correct), nil
 }
 
 func result(format, answer float64, extracted string, v Verdict) Result {
 	return Result{Reward: format + answer, RewardFormat: format, RewardAnswer: answer, ExtractedAnswer: extracted, Verdict: v}
 }
 
-// parsers turn an answer into a canonical string, so answers compare by
-// equality whatever their case, spacing or numbering.
-var parsers = map[string]func(string) (string, error){
-	"deduction": func(s string) (string, error) { return parseLabels(s, assignmentRE, "true", "false") },
-	"abduction": func(s string) (string, error) { return parseLabels(s, reachRE, "reachable", "unreachable") },
+// parsers read an answer into name → value statements (the integer
+// answer of induction has the empty name), so answers compare whatever
+// their case, spacing, order or numbering.
+var parsers = map[string]func(string) (map[string]string, error){
+	"deduction": func(s string) (map[string]string, error) { return parseLabels(s, assignmentRE) },
+	"abduction": func(s string) (map[string]string, error) { return parseLabels(s, reachRE) },
 	"induction": parseInteger,
 }
 
@@ -130,49 +141,59 @@ var (
 	assignmentRE = regexp.MustCompile(`(?i)\b([a-z][a-z0-9]*)\s+is\s+(true|false)\b`)
 	reachRE      = regexp.MustCompile(`(?i)\b([a-z][a-z0-9]*)\s+is\s+(reachable|unreachable)\b`)
 	integerRE    = regexp.MustCompile(`[+-]?\d+`)
+	// thousandsSepRE finds separators between digit groups: "1,000,000".
+	thousandsSepRE = regexp.MustCompile(`\d,\d{3}\b`)
 )
 
-// parseLabels collects "NAME is LABEL" statements into a sorted canonical
-// list. A name labelled twice with different labels is unparseable.
-func parseLabels(s string, re *regexp.Regexp, labels ...string) (string, error) {
+// parseLabels collects "NAME is LABEL" statements, names upper-cased and
+// labels lower-cased. A name labelled twice with different labels is
+// unparseable.
+func parseLabels(s string, re *regexp.Regexp) (map[string]string, error) {
 	m := re.FindAllStringSubmatch(s, -1)
 	if len(m) == 0 {
-		return "", fmt.Errorf("no %q statements", strings.Join(labels, "/"))
+		return nil, errors.New("no statements")
 	}
 	seen := map[string]string{}
 	for _, g := range m {
 		name, label := strings.ToUpper(g[1]), strings.ToLower(g[2])
 		if prev, ok := seen[name]; ok && prev != label {
-			return "", fmt.Errorf("%s is both %s and %s", name, prev, label)
+			return nil, fmt.Errorf("%s is both %s and %s", name, prev, label)
 		}
 		seen[name] = label
 	}
-	names := make([]string, 0, len(seen))
-	for name := range seen {
-		names = append(names, name)
+	return seen, nil
+}
+
+// canonical renders statements sorted by name length, then alphabetically
+// (so B comes before AA): "A true, B false".
+func canonical(statements map[string]string) string {
+	if v, ok := statements[""]; ok && len(statements) == 1 {
+		return v
 	}
-	// By length, then alphabetically, so B comes before AA.
-	slices.SortFunc(names, func(a, b string) int {
+	names := slices.SortedFunc(maps.Keys(statements), func(a, b string) int {
 		return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b))
 	})
 	parts := make([]string, len(names))
 	for i, name := range names {
-		parts[i] = name + " " + seen[name]
+		parts[i] = name + " " + statements[name]
 	}
-	return strings.Join(parts, ", "), nil
+	return strings.Join(parts, ", ")
 }
 
 // parseInteger accepts an answer holding exactly one integer (Unicode minus
-// included), of any size.
-func parseInteger(s string) (string, error) {
+// and thousands separators included), of any size.
+func parseInteger(s string) (map[string]string, error) {
 	s = strings.ReplaceAll(s, "−", "-")
+	for thousandsSepRE.MatchString(s) { // twice for overlapping groups
+		s = thousandsSepRE.ReplaceAllStringFunc(s, func(m string) string { return strings.Replace(m, ",", "", 1) })
+	}
 	m := integerRE.FindAllString(s, -1)
 	if len(m) != 1 {
-		return "", fmt.Errorf("want one integer, found %d", len(m))
+		return nil, fmt.Errorf("want one integer, found %d", len(m))
 	}
 	n, ok := new(big.Int).SetString(m[0], 10)
 	if !ok {
-		return "", fmt.Errorf("bad integer %q", m[0])
+		return nil, fmt.Errorf("bad integer %q", m[0])
 	}
-	return n.String(), nil
+	return map[string]string{"": n.String()}, nil
 }

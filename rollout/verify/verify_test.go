@@ -47,6 +47,8 @@ func TestLogic(t *testing.T) {
 		{"deduction", "<think>hmm</think><answer>A=1 B=0 C=1</answer>", assign, false, Unparseable, -1},
 		{"deduction", "<think>hmm</think><answer>A is True, A is False</answer>", assign, false, Unparseable, -1},
 		{"deduction", "(1) A is True (2) B is False (3) C is True", assign, false, FormatError, -3},
+		{"deduction", "<think>hmm</think><answer>A is true, B is false, C is true. This is true.</answer>", assign, false, Correct, 3},
+		{"deduction", "<think>hmm</think><answer>It is true.</answer>", assign, false, Unparseable, -1},
 		{"abduction", "<think></think><answer>B is unreachable\nA is reachable</answer>", reach, false, Correct, 3},
 		{"abduction", "<think></think><answer>A is reachable B is reachable</answer>", reach, false, Wrong, -0.5},
 		{"abduction", "<think></think><answer>maybe</answer>", reach, false, Unparseable, -1},
@@ -56,6 +58,8 @@ func TestLogic(t *testing.T) {
 		{"induction", "<think>x</think><answer>41 or 42</answer>", "42", false, Unparseable, -1},
 		{"induction", "<think>x</think><answer>99999999999999999999999</answer>", "42", false, Wrong, -0.5},
 		{"induction", "<answer>42</answer>", "42", false, FormatError, -3},
+		{"induction", "<think>x</think><answer>1,000,000</answer>", "1000000", false, Correct, 3},
+		{"induction", "<think>x</think><answer>1, 000</answer>", "1000", false, Unparseable, -1},
 	}
 	for _, c := range cases {
 		opt := DefaultOptions()
