@@ -53,38 +53,53 @@ func bruteForceEntailed(t *testing.T, prompt string) (answer string, ok bool) {
 	if n > maxBruteAtoms {
 		return "", false
 	}
-	ts := newTables(n)
-	lit := func(l int) truthTable { // a fresh copy: the caller modifies it
-		out := make(truthTable, len(ts.full))
-		for i := range out {
-			if l >= 0 {
-				out[i] = ts.vars[l][i]
-			} else {
-				out[i] = ^ts.vars[^l][i] & ts.full[i]
-			}
+	// Word w of an atom's truth table holds assignments 64w … 64w+63: the
+	// low six atoms follow fixed bit patterns, the others are constant
+	// across a word. Going word by word keeps the 2^20-assignment case fast
+	// and needs no tables.
+	lowPatterns := [6]uint64{0xAAAAAAAAAAAAAAAA, 0xCCCCCCCCCCCCCCCC, 0xF0F0F0F0F0F0F0F0, 0xFF00FF00FF00FF00, 0xFFFF0000FFFF0000, 0xFFFFFFFF00000000}
+	atomWord := func(atom, w int) uint64 {
+		if atom < 6 {
+			return lowPatterns[atom]
 		}
-		return out
+		return -(uint64(w) >> (atom - 6) & 1)
 	}
-	kb := append(truthTable(nil), ts.full...)
-	for _, f := range facts {
-		for i := range kb {
-			kb[i] &= ts.vars[f][i]
+	words := max(1, (1<<n)/64)
+	full := ^uint64(0)
+	if n < 6 {
+		full = 1<<(1<<n) - 1
+	}
+	entailed := make([]bool, len(goals))
+	for g := range entailed {
+		entailed[g] = true
+	}
+	for w := range words {
+		kb := full
+		for _, f := range facts {
+			kb &= atomWord(f, w)
 		}
-	}
-	for _, p := range rules {
-		body := lit(p.lits[0])
-		for _, l := range p.lits[1:] {
-			other := lit(l)
-			for i := range body {
-				if p.and {
-					body[i] &= other[i]
+		for _, p := range rules {
+			var body uint64
+			for k, l := range p.lits {
+				var v uint64
+				if l >= 0 {
+					v = atomWord(l, w)
 				} else {
-					body[i] |= other[i]
+					v = ^atomWord(^l, w)
+				}
+				switch {
+				case k == 0:
+					body = v
+				case p.and:
+					body &= v
+				default:
+					body |= v
 				}
 			}
+			kb &^= body &^ atomWord(p.head, w) // keep the models where body → head
 		}
-		for i := range kb { // keep the models where body → head
-			kb[i] &^= body[i] &^ ts.vars[p.head][i]
+		for g, goal := range goals {
+			entailed[g] = entailed[g] && kb&^atomWord(goal, w) == 0
 		}
 	}
 	names := map[int]string{}
@@ -92,12 +107,8 @@ func bruteForceEntailed(t *testing.T, prompt string) (answer string, ok bool) {
 		names[i] = name
 	}
 	var parts []string
-	for _, g := range goals {
-		entailed := true
-		for i := range kb {
-			entailed = entailed && kb[i]&^ts.vars[g][i] == 0
-		}
-		if entailed {
+	for i, g := range goals {
+		if entailed[i] {
 			parts = append(parts, names[g]+" is reachable")
 		} else {
 			parts = append(parts, names[g]+" is unreachable")
@@ -144,6 +155,6 @@ func TestAbductionDeterministic(t *testing.T) {
 	}
 }
 
-// maxBruteAtoms bounds the brute-force cross-check: 2^16 assignments keep
-// the test fast, and levels 1 and 2 stay under it.
-const maxBruteAtoms = 16
+// maxBruteAtoms bounds the brute-force cross-check: every instance of up
+// to 20 atoms (2^20 assignments) is checked.
+const maxBruteAtoms = 20

@@ -6,13 +6,11 @@ import (
 	"testing"
 )
 
-// instancesPerLevel is how many instances the uniqueness tests check per level.
-func instancesPerLevel() int {
-	if testing.Short() {
-		return 200
-	}
-	return 1000
-}
+// instancesPerLevel is how many instances the uniqueness and determinacy
+// tests check per level. It does not shrink under -short: the proofs are
+// the point of these tests, and each instance takes well under a
+// millisecond.
+func instancesPerLevel() int { return 1000 }
 
 // parseFormula parses the prompt's rendering of a formula, independently of
 // the generator's tree: formula = term [op term]; term = ¬term | VAR | (formula).
