@@ -52,7 +52,12 @@ func Default(threads int) Backend {
 	return NewCPU(threads)
 }
 
-func (c *CPU) Name() string { return "cpu-" + fast.name }
+func (c *CPU) Name() string {
+	if tiles != nil {
+		return "cpu-" + tiles.name
+	}
+	return "cpu-" + fast.name
+}
 
 // Threads is the number of threads the backend splits work between.
 func (c *CPU) Threads() int { return c.pool.threads() }
@@ -64,6 +69,29 @@ func (c *CPU) Close() { c.pool.close() }
 // range of weight rows and, for each row, loops over the n input rows, so a
 // weight row is read from memory once per call however large the batch.
 func (c *CPU) MatMul(out []float32, w *Matrix, x []float32, n int) {
+	if n == 0 || w.Rows == 0 {
+		return
+	}
+	if w.Cols == 0 {
+		clear(out[:n*w.Rows])
+		return
+	}
+	if kp := tiles.pair(w.Type); kp != nil {
+		switch w.Type {
+		case quant.Q8_0, quant.Q4_0:
+			if c.FloatActivations {
+				break
+			}
+			act := c.quantizeQ8(x, n, w.Cols)
+			c.tileMatMul(out, w, kp, act, n)
+			actBufs.Put(act.buf)
+			return
+		default:
+			act := activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols, n: w.Cols}
+			c.tileMatMul(out, w, kp, act, n)
+			return
+		}
+	}
 	rb := w.RowBytes()
 	dot := c.rowDot(w, x, n)
 	c.pool.run(w.Rows, func(lo, hi int) {

@@ -1,0 +1,192 @@
+package kernels
+
+import (
+	"math"
+	"sync"
+	"unsafe"
+
+	"github.com/aha-inference/aha/quant"
+)
+
+// Tiles are the batched matmul kernels: 4 weight rows against 4 activation
+// rows (or 1, for the last tokens of a batch), so each weight vector loaded
+// from memory is multiplied into several tokens while it sits in a register,
+// and each activation vector into several rows. A tile computes every one of
+// its outputs with the same instructions as any other tile would — the
+// ×1 and ×4 kernels share them — so an output never depends on the batch.
+
+// tileArgs is what a tile kernel reads; the assembly knows its layout.
+type tileArgs struct {
+	w       [4]*byte // the four weight rows (repeated when fewer are left)
+	x       *byte    // activations of the first token
+	s       *float32 // their block scales (quantized activations)
+	stride  int      // bytes from one token's activations (and scales) to the next
+	out     *float32 // out[first token][first row]
+	ostride int      // bytes from one token's outputs to the next
+	n       int      // columns (float weights) or 32-column blocks (quantized)
+}
+
+// tilePair is one weight type's kernels: ×4 tokens and ×1 token.
+type tilePair struct{ x4, x1 func(*tileArgs) }
+
+// tileKernels are the tiles of one instruction set; a nil pair means the
+// type goes through the per-row dot products instead.
+type tileKernels struct {
+	name                       string
+	f32, f16, bf16, q8_0, q4_0 *tilePair
+}
+
+// simdTiles is set at init by the architecture's file when the CPU has the
+// needed features; tiles is what the CPU backend uses (nil: none).
+var simdTiles, tiles *tileKernels
+
+const (
+	tileRows = 4
+	tileToks = 4
+	// actBlockBytes bounds the activations one pass over the weights
+	// multiplies, so that they stay in the L2 cache while the pass runs.
+	actBlockBytes = 256 << 10
+)
+
+// pair returns the tiles for w, or nil.
+func (k *tileKernels) pair(t quant.Type) *tilePair {
+	if k == nil {
+		return nil
+	}
+	switch t {
+	case quant.F32:
+		return k.f32
+	case quant.F16:
+		return k.f16
+	case quant.BF16:
+		return k.bf16
+	case quant.Q8_0:
+		return k.q8_0
+	case quant.Q4_0:
+		return k.q4_0
+	}
+	return nil
+}
+
+// activations are the kernels' view of x: n records of stride bytes.
+type activations struct {
+	base   *byte
+	scales *float32 // nil for float activations
+	stride int
+	n      int // tileArgs.n
+	buf    *[]byte
+}
+
+// actBufs recycles quantized-activation buffers between calls.
+var actBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// q8Record lays out one token's Q8_0 activations: cols signed bytes padded
+// to 64 (a last odd block is read as a full 64-byte vector), then one
+// float32 scale per block, padded to 64.
+func q8Record(cols int) (quants, stride int) {
+	quants = (cols + 63) &^ 63
+	return quants, quants + (cols/32*4+63)&^63
+}
+
+// quantizeQ8 quantizes the n rows of x to Q8_0 records, splitting the rows
+// between the pool's threads. The values are those of quant.Quantize(Q8_0):
+// d = amax/127 stored as f16, q = round(x·127/amax) half away from zero.
+func (c *CPU) quantizeQ8(x []float32, n, cols int) activations {
+	qb, stride := q8Record(cols)
+	buf := actBufs.Get().(*[]byte)
+	if need := n*stride + 64; cap(*buf) < need {
+		*buf = make([]byte, need)
+	}
+	b := (*buf)[:n*stride+64]
+	off := int(-uintptr(unsafe.Pointer(&b[0])) & 63) // align records to cache lines
+	b = b[off : off+n*stride]
+	c.pool.run(n, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			rec := b[t*stride : (t+1)*stride]
+			scales := unsafe.Slice((*float32)(unsafe.Pointer(&rec[qb])), cols/32)
+			quantizeQ8Row(x[t*cols:(t+1)*cols], rec[:cols], scales)
+		}
+	})
+	return activations{base: &b[0], scales: (*float32)(unsafe.Pointer(&b[qb])), stride: stride, n: cols / 32, buf: buf}
+}
+
+func quantizeQ8Row(x []float32, q []byte, scales []float32) {
+	for b := range scales {
+		xb := x[32*b : 32*b+32]
+		var amax float32
+		for _, v := range xb {
+			amax = max(amax, abs32(v))
+		}
+		d := amax / 127
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		scales[b] = quant.F16ToF32(quant.F32ToF16(d))
+		for j, v := range xb {
+			q[32*b+j] = byte(roundAway(v * id))
+		}
+	}
+}
+
+func abs32(x float32) float32 {
+	return math.Float32frombits(math.Float32bits(x) &^ (1 << 31))
+}
+
+// roundAway rounds half away from zero, like C's roundf, as the Q8_0
+// quantizer does; v is within ±127.5 here.
+func roundAway(v float32) int8 {
+	t := int(v)
+	switch f := v - float32(t); {
+	case f >= 0.5:
+		t++
+	case f <= -0.5:
+		t--
+	}
+	return int8(t)
+}
+
+// tileMatMul is MatMul through the tiles kp. Workers take groups of four
+// weight rows; within a group, the tokens go four at a time, in blocks
+// small enough to stay in cache while the rows are multiplied into them.
+func (c *CPU) tileMatMul(out []float32, w *Matrix, kp *tilePair, act activations, n int) {
+	rows, rb := w.Rows, w.RowBytes()
+	tokBlock := max(tileToks, actBlockBytes/act.stride/tileToks*tileToks)
+	groups := (rows + tileRows - 1) / tileRows
+	c.pool.run(groups, func(glo, ghi int) {
+		var a tileArgs
+		var part [tileRows * tileToks]float32 // outputs of a group past the last row
+		a.stride, a.n = act.stride, act.n
+		for t0 := 0; t0 < n; t0 += tokBlock {
+			for g := glo; g < ghi; g++ {
+				r0 := g * tileRows
+				for i := range a.w {
+					a.w[i] = &w.Data[min(r0+i, rows-1)*rb]
+				}
+				whole := r0+tileRows <= rows
+				for t := t0; t < min(n, t0+tokBlock); {
+					k, tile := tileToks, kp.x4
+					if t+tileToks > n {
+						k, tile = 1, kp.x1
+					}
+					a.x = (*byte)(unsafe.Add(unsafe.Pointer(act.base), t*act.stride))
+					if act.scales != nil {
+						a.s = (*float32)(unsafe.Add(unsafe.Pointer(act.scales), t*act.stride))
+					}
+					if whole {
+						a.out, a.ostride = &out[t*rows+r0], 4*rows
+					} else {
+						a.out, a.ostride = &part[0], 4*tileRows
+					}
+					tile(&a)
+					if !whole {
+						for j := range k {
+							copy(out[(t+j)*rows+r0:(t+j)*rows+rows], part[j*tileRows:])
+						}
+					}
+					t += k
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,51 @@
+package kernels
+
+import "github.com/klauspost/cpuid/v2"
+
+// AVX-512 tiles, in tile_amd64.s.
+
+//go:noescape
+func q8_0TileX4(a *tileArgs)
+
+//go:noescape
+func q8_0TileX1(a *tileArgs)
+
+//go:noescape
+func q4_0TileX4(a *tileArgs)
+
+//go:noescape
+func q4_0TileX1(a *tileArgs)
+
+//go:noescape
+func f32TileX4(a *tileArgs)
+
+//go:noescape
+func f32TileX1(a *tileArgs)
+
+//go:noescape
+func f16TileX4(a *tileArgs)
+
+//go:noescape
+func f16TileX1(a *tileArgs)
+
+//go:noescape
+func bf16TileX4(a *tileArgs)
+
+//go:noescape
+func bf16TileX1(a *tileArgs)
+
+var avx512Tiles = tileKernels{
+	name: "avx512",
+	f32:  &tilePair{f32TileX4, f32TileX1},
+	f16:  &tilePair{f16TileX4, f16TileX1},
+	bf16: &tilePair{bf16TileX4, bf16TileX1},
+	q8_0: &tilePair{q8_0TileX4, q8_0TileX1},
+	q4_0: &tilePair{q4_0TileX4, q4_0TileX1},
+}
+
+func init() {
+	if cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL, cpuid.AVX512VNNI, cpuid.F16C, cpuid.BMI2) {
+		simdTiles = &avx512Tiles
+		tiles = simdTiles
+	}
+}

@@ -1,0 +1,464 @@
+#include "textflag.h"
+
+// AVX-512 matmul tiles: 4 weight rows against 1 or 4 activation rows, each
+// weight vector loaded once and multiplied into every activation row while
+// it is in a register. Arguments come in a tileArgs (tile.go); the field
+// offsets below must match it.
+//
+// Every output element (row r, token t) has its own 16-lane accumulator and
+// sees the same instructions in the same order in the ×1 and ×4 tiles —
+// chunk after chunk along the row, then the fixed reduction REDUCE16 — so
+// it never depends on which tile, batch or thread computed it.
+//
+// Registers: Z0…Z15 accumulators (token-major: Z(4t+r)), Z16…Z19 the
+// current weight chunk of rows 0…3, Z20…Z23 their block scales, Z24…Z31
+// scratch and constants.
+
+#define ARG_W0 0
+#define ARG_W1 8
+#define ARG_W2 16
+#define ARG_W3 24
+#define ARG_X 32
+#define ARG_S 40
+#define ARG_STRIDE 48
+#define ARG_OUT 56
+#define ARG_OSTRIDE 64
+#define ARG_N 72
+
+// LOADARGS: R8…R11 weight rows, DI activations of token 0, BX their scales,
+// R12 the stride between tokens and R13 three strides, DX the output of
+// token 0, SI the output stride, CX the count.
+#define LOADARGS \
+	MOVQ a+0(FP), AX            \
+	MOVQ ARG_W0(AX), R8         \
+	MOVQ ARG_W1(AX), R9         \
+	MOVQ ARG_W2(AX), R10        \
+	MOVQ ARG_W3(AX), R11        \
+	MOVQ ARG_X(AX), DI          \
+	MOVQ ARG_S(AX), BX          \
+	MOVQ ARG_STRIDE(AX), R12    \
+	LEAQ (R12)(R12*2), R13      \
+	MOVQ ARG_OUT(AX), DX        \
+	MOVQ ARG_OSTRIDE(AX), SI    \
+	MOVQ ARG_N(AX), CX
+
+#define ZERO4(a, b, c, d) \
+	VPXORD a, a, a \
+	VPXORD b, b, b \
+	VPXORD c, c, c \
+	VPXORD d, d, d
+
+// REDUCE16 sums the 16 lanes of F (halves, then quarters, pairs, and the
+// last two) and stores the float32 at addr.
+#define REDUCE16(F, addr) \
+	VSHUFF64X2   $0x4e, F, F, Z30 \
+	VADDPS       Z30, F, Z30      \
+	VEXTRACTF32X4 $1, Y30, X31     \
+	VADDPS       X31, X30, X30    \
+	VMOVHLPS     X30, X30, X31    \
+	VADDPS       X31, X30, X30    \
+	VMOVSHDUP    X30, X31         \
+	VADDSS       X31, X30, X30    \
+	VMOVSS       X30, addr
+
+// STORE4 writes the four rows of one token at DX, then moves DX to the
+// next token's outputs.
+#define STORE4(a, b, c, d) \
+	REDUCE16(a, (DX))   \
+	REDUCE16(b, 4(DX))  \
+	REDUCE16(c, 8(DX))  \
+	REDUCE16(d, 12(DX)) \
+	ADDQ SI, DX
+
+// ---------------------------------------------------------------------------
+// Q8_0 and Q4_0 weights against Q8_0 activations.
+//
+// Activations are signed bytes (token-major records, see quantizeQ8) and
+// weights are made unsigned for VPDPBUSD (unsigned × signed bytes): a Q8_0
+// weight w becomes w+128 and a Q4_0 nibble stays q = w+8, so each 4-byte
+// lane sums Σ(w+c)·x and starts from −c·Σx (TOKEN) to leave Σw·x, exact.
+// A step covers two 32-element blocks, block b in lanes 0…7 and b+1 in
+// 8…15; each lane's int32 sum is converted (exactly: |sum| < 2²⁴), scaled
+// by d_w·d_x of its block and added to the accumulator with one FMA.
+// An odd last block runs alone with zero scales in the upper lanes.
+//
+// Z24 −c·Σx per lane of the current token, Z25 its block scales d_x, Z26
+// and Z27 scratch, Z28 zero, Z29 the byte c.
+
+// TOKEN2 prepares token activations at x (scales at s0, s1) for a step of
+// two blocks; TOKEN1 for a last single block (its upper lanes' scale is 0).
+#define TOKEN2(x, s0, s1) \
+	VPXORD        Z24, Z24, Z24  \
+	VPDPBUSD      x, Z29, Z24    \
+	VPSUBD        Z24, Z28, Z24  \
+	VBROADCASTSS  s0, Y25        \
+	VBROADCASTSS  s1, Y30        \
+	VINSERTF64X4  $1, Y30, Z25, Z25
+
+#define TOKEN1(x, s0) \
+	VPXORD        Z24, Z24, Z24  \
+	VPDPBUSD      x, Z29, Z24    \
+	VPSUBD        Z24, Z28, Z24  \
+	VBROADCASTSS  s0, Y25
+
+// PAIR accumulates weight row (W, scales S) · token at x into F.
+#define PAIR(F, W, S, x) \
+	VMOVDQA32   Z24, Z26       \
+	VPDPBUSD    x, W, Z26      \
+	VCVTDQ2PS   Z26, Z26       \
+	VMULPS      Z25, S, Z27    \
+	VFMADD231PS Z27, Z26, F
+
+// Weight rows. Q8ROW2/Q4ROW2 load two blocks of the row at w into W (as
+// unsigned bytes) and their scales into S; Q8ROW1/Q4ROW1 one block.
+#define Q8ROW2(w, W, S) \
+	VMOVDQU8     2(w), Y31              \
+	VINSERTI64X4 $1, 36(w), Z31, Z31    \
+	VPXORD       Z29, Z31, W            \
+	VPBROADCASTW (w), X30               \
+	VPBROADCASTW 34(w), X31             \
+	VINSERTI32X4  $1, X31, Y30, Y30      \
+	VCVTPH2PS    Y30, S
+
+#define Q8ROW1(w, W, S) \
+	VMOVDQU8     2(w), Y31 \
+	VPXORD       Z29, Z31, W \
+	VPBROADCASTW (w), X30    \
+	VCVTPH2PS    X30, Y30    \
+	VMOVAPS      Z30, S
+
+// A Q4_0 block's byte j holds element j in its low nibble and j+16 in its
+// high one: the 16 bytes go to two 128-bit lanes, the second shifted
+// right by 4 (word mask K2), and both are masked to the nibble.
+#define Q4ROW2(w, W, S) \
+	VBROADCASTI32X4 2(w), Z31           \
+	VINSERTI32X4    $2, 20(w), Z31, Z31 \
+	VINSERTI32X4    $3, 20(w), Z31, Z31 \
+	VPSRLW          $4, Z31, K2, Z31    \
+	VPANDD          nibbles<>(SB), Z31, W \
+	VPBROADCASTW    (w), X30            \
+	VPBROADCASTW    18(w), X31          \
+	VINSERTI32X4     $1, X31, Y30, Y30   \
+	VCVTPH2PS       Y30, S
+
+#define Q4ROW1(w, W, S) \
+	VMOVDQU8     2(w), X31             \
+	VPSRLW       $4, X31, X30          \
+	VINSERTI32X4  $1, X30, Y31, Y31     \
+	VPANDD       nibbles<>(SB), Z31, W \
+	VPBROADCASTW (w), X30              \
+	VCVTPH2PS    X30, Y30              \
+	VMOVAPS      Z30, S
+
+DATA nibbles<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbles<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbles<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbles<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbles<>+32(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbles<>+40(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbles<>+48(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbles<>+56(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL nibbles<>(SB), RODATA|NOPTR, $64
+
+// QSETUP zeroes the accumulators and sets Z28 = 0, Z29 = the byte c.
+#define QSETUP(c) \
+	ZERO4(Z0, Z1, Z2, Z3)     \
+	ZERO4(Z4, Z5, Z6, Z7)     \
+	ZERO4(Z8, Z9, Z10, Z11)   \
+	ZERO4(Z12, Z13, Z14, Z15) \
+	VPXORD       Z28, Z28, Z28 \
+	MOVL         c, AX         \
+	VPBROADCASTD AX, Z29       \
+	MOVL         $0xff00ff00, AX \
+	KMOVD        AX, K2
+
+// The four rows against one token at x (scales s0, s1).
+#define ROWS_TOKEN(F0, F1, F2, F3, x) \
+	PAIR(F0, Z16, Z20, x) \
+	PAIR(F1, Z17, Z21, x) \
+	PAIR(F2, Z18, Z22, x) \
+	PAIR(F3, Z19, Z23, x)
+
+// QTILE is the body of a quantized tile: ROW2/ROW1 the weight macros, BSIZE
+// the weight block size in bytes, TOKENS the number of tokens (1 or 4).
+#define Q8STEP4 \
+	TOKEN2((DI), (BX), 4(BX))                               \
+	ROWS_TOKEN(Z0, Z1, Z2, Z3, (DI))                        \
+	TOKEN2((DI)(R12*1), (BX)(R12*1), 4(BX)(R12*1))          \
+	ROWS_TOKEN(Z4, Z5, Z6, Z7, (DI)(R12*1))                 \
+	TOKEN2((DI)(R12*2), (BX)(R12*2), 4(BX)(R12*2))          \
+	ROWS_TOKEN(Z8, Z9, Z10, Z11, (DI)(R12*2))               \
+	TOKEN2((DI)(R13*1), (BX)(R13*1), 4(BX)(R13*1))          \
+	ROWS_TOKEN(Z12, Z13, Z14, Z15, (DI)(R13*1))
+
+#define Q8LAST4 \
+	TOKEN1((DI), (BX))                                      \
+	ROWS_TOKEN(Z0, Z1, Z2, Z3, (DI))                        \
+	TOKEN1((DI)(R12*1), (BX)(R12*1))                        \
+	ROWS_TOKEN(Z4, Z5, Z6, Z7, (DI)(R12*1))                 \
+	TOKEN1((DI)(R12*2), (BX)(R12*2))                        \
+	ROWS_TOKEN(Z8, Z9, Z10, Z11, (DI)(R12*2))               \
+	TOKEN1((DI)(R13*1), (BX)(R13*1))                        \
+	ROWS_TOKEN(Z12, Z13, Z14, Z15, (DI)(R13*1))
+
+#define Q8STEP1 \
+	TOKEN2((DI), (BX), 4(BX)) \
+	ROWS_TOKEN(Z0, Z1, Z2, Z3, (DI))
+
+#define Q8LAST1 \
+	TOKEN1((DI), (BX)) \
+	ROWS_TOKEN(Z0, Z1, Z2, Z3, (DI))
+
+#define QROWS2(ROW) \
+	ROW(R8, Z16, Z20)  \
+	ROW(R9, Z17, Z21)  \
+	ROW(R10, Z18, Z22) \
+	ROW(R11, Z19, Z23)
+
+#define ADVANCE(wstep, xstep, sstep) \
+	ADDQ wstep, R8  \
+	ADDQ wstep, R9  \
+	ADDQ wstep, R10 \
+	ADDQ wstep, R11 \
+	ADDQ xstep, DI  \
+	ADDQ sstep, BX
+
+// func q8_0TileX4(a *tileArgs)
+TEXT ·q8_0TileX4(SB), NOSPLIT, $0-8
+	LOADARGS
+	QSETUP($0x80808080)
+
+q8x4loop:
+	CMPQ CX, $2
+	JL   q8x4last
+	Q8ROW2(R8, Z16, Z20)
+	Q8ROW2(R9, Z17, Z21)
+	Q8ROW2(R10, Z18, Z22)
+	Q8ROW2(R11, Z19, Z23)
+	Q8STEP4
+	ADVANCE($68, $64, $8)
+	SUBQ $2, CX
+	JMP  q8x4loop
+
+q8x4last:
+	TESTQ CX, CX
+	JZ    q8x4done
+	Q8ROW1(R8, Z16, Z20)
+	Q8ROW1(R9, Z17, Z21)
+	Q8ROW1(R10, Z18, Z22)
+	Q8ROW1(R11, Z19, Z23)
+	Q8LAST4
+
+q8x4done:
+	STORE4(Z0, Z1, Z2, Z3)
+	STORE4(Z4, Z5, Z6, Z7)
+	STORE4(Z8, Z9, Z10, Z11)
+	STORE4(Z12, Z13, Z14, Z15)
+	VZEROUPPER
+	RET
+
+// func q8_0TileX1(a *tileArgs)
+TEXT ·q8_0TileX1(SB), NOSPLIT, $0-8
+	LOADARGS
+	QSETUP($0x80808080)
+
+q8x1loop:
+	CMPQ CX, $2
+	JL   q8x1last
+	Q8ROW2(R8, Z16, Z20)
+	Q8ROW2(R9, Z17, Z21)
+	Q8ROW2(R10, Z18, Z22)
+	Q8ROW2(R11, Z19, Z23)
+	Q8STEP1
+	ADVANCE($68, $64, $8)
+	SUBQ $2, CX
+	JMP  q8x1loop
+
+q8x1last:
+	TESTQ CX, CX
+	JZ    q8x1done
+	Q8ROW1(R8, Z16, Z20)
+	Q8ROW1(R9, Z17, Z21)
+	Q8ROW1(R10, Z18, Z22)
+	Q8ROW1(R11, Z19, Z23)
+	Q8LAST1
+
+q8x1done:
+	STORE4(Z0, Z1, Z2, Z3)
+	VZEROUPPER
+	RET
+
+// func q4_0TileX4(a *tileArgs)
+TEXT ·q4_0TileX4(SB), NOSPLIT, $0-8
+	LOADARGS
+	QSETUP($0x08080808)
+
+q4x4loop:
+	CMPQ CX, $2
+	JL   q4x4last
+	Q4ROW2(R8, Z16, Z20)
+	Q4ROW2(R9, Z17, Z21)
+	Q4ROW2(R10, Z18, Z22)
+	Q4ROW2(R11, Z19, Z23)
+	Q8STEP4
+	ADVANCE($36, $64, $8)
+	SUBQ $2, CX
+	JMP  q4x4loop
+
+q4x4last:
+	TESTQ CX, CX
+	JZ    q4x4done
+	Q4ROW1(R8, Z16, Z20)
+	Q4ROW1(R9, Z17, Z21)
+	Q4ROW1(R10, Z18, Z22)
+	Q4ROW1(R11, Z19, Z23)
+	Q8LAST4
+
+q4x4done:
+	STORE4(Z0, Z1, Z2, Z3)
+	STORE4(Z4, Z5, Z6, Z7)
+	STORE4(Z8, Z9, Z10, Z11)
+	STORE4(Z12, Z13, Z14, Z15)
+	VZEROUPPER
+	RET
+
+// func q4_0TileX1(a *tileArgs)
+TEXT ·q4_0TileX1(SB), NOSPLIT, $0-8
+	LOADARGS
+	QSETUP($0x08080808)
+
+q4x1loop:
+	CMPQ CX, $2
+	JL   q4x1last
+	Q4ROW2(R8, Z16, Z20)
+	Q4ROW2(R9, Z17, Z21)
+	Q4ROW2(R10, Z18, Z22)
+	Q4ROW2(R11, Z19, Z23)
+	Q8STEP1
+	ADVANCE($36, $64, $8)
+	SUBQ $2, CX
+	JMP  q4x1loop
+
+q4x1last:
+	TESTQ CX, CX
+	JZ    q4x1done
+	Q4ROW1(R8, Z16, Z20)
+	Q4ROW1(R9, Z17, Z21)
+	Q4ROW1(R10, Z18, Z22)
+	Q4ROW1(R11, Z19, Z23)
+	Q8LAST1
+
+q4x1done:
+	STORE4(Z0, Z1, Z2, Z3)
+	VZEROUPPER
+	RET
+
+// ---------------------------------------------------------------------------
+// Float weights (F32, F16, BF16) against float32 activations: 16 columns a
+// step, one FMA per (row, token); the last len%16 columns are loaded under
+// the mask K1 (zeros elsewhere). Activations are rows of N floats, R12
+// bytes apart.
+
+// FSETUP zeroes the accumulators, sets K1 to the tail mask, and leaves CX
+// the number of full 16-column steps and BX the tail length.
+#define FSETUP \
+	ZERO4(Z0, Z1, Z2, Z3)     \
+	ZERO4(Z4, Z5, Z6, Z7)     \
+	ZERO4(Z8, Z9, Z10, Z11)   \
+	ZERO4(Z12, Z13, Z14, Z15) \
+	MOVQ  CX, BX              \
+	ANDQ  $15, BX             \
+	SHRQ  $4, CX              \
+	MOVL  $1, AX              \
+	SHLXL BX, AX, AX          \
+	DECL  AX                  \
+	KMOVW AX, K1
+
+#define FMA4(F0, F1, F2, F3, x) \
+	VFMADD231PS x, Z16, F0 \
+	VFMADD231PS x, Z17, F1 \
+	VFMADD231PS x, Z18, F2 \
+	VFMADD231PS x, Z19, F3
+
+// The tail loads each token's last columns into Z24 first.
+#define FMA4T(F0, F1, F2, F3, x) \
+	VMOVUPS.Z   x, K1, Z24 \
+	VFMADD231PS Z24, Z16, F0 \
+	VFMADD231PS Z24, Z17, F1 \
+	VFMADD231PS Z24, Z18, F2 \
+	VFMADD231PS Z24, Z19, F3
+
+#define FTOKENS4(FMA) \
+	FMA(Z0, Z1, Z2, Z3, (DI))            \
+	FMA(Z4, Z5, Z6, Z7, (DI)(R12*1))     \
+	FMA(Z8, Z9, Z10, Z11, (DI)(R12*2))   \
+	FMA(Z12, Z13, Z14, Z15, (DI)(R13*1))
+
+#define FTOKENS1(FMA) \
+	FMA(Z0, Z1, Z2, Z3, (DI))
+
+#define F32ROW(w, W) VMOVUPS (w), W
+#define F32ROWT(w, W) VMOVUPS.Z (w), K1, W
+#define F16ROW(w, W) VCVTPH2PS (w), W
+#define F16ROWT(w, W) VCVTPH2PS.Z (w), K1, W
+#define BF16ROW(w, W) VPMOVZXWD (w), W; VPSLLD $16, W, W
+#define BF16ROWT(w, W) VPMOVZXWD.Z (w), K1, W; VPSLLD $16, W, W
+
+#define FROWS(ROW) \
+	ROW(R8, Z16)  \
+	ROW(R9, Z17)  \
+	ROW(R10, Z18) \
+	ROW(R11, Z19)
+
+#define FLOATTILE(ROW, ROWT, wstep, TOKENS, STORES) \
+	LOADARGS          \
+	FSETUP            \
+ftloop:               \
+	TESTQ CX, CX      \
+	JZ    fttail  \
+	FROWS(ROW)        \
+	TOKENS(FMA4)      \
+	ADVANCE(wstep, $64, $0) \
+	DECQ  CX          \
+	JMP   ftloop  \
+fttail:               \
+	TESTQ BX, BX      \
+	JZ    ftdone  \
+	FROWS(ROWT)       \
+	TOKENS(FMA4T)     \
+ftdone:               \
+	STORES            \
+	VZEROUPPER        \
+	RET
+
+#define STORES4 \
+	STORE4(Z0, Z1, Z2, Z3)     \
+	STORE4(Z4, Z5, Z6, Z7)     \
+	STORE4(Z8, Z9, Z10, Z11)   \
+	STORE4(Z12, Z13, Z14, Z15)
+
+#define STORES1 STORE4(Z0, Z1, Z2, Z3)
+
+// func f32TileX4(a *tileArgs)
+TEXT ·f32TileX4(SB), NOSPLIT, $0-8
+	FLOATTILE(F32ROW, F32ROWT, $64, FTOKENS4, STORES4)
+
+// func f32TileX1(a *tileArgs)
+TEXT ·f32TileX1(SB), NOSPLIT, $0-8
+	FLOATTILE(F32ROW, F32ROWT, $64, FTOKENS1, STORES1)
+
+// func f16TileX4(a *tileArgs)
+TEXT ·f16TileX4(SB), NOSPLIT, $0-8
+	FLOATTILE(F16ROW, F16ROWT, $32, FTOKENS4, STORES4)
+
+// func f16TileX1(a *tileArgs)
+TEXT ·f16TileX1(SB), NOSPLIT, $0-8
+	FLOATTILE(F16ROW, F16ROWT, $32, FTOKENS1, STORES1)
+
+// func bf16TileX4(a *tileArgs)
+TEXT ·bf16TileX4(SB), NOSPLIT, $0-8
+	FLOATTILE(BF16ROW, BF16ROWT, $32, FTOKENS4, STORES4)
+
+// func bf16TileX1(a *tileArgs)
+TEXT ·bf16TileX1(SB), NOSPLIT, $0-8
+	FLOATTILE(BF16ROW, BF16ROWT, $32, FTOKENS1, STORES1)

@@ -1,0 +1,166 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/aha-inference/aha/quant"
+)
+
+// tileSets are the tile kernels this machine can run; nil stands for the
+// per-row dot products the backend falls back to.
+func tileSets() []*tileKernels {
+	sets := []*tileKernels{nil}
+	if simdTiles != nil {
+		sets = append(sets, simdTiles)
+	}
+	return sets
+}
+
+// useTiles makes the CPU backend use k for the rest of the test.
+func useTiles(t testing.TB, k *tileKernels) {
+	saved := tiles
+	tiles = k
+	t.Cleanup(func() { tiles = saved })
+}
+
+var tileTypes = []quant.Type{quant.F32, quant.F16, quant.BF16, quant.Q8_0, quant.Q4_0}
+
+// raggedCols are row lengths around the vector widths and block counts:
+// odd numbers of blocks, float tails of every kind.
+func raggedCols(typ quant.Type) []int {
+	if typ.BlockSize() == 32 {
+		return []int{32, 64, 96, 160, 896}
+	}
+	return []int{1, 15, 16, 17, 33, 77, 128, 200}
+}
+
+// TestTileBatchIdentity checks the promise the model relies on: an output
+// element is bit-identical whatever else is in the batch (alone, in a
+// batch of any size, in another order) and whatever the thread count.
+func TestTileBatchIdentity(t *testing.T) {
+	for _, k := range tileSets() {
+		useTiles(t, k)
+		for _, typ := range tileTypes {
+			for _, cols := range raggedCols(typ) {
+				for _, rows := range []int{1, 3, 6, 13} {
+					checkBatchIdentity(t, k, typ, rows, cols)
+				}
+			}
+		}
+	}
+}
+
+func checkBatchIdentity(t *testing.T, k *tileKernels, typ quant.Type, rows, cols int) {
+	const n = 9
+	r := rand.New(rand.NewPCG(uint64(rows), uint64(cols)))
+	w := randMatrix(t, r, typ, rows, cols)
+	x := randFloats(r, n*cols)
+	name := fmt.Sprintf("%s %v %d×%d", tileName(k), typ, rows, cols)
+	var alone []float32
+	for _, threads := range []int{1, 3} {
+		cpu := NewCPU(threads)
+		defer cpu.Close()
+		if alone == nil {
+			alone = make([]float32, n*rows)
+			for tt := range n {
+				cpu.MatMul(alone[tt*rows:(tt+1)*rows], w, x[tt*cols:(tt+1)*cols], 1)
+			}
+		}
+		for _, m := range []int{2, 3, 4, 5, 8, 9} {
+			got := make([]float32, m*rows)
+			cpu.MatMul(got, w, x[:m*cols], m)
+			if !sameBits(got, alone[:m*rows]) {
+				t.Errorf("%s threads=%d: batch of %d differs from tokens alone", name, threads, m)
+			}
+		}
+		// The same tokens in reverse order.
+		rev := make([]float32, n*cols)
+		for tt := range n {
+			copy(rev[(n-1-tt)*cols:], x[tt*cols:(tt+1)*cols])
+		}
+		got := make([]float32, n*rows)
+		cpu.MatMul(got, w, rev, n)
+		for tt := range n {
+			if !sameBits(got[(n-1-tt)*rows:(n-tt)*rows], alone[tt*rows:(tt+1)*rows]) {
+				t.Errorf("%s threads=%d: token %d differs in a reversed batch", name, threads, tt)
+			}
+		}
+	}
+}
+
+func tileName(k *tileKernels) string {
+	if k == nil {
+		return "rows"
+	}
+	return k.name
+}
+
+// TestTileMatchesExact compares tiled MatMuls with a float64 computation
+// on the same numbers the kernels see: the stored weights and, for the
+// quantized types, the Q8_0 activations. Float types: the rounding of a
+// float32 sum, 1e-5 of Σ|w·x|; quantized: integer block sums are exact, so
+// only the float accumulation of scaled sums rounds, 1e-5 of its Σ|terms|.
+func TestTileMatchesExact(t *testing.T) {
+	if simdTiles == nil {
+		t.Skip("no tiles on this CPU")
+	}
+	useTiles(t, simdTiles)
+	cpu := NewCPU(2)
+	defer cpu.Close()
+	for _, typ := range tileTypes {
+		for _, cols := range raggedCols(typ) {
+			checkTileExact(t, cpu, typ, 7, cols, 6, uint64(cols))
+		}
+	}
+}
+
+func checkTileExact(t *testing.T, cpu *CPU, typ quant.Type, rows, cols, n int, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, uint64(typ)))
+	w := randMatrix(t, r, typ, rows, cols)
+	x := randFloats(r, n*cols)
+	got := make([]float32, n*rows)
+	cpu.MatMul(got, w, x, n)
+	wf := make([]float32, cols)
+	for row := range rows {
+		w.DequantizeRow(row, wf)
+		for tt := range n {
+			xt := x[tt*cols : (tt+1)*cols]
+			var want, abs float64
+			if typ == quant.Q8_0 || typ == quant.Q4_0 {
+				want, abs = exactQ8Dot(typ, w.Row(row), quantizeRows(xt, 1, cols), cols)
+			} else {
+				want, abs = exactDot(wf, xt)
+			}
+			g := got[tt*rows+row]
+			if d := math.Abs(float64(g) - want); d > 1e-5*abs || math.IsNaN(float64(g)) {
+				t.Errorf("%v %d×%d out[%d][%d] = %v, exact %v (|diff| %g > 1e-5·%g)", typ, rows, cols, tt, row, g, want, d, abs)
+			}
+		}
+	}
+}
+
+func FuzzTile(f *testing.F) {
+	f.Add(uint64(1), uint8(0), uint16(3), uint8(5), uint8(9))
+	f.Add(uint64(2), uint8(3), uint16(1), uint8(1), uint8(4))
+	f.Add(uint64(3), uint8(4), uint16(29), uint8(7), uint8(2))
+	f.Fuzz(func(t *testing.T, seed uint64, ti uint8, c uint16, rows, n uint8) {
+		if simdTiles == nil {
+			t.Skip("no tiles on this CPU")
+		}
+		typ := tileTypes[int(ti)%len(tileTypes)]
+		cols := 1 + int(c)%300
+		if typ.BlockSize() == 32 {
+			cols = 32 * (1 + int(c)%40)
+		}
+		useTiles(t, simdTiles)
+		cpu := NewCPU(2)
+		defer cpu.Close()
+		checkTileExact(t, cpu, typ, 1+int(rows)%9, cols, 1+int(n)%9, seed)
+	})
+}
+
+var _ = slices.Equal[[]int]
