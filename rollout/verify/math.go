@@ -18,8 +18,8 @@ func DefaultMathOptions() Options {
 // Math scores a completion of a math problem against its reference answer.
 // The answer is the completion's last \boxed{…} (or \fbox{…}, or "\boxed
 // x"); failing that, the text inside <answer> </answer>. The reference may
-// be a bare answer or a whole worked solution, whose last \boxed{…} is
-// then taken. Unlike Logic, the verdict does not depend on the format: the
+// be a bare answer or a whole worked solution, whose last \boxed{…} (or
+// GSM8K's final "#### answer") is then taken. Unlike Logic, the verdict does not depend on the format: the
 // format reward is added on its own.
 func Math(completion, truth string, opt Options) Result {
 	format := opt.FormatBad
@@ -28,6 +28,8 @@ func Math(completion, truth string, opt Options) Result {
 	}
 	if boxed, ok := LastBoxed(truth); ok {
 		truth = boxed
+	} else if i := strings.LastIndex(truth, "####"); i >= 0 {
+		truth = truth[i+4:] // a GSM8K solution ends "#### 72"
 	}
 	got, ok := LastBoxed(completion)
 	if !ok && strings.Contains(completion, answerOpen) && strings.Contains(completion, answerClose) {

@@ -161,6 +161,7 @@ func TestMath(t *testing.T) {
 		{`<think>..</think><answer>4</answer>`, "4", Correct, "4"}, // no box: the answer tag
 		{`So \boxed{2}.`, solution, Correct, "2"},                  // the truth is a worked solution
 		{`First \boxed{3}, no wait: \boxed{5}`, "5", Correct, "5"},
+		{`\boxed{72}`, "She earns 6 * 12 = 72 dollars.\n#### 72", Correct, "72"},
 		{`\boxed{3}`, "5", Wrong, "3"},
 		{`I think it is 5.`, "5", Unparseable, ""},
 		{`\boxed{5`, "5", Unparseable, ""},
