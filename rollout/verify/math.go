@@ -19,8 +19,8 @@ func DefaultMathOptions() Options {
 // The answer is the completion's last \boxed{…} (or \fbox{…}, or "\boxed
 // x"); failing that, the text inside <answer> </answer>. The reference may
 // be a bare answer or a whole worked solution, whose last \boxed{…} (or
-// GSM8K's final "#### answer") is then taken. Unlike Logic, the verdict does not depend on the format: the
-// format reward is added on its own.
+// GSM8K's final "#### answer") is then taken. Unlike Logic, the verdict
+// does not depend on the format: the format reward is added on its own.
 func Math(completion, truth string, opt Options) Result {
 	format := opt.FormatBad
 	if WellFormed(completion, opt.PrefilledThink) {
