@@ -1,0 +1,515 @@
+package serve
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/tokenizer/template"
+)
+
+// The OpenAI API, with vLLM's extras where RL stacks rely on them
+// (return_token_ids, top_k, min_p, repetition_penalty, stop_token_ids …)
+// and aha's logprob_mode.
+
+func (s *Server) models(w http.ResponseWriter, r *http.Request) *apiError {
+	m := s.cfg.Engine.Model()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"object": "list",
+		"data": []any{map[string]any{
+			"id":            s.cfg.Name,
+			"object":        "model",
+			"created":       s.started.Unix(),
+			"owned_by":      "aha",
+			"root":          m.Path,
+			"max_model_len": s.cfg.Engine.Context(),
+		}},
+	})
+	return nil
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+func countUsage(prompts [][]int, outs []*engine.Output) *usage {
+	var u usage
+	for _, p := range prompts {
+		u.PromptTokens += len(p)
+	}
+	for _, out := range outs {
+		for _, smp := range out.Samples {
+			u.CompletionTokens += len(smp.Tokens)
+		}
+	}
+	u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	return &u
+}
+
+// --- /v1/completions ---
+
+type completionRequest struct {
+	sampling
+	Model            *string         `json:"model"`
+	Prompt           json.RawMessage `json:"prompt"`
+	Stream           bool            `json:"stream"`
+	StreamOptions    *streamOptions  `json:"stream_options"`
+	Echo             bool            `json:"echo"`
+	Logprobs         *int            `json:"logprobs"`
+	ReturnTokenIDs   bool            `json:"return_token_ids"`
+	AddSpecialTokens *bool           `json:"add_special_tokens"`
+}
+
+type completionChoice struct {
+	Index          int                 `json:"index"`
+	Text           string              `json:"text"`
+	Logprobs       *completionLogprobs `json:"logprobs"`
+	FinishReason   *string             `json:"finish_reason"`
+	PromptTokenIDs []int               `json:"prompt_token_ids,omitempty"`
+	TokenIDs       []int               `json:"token_ids,omitempty"`
+}
+
+// completionLogprobs is the legacy completions logprobs object. Offsets
+// count bytes of the choice's text; top_logprobs maps each alternative's
+// text to its logprob, the chosen token included (as vLLM does).
+type completionLogprobs struct {
+	Tokens        []string             `json:"tokens"`
+	TokenLogprobs []*logprob           `json:"token_logprobs"`
+	TopLogprobs   []map[string]logprob `json:"top_logprobs"`
+	TextOffset    []int                `json:"text_offset"`
+}
+
+type completionResponse struct {
+	ID      string             `json:"id"`
+	Object  string             `json:"object"`
+	Created int64              `json:"created"`
+	Model   string             `json:"model"`
+	Choices []completionChoice `json:"choices"`
+	Usage   *usage             `json:"usage,omitempty"`
+}
+
+func (s *Server) completions(w http.ResponseWriter, r *http.Request) *apiError {
+	body, fields, aerr := readBody(w, r, s.cfg.MaxBodyBytes)
+	if aerr != nil {
+		return aerr
+	}
+	if aerr := checkUnsupported(fields, ""); aerr != nil {
+		return aerr
+	}
+	var req completionRequest
+	if aerr := decodeInto(body, &req, ""); aerr != nil {
+		return aerr
+	}
+	if aerr := s.checkModel(req.Model); aerr != nil {
+		return aerr
+	}
+	prompts, aerr := parsePrompts(req.Prompt, "prompt")
+	if aerr != nil {
+		return aerr
+	}
+	if len(prompts) > s.cfg.MaxPrompts {
+		return invalid("prompt", "%d prompts is over the limit of %d", len(prompts), s.cfg.MaxPrompts)
+	}
+	lim := s.limits()
+	base, aerr := req.request(lim, 16) // OpenAI's default max_tokens for completions
+	if aerr != nil {
+		return aerr
+	}
+	if req.Logprobs != nil {
+		if *req.Logprobs < 0 || *req.Logprobs > lim.maxLogprobs {
+			return invalid("logprobs", "logprobs = %d must be between 0 and %d", *req.Logprobs, lim.maxLogprobs)
+		}
+		base.Logprobs, base.TopLogprobs = true, *req.Logprobs
+		if req.Echo {
+			if req.Stream {
+				return invalid("echo", "echo with logprobs is not supported when streaming")
+			}
+			base.PromptLogprobs, base.PromptTopLogprobs = true, *req.Logprobs
+		}
+	}
+	ids := s.tokenize(prompts, req.AddSpecialTokens == nil || *req.AddSpecialTokens)
+	reqs := make([]engine.Request, len(ids))
+	for i := range ids {
+		field := "prompt"
+		if len(ids) > 1 {
+			field = fmt.Sprintf("prompt[%d]", i)
+		}
+		if aerr := checkPrompt(ids[i], base.MaxTokens, lim, field); aerr != nil {
+			return aerr
+		}
+		reqs[i] = base
+		reqs[i].Prompt = ids[i]
+	}
+	echo := make([]string, len(ids))
+	if req.Echo {
+		for i, p := range prompts {
+			echo[i] = p.text
+			if !p.isText {
+				echo[i] = s.cfg.Tokenizer.Decode(p.ids, true)
+			}
+		}
+	}
+	head := completionResponse{ID: newID("cmpl"), Object: "text_completion", Created: time.Now().Unix(), Model: s.cfg.Name}
+	if req.Stream {
+		s.streamCompletions(w, r, head, reqs, echo, req.ReturnTokenIDs, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+		return nil
+	}
+	outs, aerr := s.runAll(r.Context(), reqs, nil)
+	if aerr != nil {
+		return aerr
+	}
+	resp := head
+	resp.Usage = countUsage(ids, outs)
+	for i, out := range outs {
+		for _, smp := range out.Samples {
+			c := completionChoice{Index: i*base.N + smp.Index, Text: echo[i] + smp.Text, FinishReason: &smp.FinishReason}
+			if req.Logprobs != nil {
+				c.Logprobs = &completionLogprobs{}
+				if req.Echo {
+					s.addLegacyLogprobs(c.Logprobs, ids[i], out.PromptLogprobs, out.PromptTopLogprobs, true)
+				}
+				s.addLegacyLogprobs(c.Logprobs, smp.Tokens, smp.Logprobs, smp.TopLogprobs, false)
+			}
+			if req.ReturnTokenIDs {
+				c.PromptTokenIDs, c.TokenIDs = ids[i], smp.Tokens
+			}
+			resp.Choices = append(resp.Choices, c)
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// addLegacyLogprobs appends tokens to a legacy logprobs object; the first
+// prompt token has no logprob (null).
+func (s *Server) addLegacyLogprobs(l *completionLogprobs, ids []int, lps []float32, tops [][]engine.TokenLogprob, prompt bool) {
+	offset := 0
+	if n := len(l.TextOffset); n > 0 {
+		offset = l.TextOffset[n-1] + len(l.Tokens[n-1])
+	}
+	for i, id := range ids {
+		piece := s.cfg.Tokenizer.Piece(id)
+		l.Tokens = append(l.Tokens, piece)
+		l.TextOffset = append(l.TextOffset, offset)
+		offset += len(piece)
+		if prompt && i == 0 || i >= len(lps) {
+			l.TokenLogprobs = append(l.TokenLogprobs, nil)
+			l.TopLogprobs = append(l.TopLogprobs, nil)
+			continue
+		}
+		lp := logprob(lps[i])
+		l.TokenLogprobs = append(l.TokenLogprobs, &lp)
+		top := map[string]logprob{}
+		if i < len(tops) {
+			for _, t := range tops[i] {
+				if p := s.cfg.Tokenizer.Piece(t.ID); !has(top, p) {
+					top[p] = logprob(t.Logprob)
+				}
+			}
+		}
+		if !has(top, piece) {
+			top[piece] = lp
+		}
+		l.TopLogprobs = append(l.TopLogprobs, top)
+	}
+}
+
+func has(m map[string]logprob, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+func (s *Server) streamCompletions(w http.ResponseWriter, r *http.Request, head completionResponse, reqs []engine.Request, echo []string, returnIDs, includeUsage bool) {
+	n := reqs[0].N
+	started := make([]bool, len(reqs)*n) // guarded by the stream's order: each choice's events come from one goroutine
+	wantLogprobs := reqs[0].Logprobs
+	st := startStream(w)
+	emit := func(i int, ev engine.Event) error {
+		idx := i*n + ev.Sample
+		c := completionChoice{Index: idx, Text: ev.Text}
+		if !started[idx] {
+			started[idx] = true
+			c.Text = echo[i] + c.Text
+			if returnIDs {
+				c.PromptTokenIDs = reqs[i].Prompt
+			}
+		}
+		if ev.ID >= 0 {
+			if wantLogprobs {
+				c.Logprobs = &completionLogprobs{}
+				s.addLegacyLogprobs(c.Logprobs, []int{ev.ID}, []float32{ev.Logprob}, [][]engine.TokenLogprob{ev.Top}, false)
+			}
+			if returnIDs {
+				c.TokenIDs = []int{ev.ID}
+			}
+		}
+		if ev.Finish != "" {
+			c.FinishReason = &ev.Finish
+		}
+		chunk := head
+		chunk.Choices = []completionChoice{c}
+		return st.send(chunk)
+	}
+	outs, aerr := s.runAll(r.Context(), reqs, emit)
+	if aerr != nil {
+		st.fail(aerr)
+	} else if includeUsage {
+		prompts := make([][]int, len(reqs))
+		for i := range reqs {
+			prompts[i] = reqs[i].Prompt
+		}
+		chunk := head
+		chunk.Choices = []completionChoice{}
+		chunk.Usage = countUsage(prompts, outs)
+		st.send(chunk)
+	}
+	st.done()
+}
+
+// --- /v1/chat/completions ---
+
+type chatRequest struct {
+	sampling
+	Model               *string         `json:"model"`
+	Messages            json.RawMessage `json:"messages"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *streamOptions  `json:"stream_options"`
+	Logprobs            bool            `json:"logprobs"`
+	TopLogprobs         *int            `json:"top_logprobs"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	ReturnTokenIDs      bool            `json:"return_token_ids"`
+}
+
+type chatMessage struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
+type chatChoice struct {
+	Index        int           `json:"index"`
+	Message      *chatMessage  `json:"message,omitempty"`
+	Delta        *chatMessage  `json:"delta,omitempty"`
+	Logprobs     *chatLogprobs `json:"logprobs"`
+	FinishReason *string       `json:"finish_reason"`
+	TokenIDs     []int         `json:"token_ids,omitempty"`
+}
+
+type chatLogprobs struct {
+	Content []chatLogprob `json:"content"`
+}
+
+type chatLogprob struct {
+	Token       string        `json:"token"`
+	Logprob     logprob       `json:"logprob"`
+	Bytes       []int         `json:"bytes"`
+	TopLogprobs []chatLogprob `json:"top_logprobs,omitempty"`
+}
+
+type chatResponse struct {
+	ID             string       `json:"id"`
+	Object         string       `json:"object"`
+	Created        int64        `json:"created"`
+	Model          string       `json:"model"`
+	Choices        []chatChoice `json:"choices"`
+	Usage          *usage       `json:"usage,omitempty"`
+	PromptTokenIDs []int        `json:"prompt_token_ids,omitempty"`
+}
+
+func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiError {
+	body, fields, aerr := readBody(w, r, s.cfg.MaxBodyBytes)
+	if aerr != nil {
+		return aerr
+	}
+	if aerr := checkUnsupported(fields, ""); aerr != nil {
+		return aerr
+	}
+	var req chatRequest
+	if aerr := decodeInto(body, &req, ""); aerr != nil {
+		return aerr
+	}
+	if aerr := s.checkModel(req.Model); aerr != nil {
+		return aerr
+	}
+	if req.MaxCompletionTokens != nil {
+		req.MaxTokens = req.MaxCompletionTokens
+	}
+	lim := s.limits()
+	base, aerr := req.request(lim, 0) // vLLM's chat default: until the context is full
+	if aerr != nil {
+		return aerr
+	}
+	if req.TopLogprobs != nil {
+		if *req.TopLogprobs < 0 || *req.TopLogprobs > lim.maxLogprobs {
+			return invalid("top_logprobs", "top_logprobs = %d must be between 0 and %d", *req.TopLogprobs, lim.maxLogprobs)
+		}
+		if *req.TopLogprobs > 0 && !req.Logprobs {
+			return invalid("top_logprobs", "top_logprobs needs logprobs = true")
+		}
+		base.TopLogprobs = *req.TopLogprobs
+	}
+	base.Logprobs = req.Logprobs
+	ids, aerr := s.renderChat(req.Messages, "messages")
+	if aerr != nil {
+		return aerr
+	}
+	if aerr := checkPrompt(ids, base.MaxTokens, lim, "messages"); aerr != nil {
+		return aerr
+	}
+	base.Prompt = ids
+	head := chatResponse{ID: newID("chatcmpl"), Object: "chat.completion", Created: time.Now().Unix(), Model: s.cfg.Name}
+	if req.Stream {
+		head.Object = "chat.completion.chunk"
+		s.streamChat(w, r, head, base, req.ReturnTokenIDs, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+		return nil
+	}
+	out, aerr := s.generate(r.Context(), base, nil)
+	if aerr != nil {
+		return aerr
+	}
+	resp := head
+	resp.Usage = countUsage([][]int{ids}, []*engine.Output{out})
+	if req.ReturnTokenIDs {
+		resp.PromptTokenIDs = ids
+	}
+	for _, smp := range out.Samples {
+		c := chatChoice{Index: smp.Index, Message: &chatMessage{Role: "assistant", Content: &smp.Text}, FinishReason: &smp.FinishReason}
+		if req.Logprobs {
+			c.Logprobs = &chatLogprobs{Content: []chatLogprob{}}
+			for i, id := range smp.Tokens {
+				var top []engine.TokenLogprob
+				if i < len(smp.TopLogprobs) {
+					top = smp.TopLogprobs[i]
+				}
+				c.Logprobs.Content = append(c.Logprobs.Content, s.chatLogprob(id, smp.Logprobs[i], top))
+			}
+		}
+		if req.ReturnTokenIDs {
+			c.TokenIDs = smp.Tokens
+		}
+		resp.Choices = append(resp.Choices, c)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) chatLogprob(id int, lp float32, top []engine.TokenLogprob) chatLogprob {
+	piece := s.cfg.Tokenizer.Piece(id)
+	c := chatLogprob{Token: piece, Logprob: logprob(lp), Bytes: byteList(piece), TopLogprobs: []chatLogprob{}}
+	for _, t := range top {
+		p := s.cfg.Tokenizer.Piece(t.ID)
+		c.TopLogprobs = append(c.TopLogprobs, chatLogprob{Token: p, Logprob: logprob(t.Logprob), Bytes: byteList(p)})
+	}
+	return c
+}
+
+// byteList is a token's bytes as JSON numbers (a []byte would be base64).
+func byteList(s string) []int {
+	out := make([]int, len(s))
+	for i := range len(s) {
+		out[i] = int(s[i])
+	}
+	return out
+}
+
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, head chatResponse, req engine.Request, returnIDs, includeUsage bool) {
+	st := startStream(w)
+	// Each choice opens with the assistant's role, as OpenAI streams.
+	empty := ""
+	for i := range req.N {
+		chunk := head
+		chunk.Choices = []chatChoice{{Index: i, Delta: &chatMessage{Role: "assistant", Content: &empty}}}
+		if returnIDs && i == 0 {
+			chunk.PromptTokenIDs = req.Prompt
+		}
+		if st.send(chunk) != nil {
+			return
+		}
+	}
+	emit := func(ev engine.Event) error {
+		text := ev.Text
+		c := chatChoice{Index: ev.Sample, Delta: &chatMessage{Content: &text}}
+		if ev.ID >= 0 {
+			if req.Logprobs {
+				c.Logprobs = &chatLogprobs{Content: []chatLogprob{s.chatLogprob(ev.ID, ev.Logprob, ev.Top)}}
+			}
+			if returnIDs {
+				c.TokenIDs = []int{ev.ID}
+			}
+		}
+		if ev.Finish != "" {
+			c.FinishReason = &ev.Finish
+		}
+		chunk := head
+		chunk.Choices = []chatChoice{c}
+		return st.send(chunk)
+	}
+	out, aerr := s.generate(r.Context(), req, emit)
+	if aerr != nil {
+		st.fail(aerr)
+	} else if includeUsage {
+		chunk := head
+		chunk.Choices = []chatChoice{}
+		chunk.Usage = countUsage([][]int{req.Prompt}, []*engine.Output{out})
+		st.send(chunk)
+	}
+	st.done()
+}
+
+// renderChat checks a conversation and renders it into prompt ids.
+// Content may be a string or a list of text parts (joined, as vLLM does
+// for text-only models).
+func (s *Server) renderChat(raw json.RawMessage, field string) ([]int, *apiError) {
+	if s.cfg.ChatPrompt == nil {
+		return nil, &apiError{status: http.StatusNotImplemented, message: "this server has no chat template"}
+	}
+	if isNull(raw) {
+		return nil, invalid(field, "%s is required", field)
+	}
+	var msgs []map[string]any
+	if err := json.Unmarshal(raw, &msgs); err != nil {
+		return nil, invalid(field, "%s: expected a list of messages (objects with role and content)", field)
+	}
+	if len(msgs) == 0 {
+		return nil, invalid(field, "%s is empty", field)
+	}
+	conv := make([]template.Message, len(msgs))
+	for i, m := range msgs {
+		name := fmt.Sprintf("%s[%d]", field, i)
+		if m == nil {
+			return nil, invalid(name, "%s: expected a message object, got null", name)
+		}
+		if role, ok := m["role"].(string); !ok || role == "" {
+			return nil, invalid(name+".role", "%s.role: expected a non-empty string", name)
+		}
+		switch c := m["content"].(type) {
+		case nil, string:
+		case []any:
+			text := ""
+			for j, part := range c {
+				p, _ := part.(map[string]any)
+				t, isText := p["text"].(string)
+				if typ, _ := p["type"].(string); typ != "text" || !isText {
+					return nil, invalid(fmt.Sprintf("%s.content[%d]", name, j), "%s.content[%d]: only text parts ({\"type\": \"text\", \"text\": …}) are supported", name, j)
+				}
+				text += t
+			}
+			m["content"] = text
+		default:
+			return nil, invalid(name+".content", "%s.content: expected a string or a list of text parts", name)
+		}
+		conv[i] = template.Message(m)
+	}
+	ids, err := s.cfg.ChatPrompt(conv)
+	if err != nil {
+		return nil, invalid(field, "rendering the chat template: %v", err)
+	}
+	return ids, nil
+}

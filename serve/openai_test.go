@@ -1,0 +1,373 @@
+package serve
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/tokenizer/template"
+)
+
+type completionOut struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Index    int    `json:"index"`
+		Text     string `json:"text"`
+		Logprobs *struct {
+			Tokens        []string             `json:"tokens"`
+			TokenLogprobs []*float64           `json:"token_logprobs"`
+			TopLogprobs   []map[string]float64 `json:"top_logprobs"`
+			TextOffset    []int                `json:"text_offset"`
+		} `json:"logprobs"`
+		FinishReason   *string `json:"finish_reason"`
+		PromptTokenIDs []int   `json:"prompt_token_ids"`
+		TokenIDs       []int   `json:"token_ids"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+func TestModels(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{Name: "stories"}, engine.Options{})
+	status, body := ts.get(t, "/v1/models")
+	var out struct {
+		Object string `json:"object"`
+		Data   []struct {
+			ID          string `json:"id"`
+			Object      string `json:"object"`
+			MaxModelLen int    `json:"max_model_len"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &out); status != 200 || err != nil {
+		t.Fatalf("status %d, %v: %s", status, err, body)
+	}
+	if out.Object != "list" || len(out.Data) != 1 || out.Data[0].ID != "stories" || out.Data[0].MaxModelLen != ts.eng.Context() {
+		t.Errorf("got %s", body)
+	}
+}
+
+// TestCompletions checks a completion against the engine run directly, in
+// every prompt form.
+func TestCompletions(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{Name: "stories"}, engine.Options{})
+	const text = "Once upon a time"
+	ids := ts.tok.Encode(text, true)
+	want, err := ts.eng.Generate(t.Context(), engine.Request{Prompt: ids, N: 2, MaxTokens: 24,
+		Sampling: engine.SamplingParams{Temperature: 0.8, TopP: 1, Seed: 7}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prompt := range []any{text, ids, []any{text}, []any{ids}} {
+		var out completionOut
+		ts.postOK(t, "/v1/completions", map[string]any{"model": "stories", "prompt": prompt, "n": 2, "max_tokens": 24,
+			"temperature": 0.8, "seed": 7, "return_token_ids": true}, &out)
+		if out.Object != "text_completion" || !strings.HasPrefix(out.ID, "cmpl-") || out.Model != "stories" || len(out.Choices) != 2 {
+			t.Fatalf("prompt %v: %+v", prompt, out)
+		}
+		completion := 0
+		for i, c := range out.Choices {
+			s := want.Samples[i]
+			if c.Index != i || c.Text != s.Text || !reflect.DeepEqual(c.TokenIDs, s.Tokens) || *c.FinishReason != s.FinishReason {
+				t.Errorf("prompt %v, choice %d: got %q %v %s, want %q %v %s", prompt, i, c.Text, c.TokenIDs, *c.FinishReason, s.Text, s.Tokens, s.FinishReason)
+			}
+			if !reflect.DeepEqual(c.PromptTokenIDs, ids) {
+				t.Errorf("prompt_token_ids %v, want %v", c.PromptTokenIDs, ids)
+			}
+			completion += len(c.TokenIDs)
+		}
+		if u := out.Usage; u.PromptTokens != len(ids) || u.CompletionTokens != completion || u.TotalTokens != len(ids)+completion {
+			t.Errorf("usage %+v", *u)
+		}
+	}
+}
+
+// TestCompletionsManyPrompts checks choice order (prompt-major) and echo.
+func TestCompletionsManyPrompts(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	prompts := []string{"Once upon a time", "The cat", "Tom"}
+	var out completionOut
+	ts.postOK(t, "/v1/completions", map[string]any{"prompt": prompts, "n": 3, "max_tokens": 8, "temperature": 0, "echo": true}, &out)
+	if len(out.Choices) != 9 {
+		t.Fatalf("%d choices, want 9", len(out.Choices))
+	}
+	for i, c := range out.Choices {
+		var one completionOut
+		ts.postOK(t, "/v1/completions", map[string]any{"prompt": prompts[i/3], "max_tokens": 8, "temperature": 0}, &one)
+		if c.Index != i || c.Text != prompts[i/3]+one.Choices[0].Text {
+			t.Errorf("choice %d (index %d): %q, want the prompt then %q", i, c.Index, c.Text, one.Choices[0].Text)
+		}
+	}
+}
+
+// TestCompletionLogprobs checks the legacy logprobs object, with echo.
+func TestCompletionLogprobs(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	ids := ts.tok.Encode("Once upon a time", true)
+	var out completionOut
+	ts.postOK(t, "/v1/completions", map[string]any{"prompt": ids, "max_tokens": 12, "logprobs": 3, "echo": true,
+		"temperature": 0.7, "seed": 3, "return_token_ids": true}, &out)
+	c := out.Choices[0]
+	l := c.Logprobs
+	n := len(ids) + len(c.TokenIDs)
+	if len(l.Tokens) != n || len(l.TokenLogprobs) != n || len(l.TopLogprobs) != n || len(l.TextOffset) != n {
+		t.Fatalf("logprobs lengths %d %d %d %d, want %d", len(l.Tokens), len(l.TokenLogprobs), len(l.TopLogprobs), len(l.TextOffset), n)
+	}
+	if l.TokenLogprobs[0] != nil || l.TopLogprobs[0] != nil {
+		t.Errorf("the first prompt token has a logprob: %v %v", l.TokenLogprobs[0], l.TopLogprobs[0])
+	}
+	all := append(append([]int{}, ids...), c.TokenIDs...)
+	for i := 1; i < n; i++ {
+		lp := *l.TokenLogprobs[i]
+		if lp > 0 || math.IsNaN(lp) {
+			t.Errorf("position %d: logprob %g", i, lp)
+		}
+		if l.Tokens[i] != ts.tok.Piece(all[i]) {
+			t.Errorf("position %d: token %q, want %q", i, l.Tokens[i], ts.tok.Piece(all[i]))
+		}
+		// The top dict holds 3 alternatives and the chosen token.
+		if got, ok := l.TopLogprobs[i][l.Tokens[i]]; !ok || math.Abs(got-lp) > 1e-6 || len(l.TopLogprobs[i]) < 3 || len(l.TopLogprobs[i]) > 4 {
+			t.Errorf("position %d: top %v lacks the token %q at %g", i, l.TopLogprobs[i], l.Tokens[i], lp)
+		}
+		if l.TextOffset[i] != l.TextOffset[i-1]+len(l.Tokens[i-1]) {
+			t.Errorf("position %d: text offset %d after %d", i, l.TextOffset[i], l.TextOffset[i-1])
+		}
+	}
+	// The completion's logprobs are the engine's.
+	want, err := ts.eng.Generate(t.Context(), engine.Request{Prompt: ids, MaxTokens: 12, Logprobs: true,
+		Sampling: engine.SamplingParams{Temperature: 0.7, TopP: 1, Seed: 3}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, lp := range want.Samples[0].Logprobs {
+		if got := *l.TokenLogprobs[len(ids)+i]; float32(got) != lp { // float32 written as its shortest form
+			t.Errorf("token %d: logprob %g, engine %g", i, got, lp)
+		}
+	}
+}
+
+type chatOut struct {
+	Object  string `json:"object"`
+	Choices []struct {
+		Index   int `json:"index"`
+		Message struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"message"`
+		Logprobs *struct {
+			Content []chatLP `json:"content"`
+		} `json:"logprobs"`
+		FinishReason string `json:"finish_reason"`
+		TokenIDs     []int  `json:"token_ids"`
+	} `json:"choices"`
+	PromptTokenIDs []int `json:"prompt_token_ids"`
+	Usage          struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+	} `json:"usage"`
+}
+
+type chatLP struct {
+	Token       string   `json:"token"`
+	Logprob     float64  `json:"logprob"`
+	Bytes       []int    `json:"bytes"`
+	TopLogprobs []chatLP `json:"top_logprobs"`
+}
+
+func TestChatCompletions(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	msgs := []map[string]any{{"role": "system", "content": "Tell a story."}, {"role": "user", "content": []any{map[string]any{"type": "text", "text": "Once upon"}, map[string]any{"type": "text", "text": " a time"}}}}
+	var out chatOut
+	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": msgs, "max_tokens": 16, "n": 2, "logprobs": true,
+		"top_logprobs": 2, "seed": 5, "return_token_ids": true}, &out)
+	wantPrompt, err := ts.srv.cfg.ChatPrompt([]template.Message{{"role": "system", "content": "Tell a story."}, {"role": "user", "content": "Once upon a time"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Object != "chat.completion" || len(out.Choices) != 2 || !reflect.DeepEqual(out.PromptTokenIDs, wantPrompt) || out.Usage.PromptTokens != len(wantPrompt) {
+		t.Fatalf("%+v", out)
+	}
+	for i, c := range out.Choices {
+		if c.Index != i || c.Message.Role != "assistant" || c.Message.Content != ts.tok.Decode(c.TokenIDs, true) {
+			t.Errorf("choice %d: %+v (decoded ids: %q)", i, c, ts.tok.Decode(c.TokenIDs, true))
+		}
+		if len(c.Logprobs.Content) != len(c.TokenIDs) {
+			t.Fatalf("choice %d: %d logprobs for %d tokens", i, len(c.Logprobs.Content), len(c.TokenIDs))
+		}
+		for j, lp := range c.Logprobs.Content {
+			piece := ts.tok.Piece(c.TokenIDs[j])
+			if lp.Token != piece || len(lp.Bytes) != len(piece) || len(lp.TopLogprobs) != 2 || lp.TopLogprobs[0].Logprob < lp.TopLogprobs[1].Logprob || lp.Logprob > lp.TopLogprobs[0].Logprob {
+				t.Errorf("choice %d token %d: %+v", i, j, lp)
+			}
+		}
+	}
+}
+
+// TestStreamMatches checks that a streamed response, put back together,
+// is the non-streamed one for the same seed.
+func TestStreamMatches(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	t.Run("completions", func(t *testing.T) {
+		req := map[string]any{"prompt": []string{"Once upon a time", "Lily"}, "n": 2, "max_tokens": 20, "temperature": 0.9,
+			"seed": 11, "logprobs": 2, "return_token_ids": true, "stop": "park"}
+		var want completionOut
+		ts.postOK(t, "/v1/completions", req, &want)
+		req["stream"] = true
+		req["stream_options"] = map[string]any{"include_usage": true}
+		text := make([]string, 4)
+		ids := make([][]int, 4)
+		var lps [][]float64
+		lps = make([][]float64, 4)
+		finish := make([]string, 4)
+		chunks := ts.stream(t, "/v1/completions", req)
+		for k, raw := range chunks {
+			var c completionOut
+			if err := json.Unmarshal(raw, &c); err != nil {
+				t.Fatal(err)
+			}
+			if k == len(chunks)-1 {
+				if len(c.Choices) != 0 || c.Usage == nil || !reflect.DeepEqual(c.Usage, want.Usage) {
+					t.Errorf("last chunk %s, want the usage %+v", raw, *want.Usage)
+				}
+				continue
+			}
+			if len(c.Choices) != 1 || c.Object != "text_completion" {
+				t.Fatalf("chunk %s", raw)
+			}
+			ch := c.Choices[0]
+			if finish[ch.Index] != "" {
+				t.Errorf("choice %d continues after finishing: %s", ch.Index, raw)
+			}
+			text[ch.Index] += ch.Text
+			ids[ch.Index] = append(ids[ch.Index], ch.TokenIDs...)
+			if ch.Logprobs != nil {
+				for _, lp := range ch.Logprobs.TokenLogprobs {
+					lps[ch.Index] = append(lps[ch.Index], *lp)
+				}
+			}
+			if ch.FinishReason != nil {
+				finish[ch.Index] = *ch.FinishReason
+			}
+		}
+		for i, c := range want.Choices {
+			var wantLPs []float64
+			for _, lp := range c.Logprobs.TokenLogprobs {
+				wantLPs = append(wantLPs, *lp)
+			}
+			if text[i] != c.Text || !reflect.DeepEqual(ids[i], c.TokenIDs) || !reflect.DeepEqual(lps[i], wantLPs) || finish[i] != *c.FinishReason {
+				t.Errorf("choice %d: streamed %q %v %v %s, want %q %v %v %s", i, text[i], ids[i], lps[i], finish[i], c.Text, c.TokenIDs, wantLPs, *c.FinishReason)
+			}
+		}
+	})
+	t.Run("chat", func(t *testing.T) {
+		req := map[string]any{"messages": []map[string]any{{"role": "user", "content": "Once upon a time"}}, "n": 3,
+			"max_tokens": 20, "seed": 2, "logprobs": true, "top_logprobs": 1, "return_token_ids": true}
+		var want chatOut
+		ts.postOK(t, "/v1/chat/completions", req, &want)
+		req["stream"] = true
+		text := make([]string, 3)
+		ids := make([][]int, 3)
+		lps := make([][]chatLP, 3)
+		finish := make([]string, 3)
+		for k, raw := range ts.stream(t, "/v1/chat/completions", req) {
+			var c struct {
+				Object  string `json:"object"`
+				Choices []struct {
+					Index int `json:"index"`
+					Delta struct {
+						Role    string  `json:"role"`
+						Content *string `json:"content"`
+					} `json:"delta"`
+					Logprobs *struct {
+						Content []chatLP `json:"content"`
+					} `json:"logprobs"`
+					FinishReason *string `json:"finish_reason"`
+					TokenIDs     []int   `json:"token_ids"`
+				} `json:"choices"`
+				PromptTokenIDs []int `json:"prompt_token_ids"`
+			}
+			if err := json.Unmarshal(raw, &c); err != nil || len(c.Choices) != 1 || c.Object != "chat.completion.chunk" {
+				t.Fatalf("chunk %s: %v", raw, err)
+			}
+			ch := c.Choices[0]
+			if k < 3 {
+				if ch.Delta.Role != "assistant" || ch.Index != k {
+					t.Errorf("chunk %d does not open choice %d with the role: %s", k, k, raw)
+				}
+				if k == 0 && !reflect.DeepEqual(c.PromptTokenIDs, want.PromptTokenIDs) {
+					t.Errorf("first chunk's prompt_token_ids %v, want %v", c.PromptTokenIDs, want.PromptTokenIDs)
+				}
+			}
+			if ch.Delta.Content != nil {
+				text[ch.Index] += *ch.Delta.Content
+			}
+			ids[ch.Index] = append(ids[ch.Index], ch.TokenIDs...)
+			if ch.Logprobs != nil {
+				lps[ch.Index] = append(lps[ch.Index], ch.Logprobs.Content...)
+			}
+			if ch.FinishReason != nil {
+				finish[ch.Index] = *ch.FinishReason
+			}
+		}
+		for i, c := range want.Choices {
+			if text[i] != c.Message.Content || !reflect.DeepEqual(ids[i], c.TokenIDs) || !reflect.DeepEqual(lps[i], c.Logprobs.Content) || finish[i] != c.FinishReason {
+				t.Errorf("choice %d: streamed %q %v %s, want %q %v %s", i, text[i], ids[i], finish[i], c.Message.Content, c.TokenIDs, c.FinishReason)
+			}
+		}
+	})
+}
+
+// TestSeeds checks that a seed makes a request repeatable and that an
+// unseeded request still gives its samples distinct seeds.
+func TestSeeds(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	run := func(req map[string]any) completionOut {
+		var out completionOut
+		ts.postOK(t, "/v1/completions", req, &out)
+		return out
+	}
+	seeded := map[string]any{"prompt": "Once upon a time", "n": 2, "max_tokens": 32, "seed": 42, "return_token_ids": true}
+	a, b := run(seeded), run(seeded)
+	if !reflect.DeepEqual(a.Choices, b.Choices) {
+		t.Errorf("the same seed gave different samples: %+v and %+v", a.Choices, b.Choices)
+	}
+	unseeded := map[string]any{"prompt": "Once upon a time", "n": 4, "max_tokens": 32, "return_token_ids": true}
+	c := run(unseeded)
+	distinct := map[string]bool{}
+	for _, ch := range c.Choices {
+		distinct[ch.Text] = true
+	}
+	// Four 32-token samples from a 512-token vocabulary at temperature 1
+	// coincide with negligible probability, unless they share a seed.
+	if len(distinct) < 2 {
+		t.Errorf("an unseeded request gave %d identical samples", len(c.Choices))
+	}
+}
+
+func TestHealthAndDrain(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	if status, body := ts.get(t, "/health/"); status != http.StatusOK || !strings.Contains(string(body), `"ok"`) {
+		t.Errorf("health: %d %s", status, body)
+	}
+	if status, body := ts.get(t, "/get_world_size/"); status != http.StatusOK || strings.TrimSpace(string(body)) != `{"world_size":1}` {
+		t.Errorf("world size: %d %s", status, body)
+	}
+	ts.srv.Drain()
+	if status, _ := ts.get(t, "/health/"); status != http.StatusServiceUnavailable {
+		t.Errorf("health while draining: %d", status)
+	}
+	if status, body := ts.post(t, "/v1/completions", `{"prompt": "a"}`); status != http.StatusServiceUnavailable {
+		t.Errorf("completion while draining: %d %s", status, body)
+	}
+	if status, _ := ts.get(t, "/metrics"); status != http.StatusOK {
+		t.Errorf("metrics while draining: %d", status)
+	}
+}

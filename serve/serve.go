@@ -1,0 +1,298 @@
+// Package serve is aha's HTTP server. One handler answers, over one engine
+// that batches every concurrent request into the same forward steps:
+//
+//   - the OpenAI API: GET /v1/models, POST /v1/completions and
+//     POST /v1/chat/completions, streamed as server-sent events on request;
+//   - the generation contract of TRL's vllm-serve, which RL trainers call:
+//     GET /health/, GET /get_world_size/, POST /generate/, POST /chat/,
+//     POST /get_sequence_logprobs/, POST /reset_prefix_cache/ (its NCCL
+//     weight-sync endpoints answer 501: a Go process cannot join them);
+//   - POST /load_weights/, which swaps in a trainer's new checkpoint;
+//   - GET /metrics in the Prometheus text format.
+//
+// Each HTTP request runs in its own goroutine and calls the engine, which
+// batches it with the others; a client that disconnects cancels its request
+// and frees its KV cache. Bad input gets a 4xx with an OpenAI-style error
+// object naming the field, and never disturbs other requests.
+package serve
+
+import (
+	"context"
+	"errors"
+	"log"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/tokenizer"
+	"github.com/aha-inference/aha/tokenizer/template"
+)
+
+// Config says what to serve. Engine, Tokenizer and Name are required.
+type Config struct {
+	Engine    *engine.Engine
+	Tokenizer *tokenizer.Tokenizer
+	// Name is the model id /v1/models lists; a request that names a model
+	// must name this one.
+	Name string
+	// ChatPrompt renders a conversation with the model's chat template
+	// (ending with the assistant's turn opened) and tokenizes it. Nil: the
+	// chat endpoints answer 501.
+	ChatPrompt func(msgs []template.Message) ([]int, error)
+	// LoadWeights opens the checkpoint /load_weights/ names. Nil: a Hugging
+	// Face folder loaded with model.LoadHF, run on the served model's
+	// backend.
+	LoadWeights func(dir string) (*model.Model, error)
+
+	MaxBodyBytes int64 // largest request body (default 32 MiB)
+	MaxN         int   // largest n (default 128; keep it within the engine's MaxSeqs)
+	MaxPrompts   int   // most prompts or sequences in one request (default 4096)
+	MaxLogprobs  int   // most top logprobs per position (default 100, TRL's scoring default)
+	// SwapDrain is how long /load_weights/ lets running requests finish
+	// before aborting them (default 30 s).
+	SwapDrain time.Duration
+	Log       *log.Logger // default: the standard logger
+}
+
+// Server is the HTTP handler. Its methods are safe for concurrent use.
+type Server struct {
+	cfg      Config
+	routes   map[string]route
+	metrics  *metrics
+	draining atomic.Bool
+	swapMu   sync.Mutex // one /load_weights/ at a time
+	started  time.Time
+}
+
+// route is one endpoint. A handler returns an error only while it has
+// written nothing; once it has, it reports failures itself.
+type route struct {
+	method string
+	handle func(w http.ResponseWriter, r *http.Request) *apiError
+	admits bool // runs model work: refused while draining
+}
+
+// New makes the handler.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Engine == nil:
+		return nil, errors.New("serve: no engine")
+	case cfg.Tokenizer == nil:
+		return nil, errors.New("serve: no tokenizer")
+	case cfg.Name == "":
+		return nil, errors.New("serve: no model name")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 32 << 20
+	}
+	if cfg.MaxN <= 0 {
+		cfg.MaxN = 128
+	}
+	if cfg.MaxPrompts <= 0 {
+		cfg.MaxPrompts = 4096
+	}
+	if cfg.MaxLogprobs <= 0 {
+		cfg.MaxLogprobs = 100
+	}
+	if cfg.SwapDrain <= 0 {
+		cfg.SwapDrain = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = log.Default()
+	}
+	s := &Server{cfg: cfg, metrics: newMetrics(), started: time.Now()}
+	// Paths are matched without their trailing slash: TRL's have one,
+	// OpenAI's do not, and clients are not always exact.
+	s.routes = map[string]route{
+		"/v1/models":           {http.MethodGet, s.models, false},
+		"/v1/completions":      {http.MethodPost, s.completions, true},
+		"/v1/chat/completions": {http.MethodPost, s.chatCompletions, true},
+
+		"/health":                {http.MethodGet, s.health, false},
+		"/get_world_size":        {http.MethodGet, s.worldSize, false},
+		"/generate":              {http.MethodPost, s.trlGenerate, true},
+		"/chat":                  {http.MethodPost, s.trlChat, true},
+		"/get_sequence_logprobs": {http.MethodPost, s.sequenceLogprobs, true},
+		"/reset_prefix_cache":    {http.MethodPost, s.resetPrefixCache, false},
+		"/init_communicator":     {http.MethodPost, s.noCommunicator, false},
+		"/update_named_param":    {http.MethodPost, s.noCommunicator, false},
+		"/close_communicator":    {http.MethodPost, s.closeCommunicator, false},
+
+		"/load_weights": {http.MethodPost, s.loadWeights, true},
+		"/metrics":      {http.MethodGet, s.serveMetrics, false},
+	}
+	return s, nil
+}
+
+// Drain makes the server refuse new model work with 503 (and /health/
+// report it), for a graceful shutdown: requests already running go on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// ServeHTTP routes a request, counts it, and turns a panic into a 500
+// (logged) so that no input can take the server down.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &recorder{ResponseWriter: w}
+	key := strings.TrimSuffix(r.URL.Path, "/")
+	rt, found := s.routes[key]
+	label := key
+	if !found {
+		label = "other" // unknown paths must not grow the metric without bound
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.cfg.Log.Printf("panic serving %s %s: %v\n%s", r.Method, r.URL.Path, v, debug.Stack())
+			if !rec.wrote {
+				writeError(rec, &apiError{status: http.StatusInternalServerError, message: "internal error (logged on the server)"})
+			}
+		}
+		s.metrics.request(label, rec.status)
+	}()
+	var err *apiError
+	switch {
+	case !found:
+		err = &apiError{status: http.StatusNotFound, message: "no endpoint at " + r.URL.Path}
+	case r.Method != rt.method && !(r.Method == http.MethodHead && rt.method == http.MethodGet):
+		rec.Header().Set("Allow", rt.method)
+		err = &apiError{status: http.StatusMethodNotAllowed, message: r.Method + " is not allowed on " + r.URL.Path + "; use " + rt.method}
+	case rt.admits && s.draining.Load():
+		err = &apiError{status: http.StatusServiceUnavailable, message: "the server is shutting down"}
+	default:
+		err = rt.handle(rec, r)
+	}
+	if err != nil {
+		writeError(rec, err)
+	}
+}
+
+// recorder remembers the status written, for the metrics and the panic
+// handler, and passes Flush through for streaming.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if !r.wrote {
+		r.status, r.wrote = http.StatusOK, true
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// limits reads the served model's bounds (they can change with
+// /load_weights/).
+func (s *Server) limits() limits {
+	return limits{
+		vocab:       s.cfg.Engine.Model().Config.VocabSize,
+		context:     s.cfg.Engine.Context(),
+		maxN:        s.cfg.MaxN,
+		maxLogprobs: s.cfg.MaxLogprobs,
+	}
+}
+
+// checkModel answers 404 when a request names a model other than ours.
+func (s *Server) checkModel(name *string) *apiError {
+	if name == nil || *name == "" || *name == s.cfg.Name {
+		return nil
+	}
+	return &apiError{status: http.StatusNotFound, param: "model", code: "model_not_found",
+		message: "the model " + *name + " does not exist here; this server serves " + s.cfg.Name}
+}
+
+// tokenize turns prompts into token ids; text gets the tokenizer's special
+// tokens (BOS) when addSpecial.
+func (s *Server) tokenize(prompts []prompt, addSpecial bool) [][]int {
+	ids := make([][]int, len(prompts))
+	for i, p := range prompts {
+		if p.isText {
+			ids[i] = s.cfg.Tokenizer.Encode(p.text, addSpecial)
+		} else {
+			ids[i] = p.ids
+		}
+	}
+	return ids
+}
+
+// generate runs one engine request and records its metrics. A nil error
+// with a partial output means emit failed (the client went away).
+func (s *Server) generate(ctx context.Context, req engine.Request, emit func(engine.Event) error) (*engine.Output, *apiError) {
+	out, err := s.cfg.Engine.Generate(ctx, req, emit)
+	if err != nil && out == nil {
+		return nil, s.engineError(err)
+	}
+	s.metrics.observe(out)
+	return out, nil
+}
+
+// statusClientClosed is nginx's status for a request whose client left.
+const statusClientClosed = 499
+
+// engineError maps an engine failure to a response. Requests are checked
+// before they reach the engine, so what remains is a request too large for
+// the KV cache, shutdown, or a bug.
+func (s *Server) engineError(err error) *apiError {
+	switch {
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this.
+		return &apiError{status: statusClientClosed, message: "the request was cancelled"}
+	case errors.Is(err, engine.ErrClosed):
+		return &apiError{status: http.StatusServiceUnavailable, message: "the server is shutting down"}
+	case errors.Is(err, model.ErrCacheFull):
+		return invalid("n", "the request needs more KV cache than the server has: %v", err)
+	}
+	s.cfg.Log.Printf("engine error: %v", err)
+	return &apiError{status: http.StatusInternalServerError, message: err.Error()}
+}
+
+// runAll runs reqs concurrently (the engine batches them) and returns
+// their outputs in order. The first failure cancels the rest.
+func (s *Server) runAll(ctx context.Context, reqs []engine.Request, emit func(i int, ev engine.Event) error) ([]*engine.Output, *apiError) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	outs := make([]*engine.Output, len(reqs))
+	errs := make([]*apiError, len(reqs))
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var fn func(engine.Event) error
+			if emit != nil {
+				fn = func(ev engine.Event) error { return emit(i, ev) }
+			}
+			if outs[i], errs[i] = s.generate(ctx, req, fn); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return outs, nil
+}

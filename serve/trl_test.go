@@ -1,0 +1,230 @@
+package serve
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"math"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aha-inference/aha/engine"
+)
+
+type trlOut struct {
+	PromptIDs       [][]int       `json:"prompt_ids"`
+	CompletionIDs   [][]int       `json:"completion_ids"`
+	Logprobs        [][][]float64 `json:"logprobs"`
+	LogprobTokenIDs [][][]int     `json:"logprob_token_ids"`
+}
+
+// TestTRLGenerate checks /generate/ with n=4 and logprobs against the
+// engine run directly.
+func TestTRLGenerate(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	prompts := []string{"Once upon a time", "The dog"}
+	var out trlOut
+	// TRL's client sends every field; generation_kwargs override them.
+	ts.postOK(t, "/generate/", map[string]any{"prompts": prompts, "images": nil, "n": 4, "repetition_penalty": 1.0,
+		"temperature": 0.5, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "max_tokens": 16, "logprobs": 2,
+		"structured_outputs_regex": nil, "generation_kwargs": map[string]any{"seed": 9, "temperature": 0.8}}, &out)
+	if len(out.PromptIDs) != 2 || len(out.CompletionIDs) != 8 || len(out.Logprobs) != 8 || len(out.LogprobTokenIDs) != 8 {
+		t.Fatalf("shapes: %d prompts, %d completions, %d logprobs, %d ids", len(out.PromptIDs), len(out.CompletionIDs), len(out.Logprobs), len(out.LogprobTokenIDs))
+	}
+	for p, text := range prompts {
+		ids := ts.tok.Encode(text, true)
+		if !reflect.DeepEqual(out.PromptIDs[p], ids) {
+			t.Errorf("prompt_ids[%d] = %v, want %v", p, out.PromptIDs[p], ids)
+		}
+		want, err := ts.eng.Generate(t.Context(), engine.Request{Prompt: ids, N: 4, MaxTokens: 16, Logprobs: true, TopLogprobs: 2,
+			Sampling: engine.SamplingParams{Temperature: 0.8, TopP: 1, Seed: 9}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range want.Samples {
+			k := p*4 + i
+			if !reflect.DeepEqual(out.CompletionIDs[k], s.Tokens) {
+				t.Errorf("completion %d: %v, want %v", k, out.CompletionIDs[k], s.Tokens)
+			}
+			if len(out.Logprobs[k]) != len(s.Tokens) {
+				t.Fatalf("completion %d: %d logprob rows for %d tokens", k, len(out.Logprobs[k]), len(s.Tokens))
+			}
+			for pos, id := range s.Tokens {
+				lps, lids := out.Logprobs[k][pos], out.LogprobTokenIDs[k][pos]
+				if len(lps) != len(lids) || len(lps) < 2 || len(lps) > 3 {
+					t.Fatalf("completion %d position %d: %v %v", k, pos, lps, lids)
+				}
+				// Sorted by rank, and the sampled token is there with its logprob.
+				found := false
+				for j := range lps {
+					if j > 0 && lps[j] > lps[j-1] {
+						t.Errorf("completion %d position %d: not sorted: %v", k, pos, lps)
+					}
+					if lids[j] == id {
+						found = float32(lps[j]) == s.Logprobs[pos]
+					}
+				}
+				if !found {
+					t.Errorf("completion %d position %d: sampled token %d (%g) missing from %v %v", k, pos, id, s.Logprobs[pos], lids, lps)
+				}
+			}
+		}
+	}
+
+	// logprobs 0: the sampled token only; null: no logprobs.
+	ts.postOK(t, "/generate/", map[string]any{"prompts": [][]int{out.PromptIDs[0]}, "max_tokens": 5}, &out)
+	if len(out.Logprobs) != 1 || len(out.Logprobs[0]) != 5 || len(out.Logprobs[0][0]) != 1 || out.LogprobTokenIDs[0][0][0] != out.CompletionIDs[0][0] {
+		t.Errorf("logprobs 0: %+v", out)
+	}
+	status, body := ts.post(t, "/generate/", map[string]any{"prompts": []string{"a"}, "max_tokens": 3, "logprobs": nil})
+	if status != 200 || !strings.Contains(string(body), `"logprobs":null`) || !strings.Contains(string(body), `"logprob_token_ids":null`) {
+		t.Errorf("logprobs null: %d %s", status, body)
+	}
+}
+
+func TestTRLChat(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	convs := [][]map[string]any{
+		{{"role": "user", "content": "Hello!"}},
+		{{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Tell a story."}},
+	}
+	var out trlOut
+	ts.postOK(t, "/chat/", map[string]any{"messages": convs, "n": 2, "max_tokens": 8, "temperature": 0, "logprobs": 0,
+		"chat_template_kwargs": map[string]any{}, "tools": nil}, &out)
+	if len(out.PromptIDs) != 2 || len(out.CompletionIDs) != 4 || len(out.Logprobs) != 4 {
+		t.Fatalf("%+v", out)
+	}
+	var one chatOut
+	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": convs[1], "max_tokens": 8, "temperature": 0, "return_token_ids": true}, &one)
+	if !reflect.DeepEqual(out.PromptIDs[1], one.PromptTokenIDs) || !reflect.DeepEqual(out.CompletionIDs[2], one.Choices[0].TokenIDs) {
+		t.Errorf("/chat/ gave %v → %v, /v1/chat/completions %v → %v", out.PromptIDs[1], out.CompletionIDs[2], one.PromptTokenIDs, one.Choices[0].TokenIDs)
+	}
+}
+
+// TestSequenceLogprobs scores sampled completions and expects the logprobs
+// sampling reported, in both response formats.
+func TestSequenceLogprobs(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	var gen trlOut
+	// No truncation or penalties: the processed distribution is the
+	// scaled one the scorer uses.
+	ts.postOK(t, "/generate/", map[string]any{"prompts": []string{"Once upon a time", "Sam and"}, "n": 2, "max_tokens": 12,
+		"temperature": 0.7, "logprobs": 0, "generation_kwargs": map[string]any{"seed": 1}}, &gen)
+	var seqs [][]int
+	var plens []int
+	for k, c := range gen.CompletionIDs {
+		p := gen.PromptIDs[k/2]
+		seqs = append(seqs, append(append([]int{}, p...), c...))
+		plens = append(plens, len(p))
+	}
+	// And one scored from its first token: position 0 has no logprob.
+	seqs = append(seqs, seqs[0])
+	plens = append(plens, 0)
+
+	var js trlOut
+	ts.postOK(t, "/get_sequence_logprobs/", map[string]any{"sequences": seqs, "prompt_lengths": plens, "top_logprobs": 3,
+		"temperature": 0.7, "response_format": "json"}, &js)
+	if len(js.Logprobs) != len(seqs) {
+		t.Fatalf("%d results for %d sequences", len(js.Logprobs), len(seqs))
+	}
+	const tol = 1e-5 // the same forward pass, batched differently: agreement to float32 rounding
+	for k, c := range gen.CompletionIDs {
+		if len(js.Logprobs[k]) != len(c) {
+			t.Fatalf("sequence %d: %d positions, want %d", k, len(js.Logprobs[k]), len(c))
+		}
+		for pos, id := range c {
+			lps, ids := js.Logprobs[k][pos], js.LogprobTokenIDs[k][pos]
+			var got = math.NaN()
+			for j := range ids {
+				if ids[j] == id {
+					got = lps[j]
+				}
+			}
+			if want := gen.Logprobs[k][pos][0]; !(math.Abs(got-want) <= tol) {
+				t.Errorf("sequence %d position %d: scored %g, sampled with %g", k, pos, got, want)
+			}
+			if len(lps) < 3 || len(lps) > 4 {
+				t.Errorf("sequence %d position %d: %d entries, want 3 or 4", k, pos, len(lps))
+			}
+		}
+	}
+	last := js.Logprobs[len(seqs)-1]
+	if len(last) != len(seqs[0]) || len(last[0]) != 0 || !reflect.DeepEqual(last[plens[0]:], js.Logprobs[0]) {
+		t.Errorf("prompt_length 0: %d positions, first %v; want %d, first empty, then sequence 0's", len(last), last[0], len(seqs[0]))
+	}
+
+	var bin struct {
+		Logprobs          string `json:"logprobs_b64"`
+		TokenIDs          string `json:"token_ids_b64"`
+		ActualLogprobs    string `json:"actual_logprobs_b64"`
+		ActualTokenIDs    string `json:"actual_token_ids_b64"`
+		Shape             []int  `json:"shape"`
+		CompletionLengths []int  `json:"completion_lengths"`
+	}
+	ts.postOK(t, "/get_sequence_logprobs/", map[string]any{"sequences": seqs, "prompt_lengths": plens, "top_logprobs": 3,
+		"temperature": 0.7, "response_format": "binary"}, &bin)
+	L := 0
+	for i, s := range seqs {
+		if bin.CompletionLengths[i] != len(s)-plens[i] {
+			t.Errorf("completion_lengths[%d] = %d, want %d", i, bin.CompletionLengths[i], len(s)-plens[i])
+		}
+		L = max(L, len(s)-plens[i])
+	}
+	if !reflect.DeepEqual(bin.Shape, []int{len(seqs), L, 3}) {
+		t.Fatalf("shape %v, want %v", bin.Shape, []int{len(seqs), L, 3})
+	}
+	lps := decodeArray[float32](t, bin.Logprobs, len(seqs)*L*3)
+	ids := decodeArray[int32](t, bin.TokenIDs, len(seqs)*L*3)
+	actual := decodeArray[float32](t, bin.ActualLogprobs, len(seqs)*L)
+	actualIDs := decodeArray[int32](t, bin.ActualTokenIDs, len(seqs)*L)
+	for i := range seqs {
+		for pos := 0; pos < L; pos++ {
+			row := i*L + pos
+			if pos >= bin.CompletionLengths[i] || js.LogprobTokenIDs[i][pos] == nil || len(js.LogprobTokenIDs[i][pos]) == 0 {
+				if !math.IsInf(float64(actual[row]), -1) || actualIDs[row] != 0 {
+					t.Errorf("sequence %d position %d: padding holds %g %d", i, pos, actual[row], actualIDs[row])
+				}
+				continue
+			}
+			if int(actualIDs[row]) != seqs[i][plens[i]+pos] {
+				t.Errorf("sequence %d position %d: actual id %d, want %d", i, pos, actualIDs[row], seqs[i][plens[i]+pos])
+			}
+			for j := 0; j < 3; j++ {
+				if float64(lps[row*3+j]) != float64(float32(js.Logprobs[i][pos][j])) || int(ids[row*3+j]) != js.LogprobTokenIDs[i][pos][j] {
+					t.Errorf("sequence %d position %d top %d: binary %g/%d, json %g/%d", i, pos, j, lps[row*3+j], ids[row*3+j], js.Logprobs[i][pos][j], js.LogprobTokenIDs[i][pos][j])
+				}
+			}
+		}
+	}
+}
+
+func decodeArray[T float32 | int32](t *testing.T, b64 string, n int) []T {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]T, n)
+	if err := binary.Read(bytes.NewReader(b), binary.LittleEndian, out); err != nil || len(b) != 4*n {
+		t.Fatalf("%d bytes for %d values: %v", len(b), n, err)
+	}
+	return out
+}
+
+func TestTRLOther(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	if status, body := ts.post(t, "/reset_prefix_cache/", ""); status != 200 || !strings.Contains(string(body), "True") {
+		t.Errorf("reset_prefix_cache: %d %s", status, body)
+	}
+	for _, path := range []string{"/init_communicator/", "/update_named_param/"} {
+		status, body := ts.post(t, path, `{"host": "127.0.0.1", "port": 51216, "world_size": 2, "client_device_uuid": "x"}`)
+		if status != http.StatusNotImplemented || !strings.Contains(string(body), "/load_weights/") {
+			t.Errorf("%s: %d %s", path, status, body)
+		}
+	}
+	if status, body := ts.post(t, "/close_communicator/", ""); status != 200 {
+		t.Errorf("close_communicator: %d %s", status, body)
+	}
+}
