@@ -23,6 +23,7 @@ type Bar struct {
 	start   time.Time
 	drawn   time.Time
 	enabled bool
+	info    string
 }
 
 // New starts a bar on w labelled label; it draws only if w is a terminal.
@@ -38,6 +39,13 @@ func (b *Bar) Add(n int64) {
 	if b.enabled && time.Since(b.drawn) >= 100*time.Millisecond {
 		b.draw()
 	}
+}
+
+// SetInfo sets text drawn after the bar, such as rates and running means.
+func (b *Bar) SetInfo(info string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.info = info
 }
 
 // Finish draws the bar complete and ends its line.
@@ -59,8 +67,17 @@ func (b *Bar) draw() {
 	}
 	const width = 30
 	filled := int(frac * width)
-	fmt.Fprintf(b.w, "\r%s [%s%s] %3.0f%% %v", b.label, strings.Repeat("=", filled), strings.Repeat(" ", width-filled),
-		100*frac, time.Since(b.start).Round(100*time.Millisecond))
+	elapsed := time.Since(b.start)
+	line := fmt.Sprintf("\r%s [%s%s] %3.0f%% %v", b.label, strings.Repeat("=", filled), strings.Repeat(" ", width-filled),
+		100*frac, elapsed.Round(100*time.Millisecond))
+	if frac > 0 && frac < 1 {
+		line += fmt.Sprintf(" ETA %v", time.Duration(float64(elapsed)*(1-frac)/frac).Round(time.Second))
+	}
+	if b.info != "" {
+		line += " " + b.info
+	}
+	// Clear what a longer previous line left behind.
+	fmt.Fprint(b.w, line+"\x1b[K")
 }
 
 func isTerminal(w io.Writer) bool {

@@ -20,10 +20,12 @@ func TestSilentWhenNotATerminal(t *testing.T) {
 func TestDraws(t *testing.T) {
 	var buf bytes.Buffer
 	b := &Bar{w: &buf, label: "load", total: 4, enabled: true}
+	b.SetInfo("3.5 samples/s")
 	b.Add(1)
 	b.Finish()
 	out := buf.String()
-	if !strings.Contains(out, "load [") || !strings.Contains(out, " 25%") || !strings.HasSuffix(out, "\n") || !strings.Contains(out, "100%") {
+	if !strings.Contains(out, "load [") || !strings.Contains(out, " 25%") || !strings.HasSuffix(out, "\n") || !strings.Contains(out, "100%") ||
+		!strings.Contains(out, " ETA ") || !strings.Contains(out, "3.5 samples/s") {
 		t.Errorf("drew %q", out)
 	}
 	if isTerminal(os.NewFile(^uintptr(0), "bad")) {
