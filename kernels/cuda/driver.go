@@ -19,36 +19,38 @@ package cuda
 #include <dlfcn.h>
 #include <stdlib.h>
 
-// Each driver entry point we use, as a function pointer filled by dlsym.
-// The names in the library carry the _v2 suffixes that cuda.h's macros add.
+// Each driver entry point we use, as a pointer of the type cuda.h declares,
+// filled by dlsym. cuda.h maps some names to versioned ones (cuMemAlloc is
+// cuMemAlloc_v2), and STR spells the mapped name, which is the symbol.
+#define STR2(x) #x
+#define STR(x) STR2(x)
 #define CU_FUNCS(X) \
-	X(cuInit, "cuInit", (unsigned int f), (f)) \
-	X(cuDriverGetVersion, "cuDriverGetVersion", (int *v), (v)) \
-	X(cuDeviceGetCount, "cuDeviceGetCount", (int *n), (n)) \
-	X(cuDeviceGet, "cuDeviceGet", (CUdevice *d, int i), (d, i)) \
-	X(cuDeviceGetName, "cuDeviceGetName", (char *s, int n, CUdevice d), (s, n, d)) \
-	X(cuDeviceGetAttribute, "cuDeviceGetAttribute", (int *v, CUdevice_attribute a, CUdevice d), (v, a, d)) \
-	X(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", (CUcontext *c, CUdevice d), (c, d)) \
-	X(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", (CUdevice d), (d)) \
-	X(cuCtxSetCurrent, "cuCtxSetCurrent", (CUcontext c), (c)) \
-	X(cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr *p, size_t n), (p, n)) \
-	X(cuMemFree, "cuMemFree_v2", (CUdeviceptr p), (p)) \
-	X(cuMemGetInfo, "cuMemGetInfo_v2", (size_t *free, size_t *total), (free, total)) \
-	X(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", (CUdeviceptr d, const void *h, size_t n, CUstream s), (d, h, n, s)) \
-	X(cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", (void *h, CUdeviceptr d, size_t n, CUstream s), (h, d, n, s)) \
-	X(cuStreamCreate, "cuStreamCreate", (CUstream *s, unsigned int f), (s, f)) \
-	X(cuStreamDestroy, "cuStreamDestroy_v2", (CUstream s), (s)) \
-	X(cuStreamSynchronize, "cuStreamSynchronize", (CUstream s), (s)) \
-	X(cuModuleLoadDataEx, "cuModuleLoadDataEx", (CUmodule *m, const void *img, unsigned int n, CUjit_option *o, void **v), (m, img, n, o, v)) \
-	X(cuModuleUnload, "cuModuleUnload", (CUmodule m), (m)) \
-	X(cuModuleGetFunction, "cuModuleGetFunction", (CUfunction *f, CUmodule m, const char *name), (f, m, name)) \
-	X(cuLaunchKernel, "cuLaunchKernel", \
+	X(cuInit, (unsigned int f), (f)) \
+	X(cuDeviceGetCount, (int *n), (n)) \
+	X(cuDeviceGet, (CUdevice *d, int i), (d, i)) \
+	X(cuDeviceGetName, (char *s, int n, CUdevice d), (s, n, d)) \
+	X(cuDeviceGetAttribute, (int *v, CUdevice_attribute a, CUdevice d), (v, a, d)) \
+	X(cuDevicePrimaryCtxRetain, (CUcontext *c, CUdevice d), (c, d)) \
+	X(cuDevicePrimaryCtxRelease, (CUdevice d), (d)) \
+	X(cuCtxSetCurrent, (CUcontext c), (c)) \
+	X(cuMemAlloc, (CUdeviceptr *p, size_t n), (p, n)) \
+	X(cuMemFree, (CUdeviceptr p), (p)) \
+	X(cuMemGetInfo, (size_t *free, size_t *total), (free, total)) \
+	X(cuMemcpyHtoDAsync, (CUdeviceptr d, const void *h, size_t n, CUstream s), (d, h, n, s)) \
+	X(cuMemcpyDtoHAsync, (void *h, CUdeviceptr d, size_t n, CUstream s), (h, d, n, s)) \
+	X(cuStreamCreate, (CUstream *s, unsigned int f), (s, f)) \
+	X(cuStreamDestroy, (CUstream s), (s)) \
+	X(cuStreamSynchronize, (CUstream s), (s)) \
+	X(cuModuleLoadDataEx, (CUmodule *m, const void *img, unsigned int n, CUjit_option *o, void **v), (m, img, n, o, v)) \
+	X(cuModuleUnload, (CUmodule m), (m)) \
+	X(cuModuleGetFunction, (CUfunction *f, CUmodule m, const char *name), (f, m, name)) \
+	X(cuLaunchKernel, \
 		(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, unsigned int bz, unsigned int smem, CUstream s, void **args, void **extra), \
 		(f, gx, gy, gz, bx, by, bz, smem, s, args, extra)) \
-	X(cuGetErrorName, "cuGetErrorName", (CUresult r, const char **s), (r, s))
+	X(cuGetErrorName, (CUresult r, const char **s), (r, s))
 
-#define DECLARE(fn, sym, params, args) \
-	static CUresult (*p_##fn) params; \
+#define DECLARE(fn, params, args) \
+	static __typeof__(fn) *p_##fn; \
 	static CUresult call_##fn params { return p_##fn args; }
 CU_FUNCS(DECLARE)
 
@@ -57,8 +59,8 @@ CU_FUNCS(DECLARE)
 static const char *load_driver(void) {
 	void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
 	if (!lib) return dlerror();
-#define RESOLVE(fn, sym, params, args) \
-	if (!(p_##fn = dlsym(lib, sym))) return "libcuda.so.1 lacks " sym;
+#define RESOLVE(fn, params, args) \
+	if (!(p_##fn = dlsym(lib, STR(fn)))) return "libcuda.so.1 lacks " STR(fn);
 	CU_FUNCS(RESOLVE)
 	return NULL;
 }
