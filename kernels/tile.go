@@ -24,6 +24,7 @@ type tileArgs struct {
 	out     *float32 // out[first token][first row]
 	ostride int      // bytes from one token's outputs to the next
 	n       int      // columns (float weights) or 32-column blocks (quantized)
+	pf      int      // prefetch distance: the next group's rows are this far on
 }
 
 // tilePair is one weight type's kernels: ×4 tokens and ×1 token.
@@ -156,7 +157,7 @@ func (c *CPU) tileMatMul(out []float32, w *Matrix, kp *tilePair, act activations
 	c.pool.run(groups, func(glo, ghi int) {
 		var a tileArgs
 		var part [tileRows * tileToks]float32 // outputs of a group past the last row
-		a.stride, a.n = act.stride, act.n
+		a.stride, a.n, a.pf = act.stride, act.n, 16*rb
 		for t0 := 0; t0 < n; t0 += tokBlock {
 			for g := glo; g < ghi; g++ {
 				r0 := g * tileRows

@@ -24,6 +24,7 @@
 #define ARG_OUT 56
 #define ARG_OSTRIDE 64
 #define ARG_N 72
+#define ARG_PF 80
 
 // LOADARGS: R8…R11 weight rows, DI activations of token 0, BX their scales,
 // R12 the stride between tokens and R13 three strides, DX the output of
@@ -40,7 +41,8 @@
 	LEAQ (R12)(R12*2), R13      \
 	MOVQ ARG_OUT(AX), DX        \
 	MOVQ ARG_OSTRIDE(AX), SI    \
-	MOVQ ARG_N(AX), CX
+	MOVQ ARG_N(AX), CX          \
+	MOVQ ARG_PF(AX), R14
 
 #define ZERO4(a, b, c, d) \
 	VPXORD a, a, a \
@@ -112,6 +114,7 @@
 // Weight rows. Q8ROW2/Q4ROW2 load two blocks of the row at w into W (as
 // unsigned bytes) and their scales into S; Q8ROW1/Q4ROW1 one block.
 #define Q8ROW2(w, W, S) \
+	PREFETCHT0   (w)(R14*1)             \
 	VMOVDQU8     2(w), Y31              \
 	VINSERTI64X4 $1, 36(w), Z31, Z31    \
 	VPXORD       Z29, Z31, W            \
@@ -131,6 +134,7 @@
 // high one: the 16 bytes go to two 128-bit lanes, the second shifted
 // right by 4 (word mask K2), and both are masked to the nibble.
 #define Q4ROW2(w, W, S) \
+	PREFETCHT0      (w)(R14*1)          \
 	VBROADCASTI32X4 2(w), Z31           \
 	VINSERTI32X4    $2, 20(w), Z31, Z31 \
 	VINSERTI32X4    $3, 20(w), Z31, Z31 \
@@ -397,11 +401,11 @@ q4x1done:
 #define FTOKENS1(FMA) \
 	FMA(Z0, Z1, Z2, Z3, (DI))
 
-#define F32ROW(w, W) VMOVUPS (w), W
+#define F32ROW(w, W) PREFETCHT0 (w)(R14*1); VMOVUPS (w), W
 #define F32ROWT(w, W) VMOVUPS.Z (w), K1, W
-#define F16ROW(w, W) VCVTPH2PS (w), W
+#define F16ROW(w, W) PREFETCHT0 (w)(R14*1); VCVTPH2PS (w), W
 #define F16ROWT(w, W) VCVTPH2PS.Z (w), K1, W
-#define BF16ROW(w, W) VPMOVZXWD (w), W; VPSLLD $16, W, W
+#define BF16ROW(w, W) PREFETCHT0 (w)(R14*1); VPMOVZXWD (w), W; VPSLLD $16, W, W
 #define BF16ROWT(w, W) VPMOVZXWD.Z (w), K1, W; VPSLLD $16, W, W
 
 #define FROWS(ROW) \
