@@ -177,6 +177,18 @@ func (m *Model) matrices() []*kernels.Matrix {
 	return ms
 }
 
+// MatMulWeights lists the matrices the backend multiplies by: the output
+// projection (the embedding itself when tied) and every layer's. A GPU
+// backend uploads these once; the embedding table is only looked up.
+func (m *Model) MatMulWeights() []*kernels.Matrix {
+	ms := []*kernels.Matrix{&m.Output}
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		ms = append(ms, &l.Q, &l.K, &l.V, &l.O, &l.Gate, &l.Up, &l.Down)
+	}
+	return ms
+}
+
 // WeightBytes is the size of the weight matrices as stored.
 func (m *Model) WeightBytes() int64 {
 	var n int64

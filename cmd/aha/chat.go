@@ -37,7 +37,7 @@ func runChat(args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	l, err := load(*modelPath, sf.threads)
+	l, err := loadOn(*modelPath, sf.device, sf.threads)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type samplingFlags struct {
 	ignoreEOS                  bool
 	useGenConfig               bool
 	threads                    int
+	device                     string
 }
 
 func (s *samplingFlags) register(fs *flag.FlagSet) {
@@ -44,6 +45,7 @@ func (s *samplingFlags) register(fs *flag.FlagSet) {
 	fs.Var(&s.stop, "stop", "stop string (repeatable); the output ends before it")
 	fs.BoolVar(&s.ignoreEOS, "ignore-eos", false, "keep generating past the model's end-of-sequence token")
 	fs.IntVar(&s.threads, "t", 0, "threads (0 = one per physical core)")
+	fs.StringVar(&s.device, "device", "cpu", "where to run the model: cpu, or cuda (falls back to the CPU, saying why, when no GPU is usable)")
 	fs.BoolVar(&s.useGenConfig, "generation-config", false, "apply the model's recommended sampling values (generation_config.json) instead of the neutral defaults; explicit flags still win")
 }
 
@@ -118,7 +120,7 @@ func runGenerate(args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	l, err := load(*modelPath, sf.threads)
+	l, err := loadOn(*modelPath, sf.device, sf.threads)
 	if err != nil {
 		return err
 	}

@@ -23,15 +23,25 @@ type loaded struct {
 	tok   *tokenizer.Tokenizer
 }
 
-// load opens the model at path ("" = the embedded default) and its
-// tokenizer, and says on stderr what was loaded.
-func load(path string, threads int) (*loaded, error) {
+// load opens the model at path ("" = the embedded default) on the CPU.
+func load(path string, threads int) (*loaded, error) { return loadOn(path, "cpu", threads) }
+
+// loadOn opens the model at path ("" = the embedded default) and its
+// tokenizer on the device --device names (falling back to the CPU when a
+// GPU cannot be used), brings the weights into memory (or uploads them to
+// the GPU) with a progress bar, and says on stderr what was loaded.
+func loadOn(path, device string, threads int) (*loaded, error) {
 	start := time.Now()
 	m, err := model.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	m.SetBackend(kernels.Default(threads))
+	backend, err := selectBackend(device, threads)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	m.SetBackend(backend)
 	var tok *tokenizer.Tokenizer
 	if m.GGUF != nil {
 		tok, err = tokenizer.FromGGUF(m.GGUF)
@@ -46,9 +56,26 @@ func load(path string, threads int) (*loaded, error) {
 	if path == "" {
 		name = builtin.Name + " (embedded)"
 	}
-	bar := progress.New(os.Stderr, "loading weights", m.WeightBytes())
-	m.Prefault(bar.Add)
-	bar.Finish()
+	if up, ok := backend.(interface {
+		Prepare([]*kernels.Matrix, func(int64)) error
+	}); ok {
+		ws := m.MatMulWeights()
+		var total int64
+		for _, w := range ws {
+			total += int64(len(w.Data))
+		}
+		bar := progress.New(os.Stderr, "uploading weights", total)
+		err := up.Prepare(ws, bar.Add)
+		bar.Finish()
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("upload weights: %w", err)
+		}
+	} else {
+		bar := progress.New(os.Stderr, "loading weights", m.WeightBytes())
+		m.Prefault(bar.Add)
+		bar.Finish()
+	}
 	c := &m.Config
 	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v; running on %s\n",
 		name, c.Architecture, c.Layers, c.Hidden, c.VocabSize, m.Format, time.Since(start).Round(time.Millisecond), m.Backend().Name())
