@@ -82,7 +82,7 @@ func (c *CPU) MatMul(out []float32, w *Matrix, x []float32, n int) {
 			if c.FloatActivations {
 				break
 			}
-			act := c.quantizeQ8(x, n, w.Cols)
+			act := c.quantizeQ8(x, n, w.Cols, tiles.quantizeQ8)
 			c.tileMatMul(out, w, kp, act, n)
 			actBufs.Put(act.buf)
 			return

@@ -67,8 +67,8 @@ func exactDot(a, b []float32) (sum, abs float64) {
 	return sum, abs
 }
 
-// exactQ8Dot is Σ_blocks d_w·d_x·(exact integer block sum) and Σ of its
-// absolute terms, for a row of w (Q8_0 or Q4_0) against Q8_0 activations:
+// exactQ8Dot is Σ_blocks d_w·d_x·(exact integer block sum) and the same
+// sum of absolute products, for a row of w (Q8_0 or Q4_0) against Q8_0 activations:
 // the same arithmetic as the kernels, with no rounding.
 func exactQ8Dot(t quant.Type, w, xq []byte, cols int) (sum, abs float64) {
 	wq := make([]float32, cols)
@@ -85,14 +85,17 @@ func exactQ8Dot(t quant.Type, w, xq []byte, cols int) (sum, abs float64) {
 		if dw == 0 || dx == 0 {
 			continue
 		}
-		var isum int64
+		var isum, iabs int64
 		for j := b * 32; j < (b+1)*32; j++ {
 			// Dequantized values are exact multiples of d: recover q.
-			isum += int64(math.Round(float64(wq[j])/dw)) * int64(math.Round(float64(xs[j])/dx))
+			p := int64(math.Round(float64(wq[j])/dw)) * int64(math.Round(float64(xs[j])/dx))
+			isum += p
+			iabs += max(p, -p)
 		}
-		term := float64(float32(dw)*float32(dx)) * float64(isum)
-		sum += term
-		abs += math.Abs(term)
+		scale := float64(float32(dw) * float32(dx))
+		sum += scale * float64(isum)
+		// SIMD kernels scale partial sums of a block before adding them.
+		abs += math.Abs(scale) * float64(iabs)
 	}
 	return sum, abs
 }

@@ -68,7 +68,7 @@ func (p *pool) wait(w *worker, seen uint64) uint64 {
 			return g
 		}
 		if i < spinLimit {
-			if i%256 == 255 {
+			if i%2048 == 2047 {
 				runtime.Gosched()
 			}
 			continue
@@ -123,7 +123,7 @@ func (p *pool) run(n int, fn func(lo, hi int)) {
 	}
 	p.take()
 	for i := 0; p.running.Load() != 0; i++ {
-		if i%256 == 255 {
+		if i%2048 == 2047 {
 			runtime.Gosched()
 		}
 	}

@@ -35,6 +35,8 @@ type tilePair struct{ x4, x1 func(*tileArgs) }
 type tileKernels struct {
 	name                       string
 	f32, f16, bf16, q8_0, q4_0 *tilePair
+	// quantizeQ8 is quantizeQ8Row, faster.
+	quantizeQ8 func(x []float32, q []byte, scales []float32)
 }
 
 // simdTiles is set at init by the architecture's file when the CPU has the
@@ -92,7 +94,7 @@ func q8Record(cols int) (quants, stride int) {
 // quantizeQ8 quantizes the n rows of x to Q8_0 records, splitting the rows
 // between the pool's threads. The values are those of quant.Quantize(Q8_0):
 // d = amax/127 stored as f16, q = round(x·127/amax) half away from zero.
-func (c *CPU) quantizeQ8(x []float32, n, cols int) activations {
+func (c *CPU) quantizeQ8(x []float32, n, cols int, quantize func(x []float32, q []byte, scales []float32)) activations {
 	qb, stride := q8Record(cols)
 	buf := actBufs.Get().(*[]byte)
 	if need := n*stride + 64; cap(*buf) < need {
@@ -105,7 +107,7 @@ func (c *CPU) quantizeQ8(x []float32, n, cols int) activations {
 		for t := lo; t < hi; t++ {
 			rec := b[t*stride : (t+1)*stride]
 			scales := unsafe.Slice((*float32)(unsafe.Pointer(&rec[qb])), cols/32)
-			quantizeQ8Row(x[t*cols:(t+1)*cols], rec[:cols], scales)
+			quantize(x[t*cols:(t+1)*cols], rec[:cols], scales)
 		}
 	})
 	return activations{base: &b[0], scales: (*float32)(unsafe.Pointer(&b[qb])), stride: stride, n: cols / 32, buf: buf}

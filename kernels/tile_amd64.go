@@ -34,6 +34,16 @@ func bf16TileX4(a *tileArgs)
 //go:noescape
 func bf16TileX1(a *tileArgs)
 
+//go:noescape
+func quantizeQ8AVX512(x *float32, q *byte, s *float32, blocks int)
+
+func quantizeQ8RowAVX512(x []float32, q []byte, scales []float32) {
+	if len(scales) > 0 {
+		_, _ = x[32*len(scales)-1], q[32*len(scales)-1]
+		quantizeQ8AVX512(&x[0], &q[0], &scales[0], len(scales))
+	}
+}
+
 var avx512Tiles = tileKernels{
 	name: "avx512",
 	f32:  &tilePair{f32TileX4, f32TileX1},
@@ -41,6 +51,7 @@ var avx512Tiles = tileKernels{
 	bf16: &tilePair{bf16TileX4, bf16TileX1},
 	q8_0: &tilePair{q8_0TileX4, q8_0TileX1},
 	q4_0: &tilePair{q4_0TileX4, q4_0TileX1},
+	quantizeQ8: quantizeQ8RowAVX512,
 }
 
 func init() {

@@ -466,3 +466,79 @@ TEXT ·bf16TileX4(SB), NOSPLIT, $0-8
 // func bf16TileX1(a *tileArgs)
 TEXT ·bf16TileX1(SB), NOSPLIT, $0-8
 	FLOATTILE(BF16ROW, BF16ROWT, $32, FTOKENS1, STORES1)
+
+// QROUND sets T to the int32 of P rounded half away from zero (P within
+// ±127.5): T = trunc(P), then ±1 where the remainder P − T reaches ±½.
+#define QROUND(P, T, R) \
+	VCVTTPS2DQ P, T             \
+	VCVTDQ2PS  T, R             \
+	VSUBPS     R, P, R          \
+	VCMPPS     $0x1d, Z30, R, K3 \
+	VPADDD     Z28, T, K3, T    \
+	VCMPPS     $0x12, Z29, R, K4 \
+	VPSUBD     Z28, T, K4, T
+
+// ---------------------------------------------------------------------------
+// func quantizeQ8AVX512(x *float32, q *byte, s *float32, blocks int)
+// The Q8_0 quantization of quantizeQ8Row, 32 floats a step: the same
+// float32 operations (amax/127, its reciprocal, x·(1/d)), rounding half
+// away from zero by truncating and correcting with the exact remainder.
+TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ s+16(FP), BX
+	MOVQ blocks+24(FP), CX
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z31           // abs mask
+	MOVL $0x3f000000, AX
+	VPBROADCASTD AX, Z30           // 0.5
+	VXORPS Z29, Z29, Z29
+	VSUBPS Z30, Z29, Z29           // −0.5
+	MOVL $1, AX
+	VPBROADCASTD AX, Z28           // int32 1
+	MOVL $0x42fe0000, AX           // 127
+	VMOVD AX, X27
+	MOVL $0x3f800000, AX           // 1
+	VMOVD AX, X26
+
+qloop:
+	TESTQ CX, CX
+	JZ    qdone
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VANDPS  Z31, Z0, Z2
+	VANDPS  Z31, Z1, Z3
+	VMAXPS  Z3, Z2, Z2
+	VSHUFF64X2 $0x4e, Z2, Z2, Z3
+	VMAXPS  Z3, Z2, Z2
+	VSHUFF64X2 $0xb1, Z2, Z2, Z3
+	VMAXPS  Z3, Z2, Z2
+	VPERMILPS $0x4e, Z2, Z3
+	VMAXPS  Z3, Z2, Z2
+	VPERMILPS $0xb1, Z2, Z3
+	VMAXPS  Z3, Z2, Z2             // amax in every lane
+	VDIVSS  X27, X2, X4            // d = amax/127
+	VXORPS  X5, X5, X5
+	VUCOMISS X5, X4
+	JEQ     qzero
+	VDIVSS  X4, X26, X5            // id = 1/d
+qzero:
+	VCVTPS2PH $0, X4, X6           // d rounded to f16, nearest even
+	VCVTPH2PS X6, X6
+	VMOVSS  X6, (BX)
+	VBROADCASTSS X5, Z5
+	VMULPS  Z5, Z0, Z0
+	VMULPS  Z5, Z1, Z1
+	QROUND(Z0, Z2, Z3)
+	QROUND(Z1, Z6, Z7)
+	VPMOVSDB Z2, (DI)
+	VPMOVSDB Z6, 16(DI)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, BX
+	DECQ CX
+	JMP  qloop
+
+qdone:
+	VZEROUPPER
+	RET

@@ -163,4 +163,40 @@ func FuzzTile(f *testing.F) {
 	})
 }
 
-var _ = slices.Equal[[]int]
+
+// TestQuantizeQ8Fast checks the SIMD activation quantizer against the Go
+// one bit for bit, and the Go one against quant.Quantize(Q8_0).
+func TestQuantizeQ8Fast(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, blocks := range []int{1, 2, 7, 28} {
+		x := randFloats(r, 32*blocks)
+		for i := range x {
+			x[i] *= float32(math.Pow(10, float64(i%9-4)))
+		}
+		x[3], x[40%len(x)] = 0, float32(math.Copysign(0, -1))
+		if blocks > 1 {
+			clear(x[32:64]) // an all-zero block: d = 0
+			x[70%len(x)] = 127.5 / 127 * 3
+		}
+		want := make([]byte, blocks*q8Block)
+		if err := quant.Quantize(quant.Q8_0, x, want); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range tileSets() {
+			quantize := quantizeQ8Row
+			if k != nil {
+				quantize = k.quantizeQ8
+			}
+			q, s := make([]byte, 32*blocks), make([]float32, blocks)
+			quantize(x, q, s)
+			for b := range blocks {
+				if d := half(want[b*q8Block:]); math.Float32bits(d) != math.Float32bits(s[b]) {
+					t.Errorf("%s blocks=%d: block %d scale %v, want %v", tileName(k), blocks, b, s[b], d)
+				}
+				if got, w := q[32*b:32*b+32], want[b*q8Block+2:(b+1)*q8Block]; !slices.Equal(got, w) {
+					t.Errorf("%s blocks=%d: block %d quants %v, want %v", tileName(k), blocks, b, got, w)
+				}
+			}
+		}
+	}
+}
