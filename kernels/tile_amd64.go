@@ -45,12 +45,12 @@ func quantizeQ8RowAVX512(x []float32, q []byte, scales []float32) {
 }
 
 var avx512Tiles = tileKernels{
-	name: "avx512",
-	f32:  &tilePair{f32TileX4, f32TileX1},
-	f16:  &tilePair{f16TileX4, f16TileX1},
-	bf16: &tilePair{bf16TileX4, bf16TileX1},
-	q8_0: &tilePair{q8_0TileX4, q8_0TileX1},
-	q4_0: &tilePair{q4_0TileX4, q4_0TileX1},
+	name:       "avx512",
+	f32:        &tilePair{f32TileX4, f32TileX1},
+	f16:        &tilePair{f16TileX4, f16TileX1},
+	bf16:       &tilePair{bf16TileX4, bf16TileX1},
+	q8_0:       &tilePair{q8_0TileX4, q8_0TileX1},
+	q4_0:       &tilePair{q4_0TileX4, q4_0TileX1},
 	quantizeQ8: quantizeQ8RowAVX512,
 }
 

@@ -163,7 +163,6 @@ func FuzzTile(f *testing.F) {
 	})
 }
 
-
 // TestQuantizeQ8Fast checks the SIMD activation quantizer against the Go
 // one bit for bit, and the Go one against quant.Quantize(Q8_0).
 func TestQuantizeQ8Fast(t *testing.T) {
