@@ -474,6 +474,7 @@ func (e *Engine) abortQueued(r *request, closed bool) {
 // batch is planned (decode tokens first, then prompt chunks, then new
 // requests while room lasts), run, and its logits turned into tokens.
 func (e *Engine) step(admit bool) {
+	defer e.updateStats()
 	for _, r := range slices.Clone(e.active) {
 		if r.ctx.Err() != nil {
 			e.abort(r)
@@ -546,7 +547,6 @@ func (e *Engine) step(admit bool) {
 	e.mu.Lock()
 	e.stats.Steps++
 	e.mu.Unlock()
-	e.updateStats()
 }
 
 // updateStats refreshes the gauges after the scheduler changed the cache.
@@ -836,6 +836,7 @@ func (e *Engine) scoreRows(u *unit, st model.Step, rows []float32) {
 		e.removeUnit(u)
 		u.seq.Free()
 		e.active = slices.DeleteFunc(e.active, func(x *request) bool { return x == r })
+		e.updateStats()
 		r.finish()
 	}
 }
@@ -968,6 +969,7 @@ func (e *Engine) complete(r *request) {
 		out.FirstToken = r.firstTok.Sub(r.submitted)
 	}
 	out.Total = now.Sub(r.submitted)
+	e.updateStats() // before the caller wakes, so it sees its blocks returned
 	r.finish()
 }
 
@@ -1018,5 +1020,6 @@ func (e *Engine) fail(r *request, err error) {
 	}
 	e.active = slices.DeleteFunc(e.active, func(x *request) bool { return x == r })
 	r.err = fmt.Errorf("engine: %w", err)
+	e.updateStats()
 	r.finish()
 }

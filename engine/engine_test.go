@@ -406,3 +406,23 @@ func TestSwap(t *testing.T) {
 	}
 	checkBlocksFree(t, e)
 }
+
+// TestStatsAfterAbort checks the gauges drop as soon as the last running
+// request is aborted, without waiting for another step.
+func TestStatsAfterAbort(t *testing.T) {
+	e := newEngine(t, 1, Options{DisablePrefixCache: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	_, err := e.Generate(ctx, Request{Prompt: testPrompts[0], Sampling: DefaultSampling(), MaxTokens: 500, IgnoreEOS: true}, func(Event) error {
+		if n++; n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := e.Stats(); s.Running != 0 || s.BlocksUsed != 0 {
+		t.Errorf("after the abort: %+v", s)
+	}
+}
