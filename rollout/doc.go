@@ -1,6 +1,21 @@
 // Package rollout holds the pieces of aha's reinforcement-learning loop:
 // generate a prompt, sample a completion, verify it, turn the verdict into a
-// reward.
+// reward — and the files that come out of it. This package itself has the
+// records (one JSON line per sample), the crash-safe output file with its
+// manifest, shards and per-sample seeds, and what aha report, difficulty
+// and pairs compute from records: pass@k, pass-rate buckets, and pairs of
+// correct and wrong completions.
+//
+// # Crash safety
+//
+// Every record is one line written with one write and synced before the
+// next; the manifest (model hash, aha version, every argument, template
+// hash) is written atomically before the first. A rerun reads the file,
+// drops a damaged last line, and asks the engine only for the samples
+// missing: sample j of prompt i has seed seed + i·n + j whatever request it
+// comes from, so the resumed file holds the same records as an
+// uninterrupted run. Shard K/N takes the prompts i with i mod N = K, with
+// the same seeds, so N shards together are one unsharded run.
 //
 // # Tasks (package rollout/tasks)
 //
@@ -25,6 +40,9 @@
 //     cycle probability 0.10 … 0.30. Answer: "X is reachable, Y is
 //     unreachable" in goal order.
 //
+//   - math: problems from a data set (package rollout/data: JSONL or
+//     Parquet, the TRL and verl layouts), scored by verify.Math.
+//
 // Every prompt asks for reasoning inside <think> </think> and the final
 // answer inside <answer> </answer>.
 //
@@ -42,4 +60,8 @@
 // Hendrycks MATH normalization or by value (numbers, fractions, surds, π,
 // percentages, tuples, intervals, inequalities, sets). It earns 1 or 0 by
 // default, whatever the format.
+//
+// Package rollout/rewardcmd runs a user's own reward program beside these:
+// one long-running process, JSON lines in and out, whose failures are
+// recorded per sample.
 package rollout
