@@ -27,6 +27,11 @@ type CPU struct {
 	// activations, as the reference does, instead of their Q8_0
 	// quantization: slower, but comparable with float references.
 	FloatActivations bool
+	// BF16Activations makes BF16 weights multiply a bfloat16 rounding of
+	// the activations, as llama.cpp does, with VDPBF16PS where the CPU has
+	// it: about twice the speed of widening the weights to float32, at a
+	// relative error of up to 2⁻⁹ per activation.
+	BF16Activations bool
 
 	pool *pool
 }
@@ -76,21 +81,12 @@ func (c *CPU) MatMul(out []float32, w *Matrix, x []float32, n int) {
 		clear(out[:n*w.Rows])
 		return
 	}
-	if kp := tiles.pair(w.Type); kp != nil {
-		switch w.Type {
-		case quant.Q8_0, quant.Q4_0:
-			if c.FloatActivations {
-				break
-			}
-			act := c.quantizeQ8(x, n, w.Cols, tiles.quantizeQ8)
-			c.tileMatMul(out, w, kp, act, n)
+	if kp, act := c.tileInputs(w, x, n); kp != nil {
+		c.tileMatMul(out, w, kp, act, n)
+		if act.buf != nil {
 			actBufs.Put(act.buf)
-			return
-		default:
-			act := activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols, n: w.Cols}
-			c.tileMatMul(out, w, kp, act, n)
-			return
 		}
+		return
 	}
 	rb := w.RowBytes()
 	dot := c.rowDot(w, x, n)
@@ -103,6 +99,29 @@ func (c *CPU) MatMul(out []float32, w *Matrix, x []float32, n int) {
 			}
 		}
 	})
+}
+
+// tileInputs picks the tiles for w and puts x in the form they read, or
+// returns nil when w goes through the per-row dot products.
+func (c *CPU) tileInputs(w *Matrix, x []float32, n int) (*tilePair, activations) {
+	if tiles == nil {
+		return nil, activations{}
+	}
+	switch w.Type {
+	case quant.Q8_0, quant.Q4_0:
+		if c.FloatActivations {
+			return nil, activations{}
+		}
+		return tiles.pair(w.Type), c.quantizeQ8(x, n, w.Cols, tiles.quantizeQ8)
+	case quant.BF16:
+		if c.BF16Activations && !c.FloatActivations && tiles.bf16Dot != nil {
+			return tiles.bf16Dot, c.toBF16(x, n, w.Cols)
+		}
+	}
+	if kp := tiles.pair(w.Type); kp != nil {
+		return kp, activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols, n: w.Cols}
+	}
+	return nil, activations{}
 }
 
 // rowDot prepares the dot product of a stored weight row with input row t

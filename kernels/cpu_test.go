@@ -218,7 +218,10 @@ func TestMatMulMatchesReference(t *testing.T) {
 		useKernels(t, k)
 		for _, floatAct := range []bool{false, true} {
 			cpu.FloatActivations = floatAct
-			testMatMulMatchesReference(t, cpu, k)
+			for _, bf16Act := range []bool{false, true} {
+				cpu.BF16Activations = bf16Act
+				testMatMulMatchesReference(t, cpu, k)
+			}
 		}
 	}
 }
@@ -242,6 +245,9 @@ func testMatMulMatchesReference(t *testing.T, cpu *CPU, k *dotKernels) {
 			tol := 1e-5
 			if (typ == quant.Q8_0 || typ == quant.Q4_0) && !cpu.FloatActivations {
 				tol = 2e-2
+			}
+			if typ == quant.BF16 && cpu.BF16Activations && !cpu.FloatActivations && tiles != nil && tiles.bf16Dot != nil {
+				tol = 1.0 / 256 // activations rounded to bfloat16: 2⁻⁹ each
 			}
 			wf := make([]float32, cols)
 			for i := range got {

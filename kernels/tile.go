@@ -35,6 +35,8 @@ type tilePair struct{ x4, x1 func(*tileArgs) }
 type tileKernels struct {
 	name                       string
 	f32, f16, bf16, q8_0, q4_0 *tilePair
+	// bf16Dot multiplies BF16 weights with BF16 activations (toBF16).
+	bf16Dot *tilePair
 	// quantizeQ8 is quantizeQ8Row, faster.
 	quantizeQ8 func(x []float32, q []byte, scales []float32)
 }
@@ -111,6 +113,30 @@ func (c *CPU) quantizeQ8(x []float32, n, cols int, quantize func(x []float32, q 
 		}
 	})
 	return activations{base: &b[0], scales: (*float32)(unsafe.Pointer(&b[qb])), stride: stride, n: cols / 32, buf: buf}
+}
+
+// toBF16 rounds the n rows of x to bfloat16 (nearest, ties to even, as
+// llama.cpp does for its BF16 matmuls), each row padded with zeros to a
+// multiple of 32 columns.
+func (c *CPU) toBF16(x []float32, n, cols int) activations {
+	stride := (cols + 31) &^ 31 * 2
+	buf := actBufs.Get().(*[]byte)
+	if need := n*stride + 64; cap(*buf) < need {
+		*buf = make([]byte, need)
+	}
+	b := (*buf)[:n*stride+64]
+	off := int(-uintptr(unsafe.Pointer(&b[0])) & 63)
+	b = b[off : off+n*stride]
+	c.pool.run(n, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			row := unsafe.Slice((*uint16)(unsafe.Pointer(&b[t*stride])), stride/2)
+			for i, v := range x[t*cols : (t+1)*cols] {
+				row[i] = quant.F32ToBF16(v)
+			}
+			clear(row[cols:])
+		}
+	})
+	return activations{base: &b[0], stride: stride, n: cols, buf: buf}
 }
 
 func quantizeQ8Row(x []float32, q []byte, scales []float32) {

@@ -35,6 +35,12 @@ func bf16TileX4(a *tileArgs)
 func bf16TileX1(a *tileArgs)
 
 //go:noescape
+func bf16DotTileX4(a *tileArgs)
+
+//go:noescape
+func bf16DotTileX1(a *tileArgs)
+
+//go:noescape
 func quantizeQ8AVX512(x *float32, q *byte, s *float32, blocks int)
 
 func quantizeQ8RowAVX512(x []float32, q []byte, scales []float32) {
@@ -56,6 +62,10 @@ var avx512Tiles = tileKernels{
 
 func init() {
 	if cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL, cpuid.AVX512VNNI, cpuid.F16C, cpuid.BMI2) {
+		if cpuid.CPU.Supports(cpuid.AVX512BF16) {
+			avx512Tiles.name = "avx512bf16"
+			avx512Tiles.bf16Dot = &tilePair{bf16DotTileX4, bf16DotTileX1}
+		}
 		simdTiles = &avx512Tiles
 		tiles = simdTiles
 	}

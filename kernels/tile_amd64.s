@@ -542,3 +542,72 @@ qzero:
 qdone:
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------------------
+// BF16 weights against BF16 activations with VDPBF16PS (AVX512_BF16): each
+// lane adds the products of a pair of columns, 32 columns a step; the last
+// len%32 weight columns are loaded under the mask K1, and the activation
+// rows are padded with zeros to a multiple of 32. Go's assembler does not
+// know VDPBF16PS, so DPBF16 spells out its EVEX encoding (EVEX.512.F3.0F38.W0
+// 52 /r) for an accumulator Z<acc>, a weight register Z<w> and the memory
+// operand (DI)(idx*2^ss) — idx 0 meaning plain (DI); objdump reads it back.
+
+#define EVEX_P0(r, x, b) BYTE $((((31-(r))>>3)&1)<<7 | (((31-(x))>>3)&1)<<6 | (((31-(b))>>3)&1)<<5 | (((31-(r))>>4)&1)<<4 | 2)
+#define EVEX_P1(v) BYTE $(((31-(v))&15)<<3 | 4 | 2)
+#define EVEX_P2(v) BYTE $(0x40 | (((31-(v))>>4)&1)<<3)
+#define DPBF16(acc, w) BYTE $0x62; EVEX_P0(acc, 0, 7); EVEX_P1(w); EVEX_P2(w); BYTE $0x52; BYTE $(((acc)&7)<<3 | 7)
+#define DPBF16X(acc, w, idx, ss) BYTE $0x62; EVEX_P0(acc, idx, 7); EVEX_P1(w); EVEX_P2(w); BYTE $0x52; BYTE $(((acc)&7)<<3 | 4); BYTE $((ss)<<6 | ((idx)&7)<<3 | 7)
+
+// Rows 0…3 (weights Z16…Z19) into accumulators a…a+3 against the token
+// at (DI), (DI)(R12*1), (DI)(R12*2) or (DI)(R13*1).
+#define DP4_0(a) DPBF16(a, 16); DPBF16(a+1, 17); DPBF16(a+2, 18); DPBF16(a+3, 19)
+#define DP4_X(a, idx, ss) DPBF16X(a, 16, idx, ss); DPBF16X(a+1, 17, idx, ss); DPBF16X(a+2, 18, idx, ss); DPBF16X(a+3, 19, idx, ss)
+
+#define DPTOKENS4 DP4_0(0); DP4_X(4, 12, 0); DP4_X(8, 12, 1); DP4_X(12, 13, 0)
+#define DPTOKENS1 DP4_0(0)
+
+#define BF16DROW(w, W) PREFETCHT0 (w)(R14*1); VMOVDQU16 (w), W
+#define BF16DROWT(w, W) VMOVDQU16.Z (w), K1, W
+
+// DPSETUP is FSETUP for 32-column steps (a 32-bit mask).
+#define DPSETUP \
+	ZERO4(Z0, Z1, Z2, Z3)     \
+	ZERO4(Z4, Z5, Z6, Z7)     \
+	ZERO4(Z8, Z9, Z10, Z11)   \
+	ZERO4(Z12, Z13, Z14, Z15) \
+	MOVQ  CX, BX              \
+	ANDQ  $31, BX             \
+	SHRQ  $5, CX              \
+	MOVL  $1, AX              \
+	SHLXL BX, AX, AX          \
+	DECL  AX                  \
+	KMOVD AX, K1
+
+#define DPTILE(TOKENS, STORES) \
+	LOADARGS          \
+	DPSETUP           \
+dploop:                   \
+	TESTQ CX, CX      \
+	JZ    dptail      \
+	FROWS(BF16DROW)   \
+	TOKENS            \
+	ADVANCE($64, $64, $0) \
+	DECQ  CX          \
+	JMP   dploop      \
+dptail:                   \
+	TESTQ BX, BX      \
+	JZ    dpdone      \
+	FROWS(BF16DROWT)  \
+	TOKENS            \
+dpdone:                   \
+	STORES            \
+	VZEROUPPER        \
+	RET
+
+// func bf16DotTileX4(a *tileArgs)
+TEXT ·bf16DotTileX4(SB), NOSPLIT, $0-8
+	DPTILE(DPTOKENS4, STORES4)
+
+// func bf16DotTileX1(a *tileArgs)
+TEXT ·bf16DotTileX1(SB), NOSPLIT, $0-8
+	DPTILE(DPTOKENS1, STORES1)

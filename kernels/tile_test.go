@@ -47,23 +47,27 @@ func TestTileBatchIdentity(t *testing.T) {
 		for _, typ := range tileTypes {
 			for _, cols := range raggedCols(typ) {
 				for _, rows := range []int{1, 3, 6, 13} {
-					checkBatchIdentity(t, k, typ, rows, cols)
+					checkBatchIdentity(t, k, typ, rows, cols, false)
+				}
+				if typ == quant.BF16 {
+					checkBatchIdentity(t, k, typ, 6, cols, true)
 				}
 			}
 		}
 	}
 }
 
-func checkBatchIdentity(t *testing.T, k *tileKernels, typ quant.Type, rows, cols int) {
+func checkBatchIdentity(t *testing.T, k *tileKernels, typ quant.Type, rows, cols int, bf16Act bool) {
 	const n = 9
 	r := rand.New(rand.NewPCG(uint64(rows), uint64(cols)))
 	w := randMatrix(t, r, typ, rows, cols)
 	x := randFloats(r, n*cols)
-	name := fmt.Sprintf("%s %v %d×%d", tileName(k), typ, rows, cols)
+	name := fmt.Sprintf("%s %v %d×%d bf16 activations %v", tileName(k), typ, rows, cols, bf16Act)
 	var alone []float32
 	for _, threads := range []int{1, 3} {
 		cpu := NewCPU(threads)
 		defer cpu.Close()
+		cpu.BF16Activations = bf16Act
 		if alone == nil {
 			alone = make([]float32, n*rows)
 			for tt := range n {
@@ -101,7 +105,8 @@ func tileName(k *tileKernels) string {
 
 // TestTileMatchesExact compares tiled MatMuls with a float64 computation
 // on the same numbers the kernels see: the stored weights and, for the
-// quantized types, the Q8_0 activations. Float types: the rounding of a
+// quantized types, the Q8_0 activations (for BF16 with VDPBF16PS, the
+// activations rounded to bfloat16). Float types: the rounding of a
 // float32 sum, 1e-5 of Σ|w·x|; quantized: integer block sums are exact, so
 // only the float accumulation of scaled sums rounds, 1e-5 of its Σ|terms|.
 func TestTileMatchesExact(t *testing.T) {
@@ -111,9 +116,12 @@ func TestTileMatchesExact(t *testing.T) {
 	useTiles(t, simdTiles)
 	cpu := NewCPU(2)
 	defer cpu.Close()
-	for _, typ := range tileTypes {
-		for _, cols := range raggedCols(typ) {
-			checkTileExact(t, cpu, typ, 7, cols, 6, uint64(cols))
+	for _, bf16Act := range []bool{false, true} {
+		cpu.BF16Activations = bf16Act
+		for _, typ := range tileTypes {
+			for _, cols := range raggedCols(typ) {
+				checkTileExact(t, cpu, typ, 7, cols, 6, uint64(cols))
+			}
 		}
 	}
 }
@@ -130,17 +138,28 @@ func checkTileExact(t *testing.T, cpu *CPU, typ quant.Type, rows, cols, n int, s
 		for tt := range n {
 			xt := x[tt*cols : (tt+1)*cols]
 			var want, abs float64
-			if typ == quant.Q8_0 || typ == quant.Q4_0 {
+			switch {
+			case typ == quant.Q8_0 || typ == quant.Q4_0:
 				want, abs = exactQ8Dot(typ, w.Row(row), quantizeRows(xt, 1, cols), cols)
-			} else {
+			case typ == quant.BF16 && cpu.BF16Activations && tiles.bf16Dot != nil:
+				want, abs = exactDot(wf, roundBF16(xt))
+			default:
 				want, abs = exactDot(wf, xt)
 			}
 			g := got[tt*rows+row]
 			if d := math.Abs(float64(g) - want); d > 1e-5*abs || math.IsNaN(float64(g)) {
-				t.Errorf("%v %d×%d out[%d][%d] = %v, exact %v (|diff| %g > 1e-5·%g)", typ, rows, cols, tt, row, g, want, d, abs)
+				t.Errorf("%v %d×%d bf16 activations %v out[%d][%d] = %v, exact %v (|diff| %g > 1e-5·%g)", typ, rows, cols, cpu.BF16Activations, tt, row, g, want, d, abs)
 			}
 		}
 	}
+}
+
+func roundBF16(x []float32) []float32 {
+	r := make([]float32, len(x))
+	for i, v := range x {
+		r[i] = quant.BF16ToF32(quant.F32ToBF16(v))
+	}
+	return r
 }
 
 func FuzzTile(f *testing.F) {
@@ -148,6 +167,7 @@ func FuzzTile(f *testing.F) {
 	f.Add(uint64(2), uint8(3), uint16(1), uint8(1), uint8(4))
 	f.Add(uint64(3), uint8(4), uint16(29), uint8(7), uint8(2))
 	f.Fuzz(func(t *testing.T, seed uint64, ti uint8, c uint16, rows, n uint8) {
+		bf16Act := ti >= 128
 		if simdTiles == nil {
 			t.Skip("no tiles on this CPU")
 		}
@@ -159,6 +179,7 @@ func FuzzTile(f *testing.F) {
 		useTiles(t, simdTiles)
 		cpu := NewCPU(2)
 		defer cpu.Close()
+		cpu.BF16Activations = bf16Act
 		checkTileExact(t, cpu, typ, 1+int(rows)%9, cols, 1+int(n)%9, seed)
 	})
 }
