@@ -27,12 +27,14 @@
 //     ¬ ∧ ∨ → ↔ ⊕ that exactly one assignment satisfies. Levels give
 //     (variables, depth): (4,1) (6,2) (8,3) (10,4) (12,5). Answer:
 //     "(1) A is True (2) B is False …".
+//
 //   - induction: a sequence from a start in 1..5 driven by a hidden cycle of
 //     k operations (+a, −b with a, b in 1..4, ×c with c in 2..4), the last
 //     term shown as "?". Levels give (k, terms shown): (1,5) (2,6) (2,8)
 //     (3,9) (4,10). Kept only when every cycle of length ≤ k that fits the
 //     visible terms predicts the same value; |terms| ≤ 10^12. Answer: an
 //     integer.
+//
 //   - abduction: known atoms, rules "(body) => head" with "and"/"or"/"not"
 //     bodies, goals. Reachable means classically entailed by the facts and
 //     the rules read as implications (decided by DPLL). Levels give chain
