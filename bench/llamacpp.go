@@ -163,12 +163,16 @@ func (l *LlamaCpp) run(ctx context.Context, name string, args []string) ([]byte,
 	cmd := exec.CommandContext(ctx, path, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
 	if line := path + " " + strings.Join(args, " "); !slices.Contains(l.Commands, line) {
 		l.Commands = append(l.Commands, line)
 	}
-	if cmd.ProcessState != nil {
-		l.PeakRSS = max(l.PeakRSS, childPeakRSS(cmd.ProcessState))
+	err := cmd.Start()
+	if err == nil {
+		stop, peak := make(chan struct{}), make(chan int64)
+		go func() { peak <- watchPeakRSS(cmd.Process.Pid, stop) }()
+		err = cmd.Wait()
+		close(stop)
+		l.PeakRSS = max(l.PeakRSS, <-peak)
 	}
 	if err != nil {
 		tail := stderr.String()

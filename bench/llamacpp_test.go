@@ -187,3 +187,27 @@ true
 		t.Errorf("empty folder: %v", err)
 	}
 }
+
+// TestPeerPeakRSS: a peer's peak memory is its own, not the resident size
+// of aha that Linux hands a child at exec.
+func TestPeerPeakRSS(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "llama-bench"), []byte("#!/bin/sh\nsleep 0.3\n"), 0o755)
+	ballast := make([]byte, 128<<20)
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	l := &LlamaCpp{Dir: dir}
+	if _, err := l.run(context.Background(), "llama-bench", nil); err != nil {
+		t.Fatal(err)
+	}
+	if own := PeakRSS(); l.PeakRSS <= 0 || l.PeakRSS >= own/2 {
+		t.Errorf("peer peak %d bytes, aha's %d", l.PeakRSS, own)
+	}
+	if ballast[len(ballast)-1] != 1 {
+		t.Fatal("ballast lost")
+	}
+}
