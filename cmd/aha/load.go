@@ -5,6 +5,7 @@ import (
 	"log"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aha-inference/aha/engine"
@@ -21,6 +22,8 @@ import (
 type loaded struct {
 	model *model.Model
 	tok   *tokenizer.Tokenizer
+
+	noTemplate sync.Once // says once that the model has no chat template
 }
 
 // load opens the model at path ("" = the embedded default) on the CPU.
@@ -79,7 +82,7 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 	c := &m.Config
 	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v; running on %s\n",
 		name, c.Architecture, c.Layers, c.Hidden, c.VocabSize, m.Format, time.Since(start).Round(time.Millisecond), m.Backend().Name())
-	return &loaded{m, tok}, nil
+	return &loaded{model: m, tok: tok}, nil
 }
 
 func (l *loaded) close() { l.model.Close() }
@@ -108,7 +111,9 @@ func (l *loaded) chatPrompt(name string, msgs []template.Message, templateFile s
 	}
 	tpl := template.Fallback
 	if src == "" {
-		log.Printf("%s has no chat template; using the plain fallback (system, blank line, user, blank line)", name)
+		l.noTemplate.Do(func() {
+			log.Printf("%s has no chat template; using the plain fallback (system, blank line, user, blank line)", name)
+		})
 	} else {
 		var err error
 		if tpl, err = template.Parse(src); err != nil {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -170,7 +169,6 @@ func rolloutRun(f *rolloutFlags, set map[string]bool, argv map[string]string) er
 	// Render the prompts that still need samples, and plan their requests.
 	var jobs []job
 	total, done := 0, 0
-	quiet := false
 	for id, p := range problems {
 		if !shard.Has(id) {
 			continue
@@ -182,7 +180,7 @@ func rolloutRun(f *rolloutFlags, set map[string]bool, argv map[string]string) er
 			continue
 		}
 		rp := &rolloutPrompt{id: id, problem: p}
-		if rp.text, rp.ids, err = renderPrompt(l, f, p, &quiet); err != nil {
+		if rp.text, rp.ids, err = renderPrompt(l, f, p); err != nil {
 			return fmt.Errorf("prompt %d: %w", id, err)
 		}
 		rp.pending.Store(int32(len(runs)))
@@ -290,19 +288,12 @@ func rolloutProblems(f *rolloutFlags, shard rollout.Shard) ([]data.Problem, erro
 }
 
 // renderPrompt applies the chat template, with the system message and the
-// optional "<think>" prefill. chatPrompt says on every call when a model
-// has no template; after the first prompt *quiet silences the repeats
-// (prompts are rendered before any worker starts).
-func renderPrompt(l *loaded, f *rolloutFlags, p data.Problem, quiet *bool) (string, []int, error) {
+// optional "<think>" prefill.
+func renderPrompt(l *loaded, f *rolloutFlags, p data.Problem) (string, []int, error) {
 	msgs := p.Messages
 	if f.system != "" && !slices.ContainsFunc(msgs, func(m template.Message) bool { return m["role"] == "system" }) {
 		msgs = append([]template.Message{{"role": "system", "content": f.system}}, msgs...)
 	}
-	if *quiet {
-		log.SetOutput(io.Discard)
-		defer log.SetOutput(os.Stderr)
-	}
-	*quiet = true
 	ids, text, err := l.chatPrompt(l.model.Path, msgs, f.templateFile)
 	if err != nil {
 		return "", nil, err
