@@ -305,8 +305,9 @@ func renderPrompt(l *loaded, f *rolloutFlags, p data.Problem) (string, []int, er
 	return text, ids, nil
 }
 
-// rolloutJob generates one request's samples, scores them and appends
-// their records.
+// rolloutJob generates one request's samples; each is scored and its
+// record appended as soon as that sample finishes, so a long sample never
+// holds back (or, killed, loses) its finished siblings.
 func rolloutJob(ctx context.Context, f *rolloutFlags, set map[string]bool, l *loaded, eng *engine.Engine,
 	scorer *rewardcmd.Process, out *rollout.Output, j job, logicW, mathW verify.Options, st *rolloutStats) error {
 	p := j.prompt
@@ -314,20 +315,32 @@ func rolloutJob(ctx context.Context, f *rolloutFlags, set map[string]bool, l *lo
 	req.N = j.end - j.start
 	req.Sampling.Seed = rollout.SampleSeed(f.sf.seed, p.id, f.n, j.start)
 	req.Logprobs = true
-	res, err := eng.Generate(ctx, req, nil)
-	if err != nil {
-		return fmt.Errorf("prompt %d: %w", p.id, err)
+	start := time.Now()
+	type partial struct {
+		ids  []int
+		lps  []float32
+		text strings.Builder
 	}
-	for _, s := range res.Samples {
-		if s.FinishReason == engine.FinishAbort {
+	samples := make([]partial, req.N)
+	_, err := eng.Generate(ctx, req, func(ev engine.Event) error {
+		s := &samples[ev.Sample]
+		if ev.ID >= 0 {
+			s.ids = append(s.ids, ev.ID)
+			s.lps = append(s.lps, ev.Logprob)
+		}
+		s.text.WriteString(ev.Text)
+		switch ev.Finish {
+		case "":
+			return nil
+		case engine.FinishAbort:
 			return ctx.Err() // interrupted: an unfinished sample is not a record
 		}
 		rec := &rollout.Record{
-			PromptID: p.id, SampleIndex: j.start + s.Index, Seed: s.Seed,
+			PromptID: p.id, SampleIndex: j.start + ev.Sample, Seed: req.Sampling.Seed + uint64(ev.Sample),
 			Task: p.problem.Task, Level: p.problem.Level, Prompt: p.text, Answer: p.problem.Answer,
-			Completion: s.Text, PromptTokenIDs: p.ids, CompletionTokenIDs: s.Tokens,
-			Logprobs: rollout.JSONLogprobs(s.Logprobs), FinishReason: s.FinishReason,
-			Elapsed: res.Total.Seconds(),
+			Completion: s.text.String(), PromptTokenIDs: p.ids, CompletionTokenIDs: s.ids,
+			Logprobs: rollout.JSONLogprobs(s.lps), FinishReason: ev.Finish,
+			Elapsed: time.Since(start).Seconds(),
 		}
 		if err := scoreRecord(ctx, rec, scorer, logicW, mathW); err != nil {
 			return fmt.Errorf("prompt %d: %w", p.id, err)
@@ -336,6 +349,10 @@ func rolloutJob(ctx context.Context, f *rolloutFlags, set map[string]bool, l *lo
 			return fmt.Errorf("%s: %w", f.out, err)
 		}
 		st.add(rec)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("prompt %d: %w", p.id, err)
 	}
 	return nil
 }
