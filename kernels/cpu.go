@@ -188,6 +188,21 @@ func floatBytes(f []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), 4*len(f))
 }
 
+// attnKernels are the vector pieces of the CPU backend's attention, for
+// heads of a multiple of 16 floats: rows are dim floats, stride apart.
+type attnKernels struct {
+	// scores sets s[j] = scale·(q · row j of k).
+	scores func(q, k *float32, stride, rows, dim int, scale float32, s *float32)
+	// exp sets s[j] = exp(s[j] − max) and returns their sum.
+	exp func(s *float32, n int, max float32) float32
+	// axpy adds Σ_j p[j]·(row j of v) to out, j in order.
+	axpy func(out, v *float32, stride, rows, dim int, p *float32)
+}
+
+// simdAttention is set at init where the CPU has the kernels; attention is
+// what the CPU backend uses (nil: plain loops).
+var simdAttention, attention *attnKernels
+
 // Attention is the reference's causal grouped-query attention, with each
 // (query row, head) pair computed by one worker.
 func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int) {
@@ -197,19 +212,26 @@ func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, h
 	for _, p := range pos {
 		maxPos = max(maxPos, p)
 	}
+	ak := attention
+	if headDim%16 != 0 {
+		ak = nil
+	}
 	c.pool.run(len(pos)*nHeads, func(lo, hi int) {
 		scores := make([]float32, maxPos+1)
 		for i := lo; i < hi; i++ {
 			t, h := i/nHeads, i%nHeads
-			p := pos[t]
-			qh := floatBytes(q[i*headDim : (i+1)*headDim])
+			qh := q[i*headDim : (i+1)*headDim]
+			oh := out[i*headDim : (i+1)*headDim]
 			kvOff := (h / group) * headDim
-			s := scores[:p+1]
+			s := scores[:pos[t]+1]
+			if ak != nil {
+				attendSIMD(ak, oh, qh, kv, kvOff, s, scale)
+				continue
+			}
 			for j := range s {
-				s[j] = fast.f32(qh, kv.Key(j)[kvOff:kvOff+headDim]) * scale
+				s[j] = fast.f32(floatBytes(qh), kv.Key(j)[kvOff:kvOff+headDim]) * scale
 			}
 			Softmax(s)
-			oh := out[i*headDim : (i+1)*headDim]
 			clear(oh)
 			for j, sj := range s {
 				v := kv.Value(j)[kvOff : kvOff+headDim]
@@ -219,4 +241,30 @@ func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, h
 			}
 		}
 	})
+}
+
+// attendSIMD is one query head's attention over positions 0…len(s)−1,
+// a cache block at a time: out = Σ_j exp(s_j − max)·v_j / Σ_j exp(s_j − max).
+func attendSIMD(ak *attnKernels, out, q []float32, kv *KV, kvOff int, s []float32, scale float32) {
+	dim, n := len(q), len(s)
+	for p := 0; p < n; p += kv.BlockSize {
+		rows := min(kv.BlockSize, n-p)
+		k := kv.Keys[kv.row(p)+kvOff:]
+		ak.scores(&q[0], &k[0], kv.Width, rows, dim, scale, &s[p])
+	}
+	m := s[0]
+	for _, v := range s[1:] {
+		m = max(m, v)
+	}
+	sum := ak.exp(&s[0], n, m)
+	clear(out)
+	for p := 0; p < n; p += kv.BlockSize {
+		rows := min(kv.BlockSize, n-p)
+		v := kv.Values[kv.row(p)+kvOff:]
+		ak.axpy(&out[0], &v[0], kv.Width, rows, dim, &s[p])
+	}
+	inv := 1 / sum
+	for i := range out {
+		out[i] *= inv
+	}
 }

@@ -1,0 +1,204 @@
+#include "textflag.h"
+
+// AVX-512 pieces of attention over a KV cache: score rows of keys, turn
+// scores into exponentials, and add value rows weighted by them. Rows are
+// dim floats (a multiple of 16), stride floats apart. Each output is
+// summed in a fixed order that depends only on dim and the row count.
+
+// func attnScores(q, k *float32, stride, rows, dim int, scale float32, s *float32)
+// s[j] = scale · Σ_i q[i]·k[j·stride+i].
+TEXT ·attnScores(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), SI
+	MOVQ k+8(FP), DI
+	MOVQ stride+16(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+24(FP), CX
+	MOVQ dim+32(FP), DX
+	SHRQ $4, DX
+	VBROADCASTSS scale+40(FP), X4
+	MOVQ s+48(FP), BX
+
+srow:
+	TESTQ CX, CX
+	JZ    sdone
+	VXORPS Z0, Z0, Z0
+	MOVQ  SI, R9
+	MOVQ  DI, R10
+	MOVQ  DX, R11
+
+schunk:
+	VMOVUPS     (R9), Z1
+	VFMADD231PS (R10), Z1, Z0
+	ADDQ        $64, R9
+	ADDQ        $64, R10
+	DECQ        R11
+	JNZ         schunk
+	VSHUFF64X2   $0x4e, Z0, Z0, Z1
+	VADDPS       Z1, Z0, Z0
+	VEXTRACTF32X4 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       X4, X0, X0
+	VMOVSS       X0, (BX)
+	ADDQ         $4, BX
+	ADDQ         R8, DI
+	DECQ         CX
+	JMP          srow
+
+sdone:
+	VZEROUPPER
+	RET
+
+DATA expc<>+0(SB)/4, $0x3fb8aa3b   // log2(e)
+DATA expc<>+4(SB)/4, $0x3f318000   // ln2 high part 0.693359375
+DATA expc<>+8(SB)/4, $0xb95e8083   // ln2 low part −2.12194440e−4
+DATA expc<>+12(SB)/4, $0x39506967  // 1.9875691500e−4
+DATA expc<>+16(SB)/4, $0x3ab743ce  // 1.3981999507e−3
+DATA expc<>+20(SB)/4, $0x3c088908  // 8.3334519073e−3
+DATA expc<>+24(SB)/4, $0x3d2aa9c1  // 4.1665795894e−2
+DATA expc<>+28(SB)/4, $0x3e2aaaaa  // 1.6666665459e−1
+DATA expc<>+32(SB)/4, $0x3f000000  // 0.5
+DATA expc<>+36(SB)/4, $0x3f800000  // 1
+DATA expc<>+40(SB)/4, $0xc2ae0000  // −87: below it the result is taken as 0
+GLOBL expc<>(SB), RODATA|NOPTR, $44
+
+// func attnExp(s *float32, n int, max float32) float32
+// s[j] = exp(s[j] − max) for the n scores (all ≤ max), returning their sum
+// (16 lane sums, then REDUCE16's order). exp is Cephes' expf: 2^k·p(r) with
+// k = round(x·log2 e), r = x − k·ln 2 in two parts, p of degree 7;
+// relative error about 1e−7.
+TEXT ·attnExp(SB), NOSPLIT, $0-28
+	MOVQ s+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS max+16(FP), Z20
+	VBROADCASTSS expc<>+0(SB), Z21
+	VBROADCASTSS expc<>+4(SB), Z22
+	VBROADCASTSS expc<>+8(SB), Z23
+	VBROADCASTSS expc<>+40(SB), Z24
+	VXORPS Z0, Z0, Z0
+
+eloop:
+	TESTQ CX, CX
+	JZ    edone
+	MOVQ  $16, AX
+	CMPQ  CX, AX
+	CMOVQLT CX, AX
+	MOVL  $1, DX
+	SHLXL AX, DX, DX
+	DECL  DX
+	KMOVW DX, K1
+	VMOVUPS.Z (DI), K1, Z1
+	VSUBPS  Z20, Z1, Z1           // x = s − max
+	VCMPPS  $0x1d, Z24, Z1, K2    // x ≥ −87, else the result is 0
+	VMAXPS  Z24, Z1, Z1
+	VMULPS  Z21, Z1, Z2
+	VRNDSCALEPS $0, Z2, Z2        // k
+	VFNMADD231PS Z22, Z2, Z1      // r = x − k·ln2hi
+	VFNMADD231PS Z23, Z2, Z1      //     − k·ln2lo
+	VBROADCASTSS expc<>+12(SB), Z3
+	VFMADD213PS.BCST expc<>+16(SB), Z1, Z3
+	VFMADD213PS.BCST expc<>+20(SB), Z1, Z3
+	VFMADD213PS.BCST expc<>+24(SB), Z1, Z3
+	VFMADD213PS.BCST expc<>+28(SB), Z1, Z3
+	VFMADD213PS.BCST expc<>+32(SB), Z1, Z3
+	VMULPS  Z1, Z1, Z4            // r²
+	VFMADD213PS Z1, Z4, Z3        // p·r² + r
+	VADDPS.BCST expc<>+36(SB), Z3, Z3 // + 1
+	VSCALEFPS Z2, Z3, K2, Z3      // · 2^k
+	VMOVAPS.Z Z3, K2, Z3
+	VMOVUPS Z3, K1, (DI)
+	VADDPS  Z3, Z0, K1, Z0
+	ADDQ    $64, DI
+	SUBQ    AX, CX
+	JMP     eloop
+
+edone:
+	VSHUFF64X2   $0x4e, Z0, Z0, Z1
+	VADDPS       Z1, Z0, Z0
+	VEXTRACTF32X4 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS       X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func attnAXPY(out, v *float32, stride, rows, dim int, p *float32)
+// out[i] += Σ_j p[j]·v[j·stride+i], j in order, 64 columns at a time
+// (then 16).
+TEXT ·attnAXPY(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), SI
+	MOVQ v+8(FP), DI
+	MOVQ stride+16(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+24(FP), CX
+	MOVQ dim+32(FP), DX
+	MOVQ p+40(FP), BX
+
+acol64:
+	CMPQ DX, $64
+	JL   acol16
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	MOVQ DI, R9
+	MOVQ BX, R10
+	MOVQ CX, R11
+	TESTQ R11, R11
+	JZ   astore64
+
+arow64:
+	VBROADCASTSS (R10), Z4
+	VFMADD231PS (R9), Z4, Z0
+	VFMADD231PS 64(R9), Z4, Z1
+	VFMADD231PS 128(R9), Z4, Z2
+	VFMADD231PS 192(R9), Z4, Z3
+	ADDQ $4, R10
+	ADDQ R8, R9
+	DECQ R11
+	JNZ  arow64
+
+astore64:
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $64, DX
+	JMP  acol64
+
+acol16:
+	CMPQ DX, $16
+	JL   adone
+	VMOVUPS (SI), Z0
+	MOVQ DI, R9
+	MOVQ BX, R10
+	MOVQ CX, R11
+	TESTQ R11, R11
+	JZ   astore16
+
+arow16:
+	VBROADCASTSS (R10), Z4
+	VFMADD231PS (R9), Z4, Z0
+	ADDQ $4, R10
+	ADDQ R8, R9
+	DECQ R11
+	JNZ  arow16
+
+astore16:
+	VMOVUPS Z0, (SI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, DX
+	JMP  acol16
+
+adone:
+	VZEROUPPER
+	RET

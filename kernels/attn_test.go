@@ -1,0 +1,95 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// useAttention makes the CPU backend use k for the rest of the test.
+func useAttention(t testing.TB, k *attnKernels) {
+	saved := attention
+	attention = k
+	t.Cleanup(func() { attention = saved })
+}
+
+// TestAttentionSIMD compares the vector attention with the reference on
+// head sizes the kernels take (multiples of 16), paged caches of ragged
+// block sizes, and contexts across block boundaries. Outputs are convex
+// combinations of values of magnitude about 1: 1e-5 absolute.
+func TestAttentionSIMD(t *testing.T) {
+	if simdAttention == nil {
+		t.Skip("no SIMD attention on this CPU")
+	}
+	useAttention(t, simdAttention)
+	for _, tc := range []struct{ n, ctx, nHeads, nKV, headDim, bs int }{
+		{1, 1, 2, 1, 16, 16},
+		{1, 33, 4, 2, 64, 16},
+		{5, 40, 6, 2, 80, 3},
+		{7, 7, 2, 2, 128, 1},
+		{16, 100, 14, 2, 64, 16},
+	} {
+		checkAttention(t, uint64(tc.ctx), tc.n, tc.ctx, tc.nHeads, tc.nKV, tc.headDim, tc.bs)
+	}
+}
+
+func checkAttention(t *testing.T, seed uint64, n, ctx, nHeads, nKV, headDim, bs int) {
+	q, keys, values, pos := attentionCase(seed, n, ctx, nHeads, nKV, headDim)
+	width := nKV * headDim
+	want := make([]float32, len(q))
+	Attention(want, q, &KV{Keys: keys, Values: values, Blocks: []int{0}, BlockSize: ctx, Width: width}, pos, nHeads, nKV, headDim)
+	cpu := NewCPU(2)
+	defer cpu.Close()
+	got := make([]float32, len(q))
+	cpu.Attention(got, q, pageKV(keys, values, ctx, width, bs), pos, nHeads, nKV, headDim)
+	for i := range got {
+		if d := math.Abs(float64(got[i] - want[i])); !(d <= 1e-5) {
+			t.Fatalf("n=%d ctx=%d heads=%d/%d dim=%d block=%d: out[%d] = %v, reference %v", n, ctx, nHeads, nKV, headDim, bs, i, got[i], want[i])
+		}
+	}
+}
+
+func FuzzAttentionSIMD(f *testing.F) {
+	f.Add(uint64(1), uint8(3), uint8(20), uint8(2), uint8(4))
+	f.Add(uint64(2), uint8(1), uint8(0), uint8(7), uint8(1))
+	f.Fuzz(func(t *testing.T, seed uint64, n, ctx, dim, bs uint8) {
+		if simdAttention == nil {
+			t.Skip("no SIMD attention on this CPU")
+		}
+		useAttention(t, simdAttention)
+		nn := 1 + int(n)%8
+		checkAttention(t, seed, nn, nn+int(ctx)%120, 4, 2, 16*(1+int(dim)%8), 1+int(bs)%20)
+	})
+}
+
+// TestAttnExp checks the vector exp against math.Exp over the range
+// softmax feeds it (x − max ≤ 0), and its sum.
+func TestAttnExp(t *testing.T) {
+	if simdAttention == nil {
+		t.Skip("no SIMD attention on this CPU")
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 15, 16, 17, 100} {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(-r.Float64() * 100)
+		}
+		s[0] = 0
+		want := make([]float64, n)
+		var wsum float64
+		for i, v := range s {
+			want[i] = math.Exp(float64(v - 1)) // the kernel subtracts in float32 too
+			wsum += want[i]
+		}
+		x := append([]float32(nil), s...)
+		sum := simdAttention.exp(&s[0], n, 1)
+		for i, v := range s {
+			if d := math.Abs(float64(v) - want[i]); d > 3e-7*want[i]+math.Exp(-87) { // flushed to 0 below e^−87
+				t.Errorf("n=%d: exp(%v − 1) = %v, want %v", n, x[i], v, want[i])
+			}
+		}
+		if d := math.Abs(float64(sum) - wsum); d > 1e-6*wsum {
+			t.Errorf("n=%d: sum %v, want %v", n, sum, wsum)
+		}
+	}
+}
