@@ -65,6 +65,44 @@ DATA expc<>+36(SB)/4, $0x3f800000  // 1
 DATA expc<>+40(SB)/4, $0xc2ae0000  // −87: below it the result is taken as 0
 GLOBL expc<>(SB), RODATA|NOPTR, $44
 
+// EXPPS sets Z3 = exp(Z1) (Z1 is clobbered), with Z21…Z24 holding log2 e,
+// the two parts of ln 2 and −87 (EXPCONSTS), and K2 as scratch. Below −87
+// the result is 0; above 88.7 it is +Inf.
+#define EXPPS \
+	VCMPPS  $0x1d, Z24, Z1, K2    \
+	VMAXPS  Z24, Z1, Z1           \
+	VMULPS  Z21, Z1, Z2           \
+	VRNDSCALEPS $0, Z2, Z2        \
+	VFNMADD231PS Z22, Z2, Z1      \
+	VFNMADD231PS Z23, Z2, Z1      \
+	VBROADCASTSS expc<>+12(SB), Z3 \
+	VFMADD213PS.BCST expc<>+16(SB), Z1, Z3 \
+	VFMADD213PS.BCST expc<>+20(SB), Z1, Z3 \
+	VFMADD213PS.BCST expc<>+24(SB), Z1, Z3 \
+	VFMADD213PS.BCST expc<>+28(SB), Z1, Z3 \
+	VFMADD213PS.BCST expc<>+32(SB), Z1, Z3 \
+	VMULPS  Z1, Z1, Z4            \
+	VFMADD213PS Z1, Z4, Z3        \
+	VADDPS.BCST expc<>+36(SB), Z3, Z3 \
+	VSCALEFPS Z2, Z3, K2, Z3      \
+	VMOVAPS.Z Z3, K2, Z3
+
+#define EXPCONSTS \
+	VBROADCASTSS expc<>+0(SB), Z21  \
+	VBROADCASTSS expc<>+4(SB), Z22  \
+	VBROADCASTSS expc<>+8(SB), Z23  \
+	VBROADCASTSS expc<>+40(SB), Z24
+
+// TAILMASK sets K1 to the first min(CX, 16) lanes and AX to their count.
+#define TAILMASK \
+	MOVQ  $16, AX     \
+	CMPQ  CX, AX      \
+	CMOVQLT CX, AX    \
+	MOVL  $1, DX      \
+	SHLXL AX, DX, DX  \
+	DECL  DX          \
+	KMOVW DX, K1
+
 // func attnExp(s *float32, n int, max float32) float32
 // s[j] = exp(s[j] − max) for the n scores (all ≤ max), returning their sum
 // (16 lane sums, then REDUCE16's order). exp is Cephes' expf: 2^k·p(r) with
@@ -74,41 +112,16 @@ TEXT ·attnExp(SB), NOSPLIT, $0-28
 	MOVQ s+0(FP), DI
 	MOVQ n+8(FP), CX
 	VBROADCASTSS max+16(FP), Z20
-	VBROADCASTSS expc<>+0(SB), Z21
-	VBROADCASTSS expc<>+4(SB), Z22
-	VBROADCASTSS expc<>+8(SB), Z23
-	VBROADCASTSS expc<>+40(SB), Z24
+	EXPCONSTS
 	VXORPS Z0, Z0, Z0
 
 eloop:
 	TESTQ CX, CX
 	JZ    edone
-	MOVQ  $16, AX
-	CMPQ  CX, AX
-	CMOVQLT CX, AX
-	MOVL  $1, DX
-	SHLXL AX, DX, DX
-	DECL  DX
-	KMOVW DX, K1
+	TAILMASK
 	VMOVUPS.Z (DI), K1, Z1
 	VSUBPS  Z20, Z1, Z1           // x = s − max
-	VCMPPS  $0x1d, Z24, Z1, K2    // x ≥ −87, else the result is 0
-	VMAXPS  Z24, Z1, Z1
-	VMULPS  Z21, Z1, Z2
-	VRNDSCALEPS $0, Z2, Z2        // k
-	VFNMADD231PS Z22, Z2, Z1      // r = x − k·ln2hi
-	VFNMADD231PS Z23, Z2, Z1      //     − k·ln2lo
-	VBROADCASTSS expc<>+12(SB), Z3
-	VFMADD213PS.BCST expc<>+16(SB), Z1, Z3
-	VFMADD213PS.BCST expc<>+20(SB), Z1, Z3
-	VFMADD213PS.BCST expc<>+24(SB), Z1, Z3
-	VFMADD213PS.BCST expc<>+28(SB), Z1, Z3
-	VFMADD213PS.BCST expc<>+32(SB), Z1, Z3
-	VMULPS  Z1, Z1, Z4            // r²
-	VFMADD213PS Z1, Z4, Z3        // p·r² + r
-	VADDPS.BCST expc<>+36(SB), Z3, Z3 // + 1
-	VSCALEFPS Z2, Z3, K2, Z3      // · 2^k
-	VMOVAPS.Z Z3, K2, Z3
+	EXPPS
 	VMOVUPS Z3, K1, (DI)
 	VADDPS  Z3, Z0, K1, Z0
 	ADDQ    $64, DI
@@ -200,5 +213,35 @@ astore16:
 	JMP  acol16
 
 adone:
+	VZEROUPPER
+	RET
+
+// func siluMul(gate, up *float32, n int)
+// gate[i] = gate[i] / (1 + exp(−gate[i])) · up[i], with EXPPS.
+TEXT ·siluMul(SB), NOSPLIT, $0-24
+	MOVQ gate+0(FP), DI
+	MOVQ up+8(FP), SI
+	MOVQ n+16(FP), CX
+	EXPCONSTS
+	VBROADCASTSS expc<>+36(SB), Z25 // 1
+
+sloop:
+	TESTQ CX, CX
+	JZ    sdone
+	TAILMASK
+	VMOVUPS.Z (DI), K1, Z5
+	VXORPS  Z1, Z1, Z1
+	VSUBPS  Z5, Z1, Z1            // −g
+	EXPPS
+	VADDPS  Z25, Z3, Z3           // 1 + exp(−g)
+	VDIVPS  Z3, Z5, Z5            // g / (1 + exp(−g))
+	VMULPS.Z (SI), Z5, K1, Z5
+	VMOVUPS Z5, K1, (DI)
+	ADDQ    $64, DI
+	ADDQ    $64, SI
+	SUBQ    AX, CX
+	JMP     sloop
+
+sdone:
 	VZEROUPPER
 	RET

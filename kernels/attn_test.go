@@ -93,3 +93,29 @@ func TestAttnExp(t *testing.T) {
 		}
 	}
 }
+
+// TestCPUSiLUMul compares the CPU backend's SwiGLU with the reference:
+// the float32 exp costs a few ulps, 1e-6 relative.
+func TestCPUSiLUMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	cpu := NewCPU(2)
+	defer cpu.Close()
+	for _, n := range []int{1, 15, 17, 2048, 5000} {
+		gate := randFloats(r, n)
+		for i := range gate {
+			gate[i] *= 8
+		}
+		if n > 3 {
+			gate[0], gate[1], gate[2] = -100, 100, 0
+		}
+		up := randFloats(r, n)
+		want := append([]float32(nil), gate...)
+		SiLUMul(want, up)
+		cpu.SiLUMul(gate, up)
+		for i := range gate {
+			if d := math.Abs(float64(gate[i] - want[i])); d > 1e-6*math.Abs(float64(want[i])) {
+				t.Errorf("n=%d: silu·up[%d] = %v, reference %v", n, i, gate[i], want[i])
+			}
+		}
+	}
+}

@@ -268,3 +268,22 @@ func attendSIMD(ak *attnKernels, out, q []float32, kv *KV, kvOff int, s []float3
 		out[i] *= inv
 	}
 }
+
+// simdSiLUMul is SiLUMul's vector kernel where the CPU has one (its exp is
+// the attention's float32 polynomial, not float64 math.Exp).
+var simdSiLUMul func(gate, up *float32, n int)
+
+// SiLUMul is the reference SiLUMul (gate = silu(gate)·up) split across the
+// threads, elementwise, with the vector kernel where there is one.
+func (c *CPU) SiLUMul(gate, up []float32) {
+	const chunk = 2048
+	up = up[:len(gate)]
+	c.pool.run((len(gate)+chunk-1)/chunk, func(lo, hi int) {
+		g, u := gate[lo*chunk:min(hi*chunk, len(gate))], up[lo*chunk:min(hi*chunk, len(gate))]
+		if simdSiLUMul != nil {
+			simdSiLUMul(&g[0], &u[0], len(g))
+			return
+		}
+		SiLUMul(g, u)
+	})
+}
