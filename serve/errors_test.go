@@ -107,7 +107,7 @@ func TestBadInput(t *testing.T) {
 		{"generate top_p", "POST", "/generate/", `{"prompts": ["a"], "top_p": -1}`, 400, "top_p"},
 		{"generate token out of vocabulary", "POST", "/generate/", fmt.Sprintf(`{"prompts": [[%d]]}`, vocab), 400, "prompts[0]"},
 		{"chat messages not nested", "POST", "/chat/", `{` + msgs + `}`, 400, "messages[0]"},
-		{"chat template kwargs", "POST", "/chat/", `{"messages": [[{"role": "user", "content": "hi"}]], "chat_template_kwargs": {"enable_thinking": false}}`, 400, "chat_template_kwargs"},
+		{"chat template kwargs", "POST", "/chat/", `{"messages": [[{"role": "user", "content": "hi"}]], "chat_template_kwargs": [false]}`, 400, "chat_template_kwargs"},
 		{"chat tools", "POST", "/chat/", `{"messages": [[{"role": "user", "content": "hi"}]], "tools": [{"type": "function"}]}`, 400, "tools"},
 		{"scores lengths differ", "POST", "/get_sequence_logprobs/", `{"sequences": [[1, 2]], "prompt_lengths": []}`, 400, "prompt_lengths"},
 		{"scores prompt length", "POST", "/get_sequence_logprobs/", `{"sequences": [[1, 2]], "prompt_lengths": [3]}`, 400, "prompt_lengths[0]"},

@@ -356,7 +356,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 		base.TopLogprobs = *req.TopLogprobs
 	}
 	base.Logprobs = req.Logprobs
-	ids, aerr := s.renderChat(req.Messages, "messages")
+	ids, aerr := s.renderChat(req.Messages, "messages", fields["chat_template_kwargs"])
 	if aerr != nil {
 		return aerr
 	}
@@ -463,10 +463,11 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, head chatRes
 	st.done()
 }
 
-// renderChat checks a conversation and renders it into prompt ids.
-// Content may be a string or a list of text parts (joined, as vLLM does
-// for text-only models).
-func (s *Server) renderChat(raw json.RawMessage, field string) ([]int, *apiError) {
+// renderChat checks a conversation and renders it into prompt ids, with
+// chat_template_kwargs (e.g. Qwen3's enable_thinking) as extra template
+// variables. Content may be a string or a list of text parts (joined, as
+// vLLM does for text-only models).
+func (s *Server) renderChat(raw json.RawMessage, field string, kwargsRaw json.RawMessage) ([]int, *apiError) {
 	if s.cfg.ChatPrompt == nil {
 		return nil, &apiError{status: http.StatusNotImplemented, message: "this server has no chat template"}
 	}
@@ -507,7 +508,13 @@ func (s *Server) renderChat(raw json.RawMessage, field string) ([]int, *apiError
 		}
 		conv[i] = template.Message(m)
 	}
-	ids, err := s.cfg.ChatPrompt(conv)
+	var kwargs map[string]any
+	if !isNull(kwargsRaw) {
+		if err := json.Unmarshal(kwargsRaw, &kwargs); err != nil {
+			return nil, invalid("chat_template_kwargs", "chat_template_kwargs: expected an object of template variables")
+		}
+	}
+	ids, err := s.cfg.ChatPrompt(conv, kwargs)
 	if err != nil {
 		return nil, invalid(field, "rendering the chat template: %v", err)
 	}

@@ -292,7 +292,6 @@ var unsupported = map[string][]string{
 	"use_beam_search":           {`false`},
 	"prompt_logprobs":           {`0`},
 	"images":                    nil,
-	"chat_template_kwargs":      nil,
 	"chat_template":             nil,
 	"audio":                     nil,
 	"modalities":                {`["text"]`},

@@ -43,7 +43,7 @@ type Config struct {
 	// ChatPrompt renders a conversation with the model's chat template
 	// (ending with the assistant's turn opened) and tokenizes it. Nil: the
 	// chat endpoints answer 501.
-	ChatPrompt func(msgs []template.Message) ([]int, error)
+	ChatPrompt func(msgs []template.Message, kwargs map[string]any) ([]int, error)
 	// LoadWeights opens the checkpoint /load_weights/ names. Nil: a Hugging
 	// Face folder loaded with model.LoadHF, run on the served model's
 	// backend.

@@ -49,7 +49,7 @@ func newTestServer(t *testing.T, m *model.Model, tok *tokenizer.Tokenizer, cfg C
 	if cfg.Name == "" {
 		cfg.Name = "test-model"
 	}
-	cfg.ChatPrompt = func(msgs []template.Message) ([]int, error) {
+	cfg.ChatPrompt = func(msgs []template.Message, kwargs map[string]any) ([]int, error) {
 		tpl := template.Fallback
 		if src := tok.ChatTemplate(); src != "" {
 			var err error
@@ -57,7 +57,7 @@ func newTestServer(t *testing.T, m *model.Model, tok *tokenizer.Tokenizer, cfg C
 				return nil, err
 			}
 		}
-		text, err := tpl.Render(template.Context{Messages: msgs, AddGenerationPrompt: true})
+		text, err := tpl.Render(template.Context{Messages: msgs, AddGenerationPrompt: true, Vars: kwargs})
 		if err != nil {
 			return nil, err
 		}

@@ -148,7 +148,7 @@ func (s *Server) trlChat(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	ids := make([][]int, len(convs))
 	for i, c := range convs {
-		if ids[i], aerr = s.renderChat(c, fmt.Sprintf("messages[%d]", i)); aerr != nil {
+		if ids[i], aerr = s.renderChat(c, fmt.Sprintf("messages[%d]", i), fields["chat_template_kwargs"]); aerr != nil {
 			return aerr
 		}
 	}

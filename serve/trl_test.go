@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/tokenizer/template"
 )
 
 type trlOut struct {
@@ -226,5 +227,26 @@ func TestTRLOther(t *testing.T) {
 	}
 	if status, body := ts.post(t, "/close_communicator/", ""); status != 200 {
 		t.Errorf("close_communicator: %d %s", status, body)
+	}
+}
+
+// TestChatTemplateKwargs checks chat_template_kwargs reach the template,
+// on both chat endpoints.
+func TestChatTemplateKwargs(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	render := ts.srv.cfg.ChatPrompt
+	var got []map[string]any
+	ts.srv.cfg.ChatPrompt = func(msgs []template.Message, kwargs map[string]any) ([]int, error) {
+		got = append(got, kwargs)
+		return render(msgs, kwargs)
+	}
+	msgs := []map[string]any{{"role": "user", "content": "hi"}}
+	kw := map[string]any{"enable_thinking": false}
+	var out trlOut
+	ts.postOK(t, "/chat/", map[string]any{"messages": [][]map[string]any{msgs}, "max_tokens": 2, "chat_template_kwargs": kw}, &out)
+	var chat map[string]any
+	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": msgs, "max_tokens": 2, "chat_template_kwargs": kw}, &chat)
+	if len(got) != 2 || !reflect.DeepEqual(got[0], kw) || !reflect.DeepEqual(got[1], kw) {
+		t.Errorf("template variables %v, want %v twice", got, kw)
 	}
 }

@@ -65,7 +65,7 @@ func runChat(args []string) error {
 			continue
 		}
 		msgs = append(msgs, template.Message{"role": "user", "content": line})
-		prompt, _, err := l.chatPrompt(l.model.Path, msgs, *templateFile)
+		prompt, _, err := l.chatPrompt(l.model.Path, msgs, *templateFile, nil)
 		if err != nil {
 			return err
 		}

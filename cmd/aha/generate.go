@@ -133,7 +133,7 @@ func runGenerate(args []string) error {
 			msgs = append(msgs, template.Message{"role": "system", "content": *system})
 		}
 		msgs = append(msgs, template.Message{"role": "user", "content": *prompt})
-		if ids, _, err = l.chatPrompt(l.model.Path, msgs, *templateFile); err != nil {
+		if ids, _, err = l.chatPrompt(l.model.Path, msgs, *templateFile, nil); err != nil {
 			return err
 		}
 	} else {

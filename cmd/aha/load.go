@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -99,8 +100,9 @@ func (l *loaded) engine(opts engine.Options) (*engine.Engine, error) {
 // model without one (saying so once on stderr), and tokenizes it. Templates
 // write their own BOS where the model wants one; the BOS is added only when
 // the tokenizer adds one and the rendered text does not already start with it
-// (the fallback never writes one).
-func (l *loaded) chatPrompt(name string, msgs []template.Message, templateFile string) ([]int, string, error) {
+// (the fallback never writes one). kwargs are extra template variables
+// (chat_template_kwargs, such as Qwen3's enable_thinking).
+func (l *loaded) chatPrompt(name string, msgs []template.Message, templateFile string, kwargs map[string]any) ([]int, string, error) {
 	src := l.tok.ChatTemplate()
 	if templateFile != "" {
 		b, err := os.ReadFile(templateFile)
@@ -120,11 +122,12 @@ func (l *loaded) chatPrompt(name string, msgs []template.Message, templateFile s
 			return nil, "", err
 		}
 	}
-	text, err := tpl.Render(template.Context{
-		Messages:            msgs,
-		AddGenerationPrompt: true,
-		Vars:                map[string]any{"bos_token": l.tok.BOSToken(), "eos_token": l.tok.EOSToken()},
-	})
+	vars := maps.Clone(kwargs)
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	vars["bos_token"], vars["eos_token"] = l.tok.BOSToken(), l.tok.EOSToken()
+	text, err := tpl.Render(template.Context{Messages: msgs, AddGenerationPrompt: true, Vars: vars})
 	if err != nil {
 		return nil, "", err
 	}

@@ -294,7 +294,7 @@ func renderPrompt(l *loaded, f *rolloutFlags, p data.Problem) (string, []int, er
 	if f.system != "" && !slices.ContainsFunc(msgs, func(m template.Message) bool { return m["role"] == "system" }) {
 		msgs = append([]template.Message{{"role": "system", "content": f.system}}, msgs...)
 	}
-	ids, text, err := l.chatPrompt(l.model.Path, msgs, f.templateFile)
+	ids, text, err := l.chatPrompt(l.model.Path, msgs, f.templateFile, nil)
 	if err != nil {
 		return "", nil, err
 	}

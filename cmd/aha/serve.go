@@ -71,8 +71,8 @@ func runServe(args []string) error {
 		Engine:    eng,
 		Tokenizer: l.tok,
 		Name:      *name,
-		ChatPrompt: func(msgs []template.Message) ([]int, error) {
-			ids, _, err := l.chatPrompt(*name, msgs, *templateFile)
+		ChatPrompt: func(msgs []template.Message, kwargs map[string]any) ([]int, error) {
+			ids, _, err := l.chatPrompt(*name, msgs, *templateFile, kwargs)
 			return ids, err
 		},
 		MaxBodyBytes: *maxBody,

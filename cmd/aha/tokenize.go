@@ -44,7 +44,7 @@ func runTokenize(args []string) error {
 		}
 		l := &loaded{tok: tok}
 		var text string
-		ids, text, err = l.chatPrompt(name, []template.Message{{"role": "user", "content": rest[0]}}, *templateFile)
+		ids, text, err = l.chatPrompt(name, []template.Message{{"role": "user", "content": rest[0]}}, *templateFile, nil)
 		if err != nil {
 			return err
 		}
