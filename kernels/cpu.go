@@ -118,10 +118,13 @@ func (c *CPU) tileInputs(w *Matrix, x []float32, n int) (*tilePair, activations)
 			return tiles.bf16Dot, c.toBF16(x, n, w.Cols)
 		}
 	}
+	float := activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols, n: w.Cols}
 	if kp := tiles.pair(w.Type); kp != nil {
-		return kp, activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols, n: w.Cols}
+		return kp, float
 	}
-	return nil, activations{}
+	// Other types: the float32 tiles on rows dequantized as they come.
+	float.dequantize = true
+	return tiles.f32, float
 }
 
 // rowDot prepares the dot product of a stored weight row with input row t

@@ -80,6 +80,9 @@ type activations struct {
 	stride int
 	n      int // tileArgs.n
 	buf    *[]byte
+	// dequantize says the tiles are float32 ones, for weights of a type
+	// they do not read: each group's rows are dequantized first.
+	dequantize bool
 }
 
 // actBufs recycles quantized-activation buffers between calls.
@@ -186,11 +189,22 @@ func (c *CPU) tileMatMul(out []float32, w *Matrix, kp *tilePair, act activations
 		var a tileArgs
 		var part [tileRows * tileToks]float32 // outputs of a group past the last row
 		a.stride, a.n, a.pf = act.stride, act.n, 16*rb
+		var deq []float32
+		if act.dequantize {
+			deq = make([]float32, tileRows*w.Cols)
+			a.pf = 0
+		}
 		for t0 := 0; t0 < n; t0 += tokBlock {
 			for g := glo; g < ghi; g++ {
 				r0 := g * tileRows
 				for i := range a.w {
-					a.w[i] = &w.Data[min(r0+i, rows-1)*rb]
+					r := min(r0+i, rows-1)
+					a.w[i] = &w.Data[r*rb]
+					if deq != nil {
+						row := deq[i*w.Cols : (i+1)*w.Cols]
+						w.DequantizeRow(r, row)
+						a.w[i] = (*byte)(unsafe.Pointer(&row[0]))
+					}
 				}
 				whole := r0+tileRows <= rows
 				for t := t0; t < min(n, t0+tokBlock); {

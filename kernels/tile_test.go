@@ -27,13 +27,18 @@ func useTiles(t testing.TB, k *tileKernels) {
 	t.Cleanup(func() { tiles = saved })
 }
 
-var tileTypes = []quant.Type{quant.F32, quant.F16, quant.BF16, quant.Q8_0, quant.Q4_0}
+// tileTypes have tiles of their own, or (the last ones) go through the
+// float32 tiles on dequantized rows.
+var tileTypes = []quant.Type{quant.F32, quant.F16, quant.BF16, quant.Q8_0, quant.Q4_0, quant.Q5_1, quant.Q4_K, quant.Q6_K}
 
 // raggedCols are row lengths around the vector widths and block counts:
 // odd numbers of blocks, float tails of every kind.
 func raggedCols(typ quant.Type) []int {
-	if typ.BlockSize() == 32 {
+	switch typ.BlockSize() {
+	case 32:
 		return []int{32, 64, 96, 160, 896}
+	case 256:
+		return []int{256, 512, 1280}
 	}
 	return []int{1, 15, 16, 17, 33, 77, 128, 200}
 }
@@ -173,8 +178,8 @@ func FuzzTile(f *testing.F) {
 		}
 		typ := tileTypes[int(ti)%len(tileTypes)]
 		cols := 1 + int(c)%300
-		if typ.BlockSize() == 32 {
-			cols = 32 * (1 + int(c)%40)
+		if bs := typ.BlockSize(); bs > 1 {
+			cols = bs * (1 + int(c)%(1280/bs))
 		}
 		useTiles(t, simdTiles)
 		cpu := NewCPU(2)
