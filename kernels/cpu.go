@@ -11,17 +11,20 @@ import (
 )
 
 // CPU is the fast CPU backend: the reference's operations split across a
-// persistent pool of worker threads, with SIMD dot products where the
-// processor has them (see dotKernels).
+// persistent pool of worker threads, with SIMD kernels where the processor
+// has them: AVX-512 matmul tiles (tile.go) and attention pieces, else AVX2
+// dot products per row (dotKernels), else portable Go.
 //
 // Work is split only between independent outputs — rows of a MatMul, (row,
-// head) pairs of Attention — never inside a dot product, so every output is
-// computed by the same float operations whatever the thread count or batch
-// size: results are bit-identical across both.
+// head) pairs of Attention — never inside a dot product, and each output
+// is computed by the same float operations whatever tile, batch or thread
+// computes it: results are bit-identical for any thread count and batch.
 //
-// Numerics differ from the reference in two ways: dot products sum in a
-// different (fixed) order, and Q8_0 and Q4_0 weights are multiplied with a
-// Q8_0 quantization of the activations, as llama.cpp does.
+// Numerics differ from the reference in that dot products sum in a
+// different (fixed) order, softmax and SiLU use a float32 exp, Q8_0 and
+// Q4_0 weights are multiplied with a Q8_0 quantization of the activations
+// and, with BF16Activations, BF16 weights with a bfloat16 rounding of them,
+// as llama.cpp does.
 type CPU struct {
 	// FloatActivations makes Q8_0 and Q4_0 weights multiply the float32
 	// activations, as the reference does, instead of their Q8_0
@@ -70,9 +73,10 @@ func (c *CPU) Threads() int { return c.pool.threads() }
 // Close stops the worker threads; c must not be used afterwards.
 func (c *CPU) Close() { c.pool.close() }
 
-// MatMul computes out = x·Wᵀ like the reference MatMul. Each worker takes a
-// range of weight rows and, for each row, loops over the n input rows, so a
-// weight row is read from memory once per call however large the batch.
+// MatMul computes out = x·Wᵀ like the reference MatMul. Each worker takes
+// groups of weight rows and multiplies every input row with them while they
+// are in cache, so a weight row is read from memory once per call (once per
+// block of tokens for large batches) however large the batch.
 func (c *CPU) MatMul(out []float32, w *Matrix, x []float32, n int) {
 	if n == 0 || w.Rows == 0 {
 		return
