@@ -111,22 +111,21 @@ func (c *CPU) tileInputs(w *Matrix, x []float32, n int) (*tilePair, activations)
 	if tiles == nil {
 		return nil, activations{}
 	}
+	float := activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols, n: w.Cols}
 	switch w.Type {
-	case quant.Q8_0, quant.Q4_0:
-		if c.FloatActivations {
-			return nil, activations{}
-		}
-		return tiles.pair(w.Type), c.quantizeQ8(x, n, w.Cols, tiles.quantizeQ8)
+	case quant.F32, quant.F16:
+		return tiles.pair(w.Type), float
 	case quant.BF16:
 		if c.BF16Activations && !c.FloatActivations && tiles.bf16Dot != nil {
 			return tiles.bf16Dot, c.toBF16(x, n, w.Cols)
 		}
+		return tiles.bf16, float
 	}
-	float := activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols, n: w.Cols}
-	if kp := tiles.pair(w.Type); kp != nil {
-		return kp, float
+	if kp := tiles.pair(w.Type); kp != nil && !c.FloatActivations {
+		return kp, c.quantizeQ8(x, n, w.Cols, tiles.quantizeQ8)
 	}
-	// Other types: the float32 tiles on rows dequantized as they come.
+	// Other types, and float activations: the float32 tiles on rows
+	// dequantized as they come.
 	float.dequantize = true
 	return tiles.f32, float
 }

@@ -30,11 +30,12 @@ type tileArgs struct {
 // tilePair is one weight type's kernels: ×4 tokens and ×1 token.
 type tilePair struct{ x4, x1 func(*tileArgs) }
 
-// tileKernels are the tiles of one instruction set; a nil pair means the
-// type goes through the per-row dot products instead.
+// tileKernels are the tiles of one instruction set. The quantized types'
+// tiles read Q8_0 activations; a type without tiles goes through the
+// float32 ones on dequantized rows.
 type tileKernels struct {
 	name                       string
-	f32, f16, bf16, q8_0, q4_0 *tilePair
+	f32, f16, bf16, q8_0, q4_0, q6_K *tilePair
 	// bf16Dot multiplies BF16 weights with BF16 activations (toBF16).
 	bf16Dot *tilePair
 	// quantizeQ8 is quantizeQ8Row, faster.
@@ -69,6 +70,8 @@ func (k *tileKernels) pair(t quant.Type) *tilePair {
 		return k.q8_0
 	case quant.Q4_0:
 		return k.q4_0
+	case quant.Q6_K:
+		return k.q6_K
 	}
 	return nil
 }

@@ -611,3 +611,123 @@ TEXT ·bf16DotTileX4(SB), NOSPLIT, $0-8
 // func bf16DotTileX1(a *tileArgs)
 TEXT ·bf16DotTileX1(SB), NOSPLIT, $0-8
 	DPTILE(DPTOKENS1, STORES1)
+
+// ---------------------------------------------------------------------------
+// Q6_K weights against Q8_0 activations: 6-bit quants q = w+32 as the
+// unsigned bytes (TOKEN starts each lane from −32·Σx), a scale d·sc per 16
+// columns. A 256-column super-block (210 bytes: ql[128] low 4 bits, qh[64]
+// high 2 bits, int8 sc[16], f16 d) is four steps of 64 columns; step j
+// reads its low bits from ql[64(j/2):] shifted by 4(j%2), its high bits
+// from qh[32(j/2):] shifted by 4(j%2) (columns 0…31) or 4(j%2)+2 (32…63),
+// and its scales from sc[4j:]. K3 masks the upper 16 words, Z27 holds the
+// lane → scale index.
+
+DATA threes<>+0(SB)/8, $0x0303030303030303
+DATA threes<>+8(SB)/8, $0x0303030303030303
+DATA threes<>+16(SB)/8, $0x0303030303030303
+DATA threes<>+24(SB)/8, $0x0303030303030303
+DATA threes<>+32(SB)/8, $0x0303030303030303
+DATA threes<>+40(SB)/8, $0x0303030303030303
+DATA threes<>+48(SB)/8, $0x0303030303030303
+DATA threes<>+56(SB)/8, $0x0303030303030303
+GLOBL threes<>(SB), RODATA|NOPTR, $64
+
+DATA scaleidx<>+0(SB)/8, $0x0000000000000000
+DATA scaleidx<>+8(SB)/8, $0x0000000000000000
+DATA scaleidx<>+16(SB)/8, $0x0000000100000001
+DATA scaleidx<>+24(SB)/8, $0x0000000100000001
+DATA scaleidx<>+32(SB)/8, $0x0000000200000002
+DATA scaleidx<>+40(SB)/8, $0x0000000200000002
+DATA scaleidx<>+48(SB)/8, $0x0000000300000003
+DATA scaleidx<>+56(SB)/8, $0x0000000300000003
+GLOBL scaleidx<>(SB), RODATA|NOPTR, $64
+
+#define Q6ROW(w, W, S, ql, qh, lsh, hsh, sc, pf) \
+	PREFETCHT0   pf(w)(R14*1)            \
+	VMOVDQU8     ql(w), Z31              \
+	VPSRLW       $lsh, Z31, Z31          \
+	VPANDD       nibbles<>(SB), Z31, W   \
+	VMOVDQU8     qh(w), Y30              \
+	VINSERTI64X4 $1, qh(w), Z30, Z30     \
+	VPSRLW       $hsh, Z30, Z30          \
+	VPSRLW       $2, Z30, K3, Z30        \
+	VPANDD       threes<>(SB), Z30, Z30  \
+	VPSLLW       $4, Z30, Z30            \
+	VPORD        Z30, W, W               \
+	VPMOVSXBD    sc(w), X30              \
+	VPERMD       Z30, Z27, Z30           \
+	VCVTDQ2PS    Z30, Z30                \
+	VPBROADCASTW 208(w), Y31             \
+	VCVTPH2PS    Y31, Z31                \
+	VMULPS       Z31, Z30, S
+
+#define Q6ROWS(ql, qh, lsh, hsh, sc, pf) \
+	VMOVDQU32 scaleidx<>(SB), Z27                   \
+	Q6ROW(R8, Z16, Z20, ql, qh, lsh, hsh, sc, pf)   \
+	Q6ROW(R9, Z17, Z21, ql, qh, lsh, hsh, sc, pf)   \
+	Q6ROW(R10, Z18, Z22, ql, qh, lsh, hsh, sc, pf)  \
+	Q6ROW(R11, Z19, Z23, ql, qh, lsh, hsh, sc, pf)
+
+#define NEXTSTEP \
+	ADDQ $64, DI \
+	ADDQ $8, BX
+
+// Q6SUPER runs the four steps of a super-block with STEP (Q8STEP4 or
+// Q8STEP1), then moves the weight rows on.
+#define Q6SUPER(STEP) \
+	Q6ROWS(0, 128, 0, 0, 192, 0)    \
+	STEP                             \
+	NEXTSTEP                         \
+	Q6ROWS(0, 128, 4, 4, 196, 64)   \
+	STEP                             \
+	NEXTSTEP                         \
+	Q6ROWS(64, 160, 0, 0, 200, 128) \
+	STEP                             \
+	NEXTSTEP                         \
+	Q6ROWS(64, 160, 4, 4, 204, 192) \
+	STEP                             \
+	NEXTSTEP                         \
+	ADDQ $210, R8                    \
+	ADDQ $210, R9                    \
+	ADDQ $210, R10                   \
+	ADDQ $210, R11
+
+// func q6_KTileX4(a *tileArgs)
+TEXT ·q6_KTileX4(SB), NOSPLIT, $0-8
+	LOADARGS
+	QSETUP($0x20202020)
+	MOVL  $0xffff0000, AX
+	KMOVD AX, K3
+	SHRQ  $3, CX                  // blocks → super-blocks
+
+q6x4loop:
+	TESTQ CX, CX
+	JZ    q6x4done
+	Q6SUPER(Q8STEP4)
+	DECQ  CX
+	JMP   q6x4loop
+
+q6x4done:
+	STORES4
+	VZEROUPPER
+	RET
+
+// func q6_KTileX1(a *tileArgs)
+TEXT ·q6_KTileX1(SB), NOSPLIT, $0-8
+	LOADARGS
+	QSETUP($0x20202020)
+	MOVL  $0xffff0000, AX
+	KMOVD AX, K3
+	SHRQ  $3, CX
+
+q6x1loop:
+	TESTQ CX, CX
+	JZ    q6x1done
+	Q6SUPER(Q8STEP1)
+	DECQ  CX
+	JMP   q6x1loop
+
+q6x1done:
+	STORES1
+	VZEROUPPER
+	RET

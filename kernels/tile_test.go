@@ -146,6 +146,8 @@ func checkTileExact(t *testing.T, cpu *CPU, typ quant.Type, rows, cols, n int, s
 			switch {
 			case typ == quant.Q8_0 || typ == quant.Q4_0:
 				want, abs = exactQ8Dot(typ, w.Row(row), quantizeRows(xt, 1, cols), cols)
+			case typ == quant.Q6_K && tiles.q6_K != nil && !cpu.FloatActivations:
+				want, abs = exactOnQ8(wf, quantizeRows(xt, 1, cols))
 			case typ == quant.BF16 && cpu.BF16Activations && tiles.bf16Dot != nil:
 				want, abs = exactDot(wf, roundBF16(xt))
 			default:
@@ -157,6 +159,16 @@ func checkTileExact(t *testing.T, cpu *CPU, typ quant.Type, rows, cols, n int, s
 			}
 		}
 	}
+}
+
+// exactOnQ8 is Σ w·x and Σ|w·x| in float64 for float weights and Q8_0
+// activations.
+func exactOnQ8(w []float32, xq []byte) (sum, abs float64) {
+	x := make([]float32, len(w))
+	if err := quant.Dequantize(quant.Q8_0, xq, x); err != nil {
+		panic(err)
+	}
+	return exactDot(w, x)
 }
 
 func roundBF16(x []float32) []float32 {
