@@ -34,7 +34,7 @@ type tilePair struct{ x4, x1 func(*tileArgs) }
 // tiles read Q8_0 activations; a type without tiles goes through the
 // float32 ones on dequantized rows.
 type tileKernels struct {
-	name                       string
+	name                             string
 	f32, f16, bf16, q8_0, q4_0, q6_K *tilePair
 	// bf16Dot multiplies BF16 weights with BF16 activations (toBF16).
 	bf16Dot *tilePair
