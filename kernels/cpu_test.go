@@ -243,7 +243,7 @@ func testMatMulMatchesReference(t *testing.T, cpu *CPU, k *dotKernels) {
 			cpu.MatMul(got, w, x, n)
 			MatMul(want, w, x, n)
 			tol := 1e-5
-			q8Act := typ == quant.Q8_0 || typ == quant.Q4_0 || typ == quant.Q6_K && tiles != nil && tiles.q6_K != nil
+			q8Act := typ == quant.Q8_0 || typ == quant.Q4_0 || tiles.pair(typ) != nil && typ.BlockSize() == 256
 			if q8Act && !cpu.FloatActivations {
 				tol = 2e-2 // Q8_0 activations: half a step of 1/127 of each block's largest value
 			}

@@ -34,8 +34,8 @@ type tilePair struct{ x4, x1 func(*tileArgs) }
 // tiles read Q8_0 activations; a type without tiles goes through the
 // float32 ones on dequantized rows.
 type tileKernels struct {
-	name                             string
-	f32, f16, bf16, q8_0, q4_0, q6_K *tilePair
+	name                                   string
+	f32, f16, bf16, q8_0, q4_0, q4_K, q6_K *tilePair
 	// bf16Dot multiplies BF16 weights with BF16 activations (toBF16).
 	bf16Dot *tilePair
 	// quantizeQ8 is quantizeQ8Row, faster.
@@ -70,6 +70,8 @@ func (k *tileKernels) pair(t quant.Type) *tilePair {
 		return k.q8_0
 	case quant.Q4_0:
 		return k.q4_0
+	case quant.Q4_K:
+		return k.q4_K
 	case quant.Q6_K:
 		return k.q6_K
 	}

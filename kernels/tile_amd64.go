@@ -17,6 +17,12 @@ func q4_0TileX4(a *tileArgs)
 func q4_0TileX1(a *tileArgs)
 
 //go:noescape
+func q4_KTileX4(a *tileArgs)
+
+//go:noescape
+func q4_KTileX1(a *tileArgs)
+
+//go:noescape
 func q6_KTileX4(a *tileArgs)
 
 //go:noescape
@@ -63,6 +69,7 @@ var avx512Tiles = tileKernels{
 	bf16:       &tilePair{bf16TileX4, bf16TileX1},
 	q8_0:       &tilePair{q8_0TileX4, q8_0TileX1},
 	q4_0:       &tilePair{q4_0TileX4, q4_0TileX1},
+	q4_K:       &tilePair{q4_KTileX4, q4_KTileX1},
 	q6_K:       &tilePair{q6_KTileX4, q6_KTileX1},
 	quantizeQ8: quantizeQ8RowAVX512,
 }

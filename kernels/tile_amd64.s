@@ -731,3 +731,181 @@ q6x1done:
 	STORES1
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------------------
+// Q4_K weights against Q8_0 activations. A 256-column super-block (144
+// bytes: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, qs[128]) is
+// w = d·sc·q − dmin·m per 32 columns, q a nibble; step k (64 columns) takes
+// the low then the high nibbles of qs[32k:32k+32]. The nibbles go into
+// VPDPBUSD as they are (each lane starting from 0), and the mins come in
+// per lane through Σx: F += (Σq·x)·d·sc·d_x − (Σx)·dmin·m·d_x.
+//
+// At each super-block the scales and mins of the four rows are unpacked
+// (as ggml packs them) into 16 bytes each in the frame (sc), sc[0…7] then
+// m[0…7]; left counts the super-blocks still to do. Registers: Z24…Z27 the
+// rows' dmin·m, Z28 the token's Σx per lane (float), Z29 its d_x, Z30 and
+// Z31 scratch.
+
+DATA ones<>+0(SB)/8, $0x0101010101010101
+DATA ones<>+8(SB)/8, $0x0101010101010101
+DATA ones<>+16(SB)/8, $0x0101010101010101
+DATA ones<>+24(SB)/8, $0x0101010101010101
+DATA ones<>+32(SB)/8, $0x0101010101010101
+DATA ones<>+40(SB)/8, $0x0101010101010101
+DATA ones<>+48(SB)/8, $0x0101010101010101
+DATA ones<>+56(SB)/8, $0x0101010101010101
+GLOBL ones<>(SB), RODATA|NOPTR, $64
+
+DATA pairidx<>+0(SB)/8, $0x0000000000000000
+DATA pairidx<>+8(SB)/8, $0x0000000000000000
+DATA pairidx<>+16(SB)/8, $0x0000000000000000
+DATA pairidx<>+24(SB)/8, $0x0000000000000000
+DATA pairidx<>+32(SB)/8, $0x0000000100000001
+DATA pairidx<>+40(SB)/8, $0x0000000100000001
+DATA pairidx<>+48(SB)/8, $0x0000000100000001
+DATA pairidx<>+56(SB)/8, $0x0000000100000001
+GLOBL pairidx<>(SB), RODATA|NOPTR, $64
+
+// K4UNPACK writes the scales and mins of the super-block at w to off(SP).
+#define K4UNPACK(w, off) \
+	MOVL  4(w), AX            \
+	MOVL  8(w), SI            \
+	MOVL  12(w), DX           \
+	MOVL  DX, CX              \
+	SHRL  $4, CX              \
+	ANDL  $0x0f0f0f0f, CX     \
+	MOVL  SI, R15             \
+	SHRL  $6, R15             \
+	ANDL  $0x03030303, R15    \
+	SHLL  $4, R15             \
+	ORL   R15, CX             \
+	ANDL  $0x3f3f3f3f, SI     \
+	ANDL  $0x0f0f0f0f, DX     \
+	MOVL  AX, R15             \
+	SHRL  $6, R15             \
+	ANDL  $0x03030303, R15    \
+	SHLL  $4, R15             \
+	ORL   R15, DX             \
+	ANDL  $0x3f3f3f3f, AX     \
+	MOVL  AX, off(SP)         \
+	MOVL  DX, off+4(SP)       \
+	MOVL  SI, off+8(SP)       \
+	MOVL  CX, off+12(SP)
+
+// K4ROW loads step k's nibbles of the row at w into W, d·sc into S and
+// dmin·m into M; qs = 16+32k, sc = off+2k, m = off+8+2k.
+#define K4ROW(w, W, S, M, qs, sc, m) \
+	PREFETCHT0      qs(w)(R14*1)           \
+	VBROADCASTI64X4 qs(w), Z31             \
+	VPSRLW          $4, Z31, K3, Z31       \
+	VPANDD          nibbles<>(SB), Z31, W  \
+	VMOVDQU32       pairidx<>(SB), Z28     \
+	VPMOVZXBD       sc(SP), X30            \
+	VPERMD          Z30, Z28, Z30          \
+	VCVTDQ2PS       Z30, Z30               \
+	VPBROADCASTW    (w), Y31               \
+	VCVTPH2PS       Y31, Z31               \
+	VMULPS          Z31, Z30, S            \
+	VPMOVZXBD       m(SP), X30             \
+	VPERMD          Z30, Z28, Z30          \
+	VCVTDQ2PS       Z30, Z30               \
+	VPBROADCASTW    2(w), Y31              \
+	VCVTPH2PS       Y31, Z31               \
+	VMULPS          Z31, Z30, M
+
+#define K4ROWS(qs, sc, m) \
+	K4ROW(R8, Z16, Z20, Z24, qs, sc, m)        \
+	K4ROW(R9, Z17, Z21, Z25, qs, sc+16, m+16)  \
+	K4ROW(R10, Z18, Z22, Z26, qs, sc+32, m+32) \
+	K4ROW(R11, Z19, Z23, Z27, qs, sc+48, m+48)
+
+// K4TOKEN: Z28 = Σx per lane of the token at x, Z29 its scales (s0, s1).
+#define K4TOKEN(x, s0, s1) \
+	VMOVDQU32     ones<>(SB), Z31 \
+	VPXORD        Z30, Z30, Z30   \
+	VPDPBUSD      x, Z31, Z30     \
+	VCVTDQ2PS     Z30, Z28        \
+	VBROADCASTSS  s0, Y29         \
+	VBROADCASTSS  s1, Y31         \
+	VINSERTF64X4  $1, Y31, Z29, Z29
+
+#define K4PAIR(F, W, S, M, x) \
+	VPXORD       Z30, Z30, Z30  \
+	VPDPBUSD     x, W, Z30      \
+	VCVTDQ2PS    Z30, Z30       \
+	VMULPS       Z29, S, Z31    \
+	VFMADD231PS  Z31, Z30, F    \
+	VMULPS       Z29, M, Z31    \
+	VFNMADD231PS Z31, Z28, F
+
+#define K4TOKROWS(F0, F1, F2, F3, x, s0, s1) \
+	K4TOKEN(x, s0, s1)              \
+	K4PAIR(F0, Z16, Z20, Z24, x)    \
+	K4PAIR(F1, Z17, Z21, Z25, x)    \
+	K4PAIR(F2, Z18, Z22, Z26, x)    \
+	K4PAIR(F3, Z19, Z23, Z27, x)
+
+#define K4STEP4 \
+	K4TOKROWS(Z0, Z1, Z2, Z3, (DI), (BX), 4(BX))                                 \
+	K4TOKROWS(Z4, Z5, Z6, Z7, (DI)(R12*1), (BX)(R12*1), 4(BX)(R12*1))            \
+	K4TOKROWS(Z8, Z9, Z10, Z11, (DI)(R12*2), (BX)(R12*2), 4(BX)(R12*2))          \
+	K4TOKROWS(Z12, Z13, Z14, Z15, (DI)(R13*1), (BX)(R13*1), 4(BX)(R13*1))
+
+#define K4STEP1 \
+	K4TOKROWS(Z0, Z1, Z2, Z3, (DI), (BX), 4(BX))
+
+#define K4SUPER(STEP) \
+	K4UNPACK(R8, sc-72)      \
+	K4UNPACK(R9, sc-56)      \
+	K4UNPACK(R10, sc-40)     \
+	K4UNPACK(R11, sc-24)     \
+	K4ROWS(16, sc-72, sc-64) \
+	STEP                     \
+	NEXTSTEP                 \
+	K4ROWS(48, sc-70, sc-62) \
+	STEP                     \
+	NEXTSTEP                 \
+	K4ROWS(80, sc-68, sc-60) \
+	STEP                     \
+	NEXTSTEP                 \
+	K4ROWS(112, sc-66, sc-58) \
+	STEP                  \
+	NEXTSTEP              \
+	ADDQ $144, R8         \
+	ADDQ $144, R9         \
+	ADDQ $144, R10        \
+	ADDQ $144, R11
+
+// K4TILE is a Q4_K tile's body; the output registers are reloaded at the
+// end since the unpacking uses them.
+#define K4TILE(STEP, STORES) \
+	LOADARGS                  \
+	ZERO4(Z0, Z1, Z2, Z3)     \
+	ZERO4(Z4, Z5, Z6, Z7)     \
+	ZERO4(Z8, Z9, Z10, Z11)   \
+	ZERO4(Z12, Z13, Z14, Z15) \
+	MOVL  $0xffff0000, AX     \
+	KMOVD AX, K3              \
+	SHRQ  $3, CX              \
+	MOVQ  CX, left-8(SP)      \
+k4loop:                           \
+	CMPQ  left-8(SP), $0      \
+	JEQ   k4done              \
+	K4SUPER(STEP)             \
+	DECQ  left-8(SP)          \
+	JMP   k4loop              \
+k4done:                           \
+	MOVQ  a+0(FP), AX         \
+	MOVQ  ARG_OUT(AX), DX     \
+	MOVQ  ARG_OSTRIDE(AX), SI \
+	STORES                    \
+	VZEROUPPER                \
+	RET
+
+// func q4_KTileX4(a *tileArgs)
+TEXT ·q4_KTileX4(SB), NOSPLIT, $72-8
+	K4TILE(K4STEP4, STORES4)
+
+// func q4_KTileX1(a *tileArgs)
+TEXT ·q4_KTileX1(SB), NOSPLIT, $72-8
+	K4TILE(K4STEP1, STORES1)

@@ -146,7 +146,7 @@ func checkTileExact(t *testing.T, cpu *CPU, typ quant.Type, rows, cols, n int, s
 			switch {
 			case typ == quant.Q8_0 || typ == quant.Q4_0:
 				want, abs = exactQ8Dot(typ, w.Row(row), quantizeRows(xt, 1, cols), cols)
-			case typ == quant.Q6_K && tiles.q6_K != nil && !cpu.FloatActivations:
+			case (typ == quant.Q6_K || typ == quant.Q4_K) && tiles.pair(typ) != nil && !cpu.FloatActivations:
 				want, abs = exactOnQ8(wf, quantizeRows(xt, 1, cols))
 			case typ == quant.BF16 && cpu.BF16Activations && tiles.bf16Dot != nil:
 				want, abs = exactDot(wf, roundBF16(xt))
