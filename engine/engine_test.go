@@ -426,3 +426,36 @@ func TestStatsAfterAbort(t *testing.T) {
 		t.Errorf("after the abort: %+v", s)
 	}
 }
+
+// BenchmarkDecode measures the engine's decode loop on the embedded model,
+// one sequence and eight samples of one prompt: with a model this small
+// the figure is the engine's own overhead per step.
+func BenchmarkDecode(b *testing.B) {
+	for _, n := range []int{1, 8} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			m, err := model.Load("")
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu := kernels.NewCPU(2)
+			defer cpu.Close()
+			m.SetBackend(cpu)
+			e, err := New(m, Options{NewDecoder: func() Decoder { return idDecoder{} }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			tokens := 0
+			for b.Loop() {
+				out, err := e.Generate(context.Background(), rlRequest(testPrompts[0], n, 1), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, s := range out.Samples {
+					tokens += len(s.Tokens)
+				}
+			}
+			b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tok/s")
+		})
+	}
+}
