@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aha-inference/aha/quant"
 )
@@ -373,6 +375,28 @@ func TestCPUAttention(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPoolParks runs jobs whose chunks are slow (so the caller parks) with
+// pauses between them (so the workers park), checking every item runs once.
+func TestPoolParks(t *testing.T) {
+	p := newPool(3)
+	defer p.close()
+	for round := range 4 {
+		hits := make([]int32, 12)
+		p.run(len(hits), func(lo, hi int) {
+			time.Sleep(time.Millisecond)
+			for i := lo; i < hi; i++ {
+				atomic.AddInt32(&hits[i], 1)
+			}
+		})
+		for i, h := range hits {
+			if h != 1 {
+				t.Fatalf("round %d: item %d run %d times", round, i, h)
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

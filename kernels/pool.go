@@ -24,6 +24,11 @@ type pool struct {
 	next    atomic.Int64 // first item not yet taken
 	running atomic.Int32 // workers still on the current job
 	closed  bool
+
+	// The caller of run parks too when the workers take long (a worker
+	// the OS has preempted): the last worker to finish wakes it.
+	callerSleeping atomic.Bool
+	callerWake     chan struct{}
 }
 
 type worker struct {
@@ -38,7 +43,7 @@ const spinLimit = 20000
 
 // newPool starts threads−1 workers; the goroutine calling run is the last.
 func newPool(threads int) *pool {
-	p := &pool{}
+	p := &pool{callerWake: make(chan struct{}, 1)}
 	for range threads - 1 {
 		w := &worker{wake: make(chan struct{}, 1)}
 		p.workers = append(p.workers, w)
@@ -57,7 +62,9 @@ func (p *pool) work(w *worker) {
 			return
 		}
 		p.take()
-		p.running.Add(-1)
+		if p.running.Add(-1) == 0 && p.callerSleeping.CompareAndSwap(true, false) {
+			p.callerWake <- struct{}{}
+		}
 	}
 }
 
@@ -123,9 +130,21 @@ func (p *pool) run(n int, fn func(lo, hi int)) {
 	}
 	p.take()
 	for i := 0; p.running.Load() != 0; i++ {
-		if i%2048 == 2047 {
-			runtime.Gosched()
+		if i < spinLimit {
+			if i%2048 == 2047 {
+				runtime.Gosched()
+			}
+			continue
 		}
+		p.callerSleeping.Store(true)
+		if p.running.Load() == 0 {
+			if !p.callerSleeping.CompareAndSwap(true, false) {
+				<-p.callerWake // a worker already decided to wake us
+			}
+			break
+		}
+		<-p.callerWake
+		break
 	}
 	p.fn = nil
 }
