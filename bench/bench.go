@@ -87,14 +87,14 @@ type ServeRun struct {
 	Failed       int     `json:"failed"`
 	DurationS    float64 `json:"duration_s"`    // first request sent to last one finished
 	InputTokens  int     `json:"input_tokens"`  // as the server reported them (usage), 0 if it did not
-	OutputTokens int     `json:"output_tokens"` // usage, else one per streamed text chunk
+	OutputTokens int     `json:"output_tokens"` // usage, else one per token event
 
 	RequestsPerSec     float64 `json:"requests_per_s"`      // completed requests / duration
 	OutputTokensPerSec float64 `json:"output_tokens_per_s"` // output tokens / duration
 
-	TTFT Latency `json:"ttft"`        // request sent to first text chunk
+	TTFT Latency `json:"ttft"`        // request sent to the first token event
 	TPOT Latency `json:"tpot"`        // (latency − TTFT) / (output tokens − 1), per request
-	ITL  Latency `json:"itl"`         // gaps between successive text chunks, all requests pooled
+	ITL  Latency `json:"itl"`         // gaps between successive token events, all requests pooled
 	E2E  Latency `json:"e2e_latency"` // request sent to the end of its stream
 
 	Errors []string `json:"errors,omitempty"` // the first distinct failures

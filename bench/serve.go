@@ -146,11 +146,11 @@ func (c *Client) Run(ctx context.Context, l Load, progress func(int64)) (ServeRu
 }
 
 // record is what the client saw of one request: when it was sent, when
-// each text chunk arrived and the stream ended (since it was sent), and
+// each token event arrived and the stream ended (since it was sent), and
 // the token counts the server reported (0 if it did not).
 type record struct {
 	start        time.Time
-	chunks       []time.Duration
+	arrivals     []time.Duration
 	end          time.Duration
 	inputTokens  int
 	outputTokens int
@@ -174,6 +174,10 @@ func (c *Client) send(ctx context.Context, l Load, prompt string, maxTokens int)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
+	// A server may close a kept-alive connection just as a request goes
+	// out on it; marked idempotent (an empty key is not sent), the request
+	// is sent again on a new connection instead of failing.
+	req.Header["Idempotency-Key"] = []string{}
 	rec.start = time.Now()
 	defer func() { rec.end = time.Since(rec.start) }()
 	resp, err := c.http.Do(req)
@@ -188,15 +192,15 @@ func (c *Client) send(ctx context.Context, l Load, prompt string, maxTokens int)
 		return rec
 	}
 	rec.err = readStream(resp.Body, func(ev streamEvent) {
-		if ev.text() != "" {
-			rec.chunks = append(rec.chunks, time.Since(rec.start))
+		if ev.isToken() {
+			rec.arrivals = append(rec.arrivals, time.Since(rec.start))
 		}
 		if ev.Usage != nil {
 			rec.inputTokens, rec.outputTokens = ev.Usage.PromptTokens, ev.Usage.CompletionTokens
 		}
 	})
-	if rec.err == nil && len(rec.chunks) == 0 {
-		rec.err = errors.New("the stream held no text")
+	if rec.err == nil && len(rec.arrivals) == 0 {
+		rec.err = errors.New("the stream held no tokens")
 	}
 	return rec
 }
@@ -204,7 +208,8 @@ func (c *Client) send(ctx context.Context, l Load, prompt string, maxTokens int)
 // streamEvent is one server-sent event of a streamed completion.
 type streamEvent struct {
 	Choices []struct {
-		Text string `json:"text"`
+		Text         string  `json:"text"`
+		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *struct {
 		PromptTokens     int `json:"prompt_tokens"`
@@ -213,6 +218,26 @@ type streamEvent struct {
 	Error *struct {
 		Message string `json:"message"`
 	} `json:"error"`
+}
+
+// isToken tells whether the event brings a generated token. Like vLLM's
+// benchmark, an event with choices counts even when its text is empty
+// (special and unused tokens print as nothing); but an empty one that only
+// carries the finish reason, as llama-server sends after the last token,
+// does not.
+func (e *streamEvent) isToken() bool {
+	if len(e.Choices) == 0 {
+		return false
+	}
+	if e.text() != "" {
+		return true
+	}
+	for _, c := range e.Choices {
+		if c.FinishReason != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *streamEvent) text() string {
@@ -256,9 +281,9 @@ func readStream(r io.Reader, fn func(streamEvent)) error {
 
 // summarize computes a run's figures from its requests' records, the way
 // vLLM's serving benchmark defines them: TTFT is the time to the first
-// text chunk; TPOT, per request with more than one output token, is the
+// token event; TPOT, per request with more than one output token, is the
 // rest of its latency over its other tokens; ITL pools the gaps between
-// successive chunks of every request; the duration runs from the first
+// successive token events of every request; the duration runs from the first
 // request sent to the last one finished, and the rates divide by it.
 // Failed requests count only in Failed (and Errors).
 func summarize(records []record) ServeRun {
@@ -285,17 +310,17 @@ func summarize(records []record) ServeRun {
 		completed++
 		out := r.outputTokens
 		if out == 0 {
-			out = len(r.chunks)
+			out = len(r.arrivals)
 		}
 		run.InputTokens += r.inputTokens
 		run.OutputTokens += out
-		ttft = append(ttft, ms(r.chunks[0]))
+		ttft = append(ttft, ms(r.arrivals[0]))
 		e2e = append(e2e, ms(r.end))
 		if out > 1 {
-			tpot = append(tpot, ms(r.end-r.chunks[0])/float64(out-1))
+			tpot = append(tpot, ms(r.end-r.arrivals[0])/float64(out-1))
 		}
-		for i := 1; i < len(r.chunks); i++ {
-			itl = append(itl, ms(r.chunks[i]-r.chunks[i-1]))
+		for i := 1; i < len(r.arrivals); i++ {
+			itl = append(itl, ms(r.arrivals[i]-r.arrivals[i-1]))
 		}
 	}
 	run.TTFT, run.TPOT, run.ITL, run.E2E = SummarizeLatency(ttft), SummarizeLatency(tpot), SummarizeLatency(itl), SummarizeLatency(e2e)

@@ -1,11 +1,14 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,13 +34,13 @@ func TestSummarizeRecords(t *testing.T) {
 	records := []record{
 		// 4 chunks, no usage: 4 output tokens. TTFT 100, gaps 10, 20, 30,
 		// ends at 170: TPOT (170−100)/3.
-		{start: t0, chunks: msd(100, 110, 130, 160), end: msd(170)[0]},
+		{start: t0, arrivals: msd(100, 110, 130, 160), end: msd(170)[0]},
 		// usage says 5 tokens in 2 chunks. TTFT 200, gap 100, ends at 400
 		// (sent 50 ms after the first, so the run lasts 450 ms): TPOT
 		// (400−200)/4 = 50.
-		{start: t0.Add(50 * time.Millisecond), chunks: msd(200, 300), end: msd(400)[0], inputTokens: 7, outputTokens: 5},
+		{start: t0.Add(50 * time.Millisecond), arrivals: msd(200, 300), end: msd(400)[0], inputTokens: 7, outputTokens: 5},
 		// One token: no TPOT, no ITL.
-		{start: t0.Add(10 * time.Millisecond), chunks: msd(40), end: msd(60)[0], inputTokens: 3, outputTokens: 1},
+		{start: t0.Add(10 * time.Millisecond), arrivals: msd(40), end: msd(60)[0], inputTokens: 3, outputTokens: 1},
 		// Failures count apart, each distinct message once.
 		{start: t0, end: msd(5)[0], err: errors.New("HTTP 500")},
 		{start: t0, end: msd(5)[0], err: errors.New("HTTP 500")},
@@ -86,20 +89,26 @@ func TestReadStream(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
 		texts    []string
+		tokens   int // events counted as tokens
 		usage    int
 		err      string
 	}{
-		{"plain", "data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: {\"choices\":[{\"text\":\"b\"}]}\n\ndata: [DONE]\n\n", []string{"a", "b"}, 0, ""},
-		{"no space, comments, usage", ": keep-alive\ndata:{\"choices\":[{\"text\":\"x\"}]}\nevent: foo\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":9}}\ndata: [DONE]\n", []string{"x", ""}, 9, ""},
-		{"empty text", "data: {\"choices\":[{\"text\":\"\"}]}\ndata: [DONE]\n", []string{""}, 0, ""},
-		{"error event", "data: {\"choices\":[{\"text\":\"a\"}]}\ndata: {\"error\":{\"message\":\"context too long\"}}\n", []string{"a"}, 0, "server error: context too long"},
-		{"cut short", "data: {\"choices\":[{\"text\":\"a\"}]}\n", []string{"a"}, 0, "without [DONE]"},
-		{"bad json", "data: {nope\n", nil, 0, "stream event"},
+		{"plain", "data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: {\"choices\":[{\"text\":\"b\",\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\n", []string{"a", "b"}, 2, 0, ""},
+		{"no space, comments, usage", ": keep-alive\ndata:{\"choices\":[{\"text\":\"x\"}]}\nevent: foo\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":9}}\ndata: [DONE]\n", []string{"x", ""}, 1, 9, ""},
+		// llama-server: unused tokens print as nothing, and an empty event
+		// with the finish reason and usage closes the stream.
+		{"llama-server", "data: {\"choices\":[{\"text\":\"\",\"finish_reason\":null}]}\ndata: {\"choices\":[{\"text\":\"\",\"finish_reason\":null}]}\ndata: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}],\"usage\":{\"completion_tokens\":2}}\ndata: [DONE]\n", []string{"", "", ""}, 2, 2, ""},
+		{"error event", "data: {\"choices\":[{\"text\":\"a\"}]}\ndata: {\"error\":{\"message\":\"context too long\"}}\n", []string{"a"}, 1, 0, "server error: context too long"},
+		{"cut short", "data: {\"choices\":[{\"text\":\"a\"}]}\n", []string{"a"}, 1, 0, "without [DONE]"},
+		{"bad json", "data: {nope\n", nil, 0, 0, "stream event"},
 	} {
 		var texts []string
-		usage := 0
+		tokens, usage := 0, 0
 		err := readStream(strings.NewReader(tc.in), func(ev streamEvent) {
 			texts = append(texts, ev.text())
+			if ev.isToken() {
+				tokens++
+			}
 			if ev.Usage != nil {
 				usage = ev.Usage.CompletionTokens
 			}
@@ -107,8 +116,8 @@ func TestReadStream(t *testing.T) {
 		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
 		}
-		if !slices.Equal(texts, tc.texts) || usage != tc.usage {
-			t.Errorf("%s: texts %q usage %d, want %q and %d", tc.name, texts, usage, tc.texts, tc.usage)
+		if !slices.Equal(texts, tc.texts) || tokens != tc.tokens || usage != tc.usage {
+			t.Errorf("%s: texts %q, %d tokens, usage %d; want %q, %d and %d", tc.name, texts, tokens, usage, tc.texts, tc.tokens, tc.usage)
 		}
 	}
 }
@@ -232,6 +241,41 @@ func TestServeFakeServer(t *testing.T) {
 	dead.Close()
 	if err := c.WarmUp(ctx, Load{URL: dead.URL, Prompts: []string{"x"}, MaxTokens: 1}); err == nil {
 		t.Error("warm-up against a closed server succeeded")
+	}
+}
+
+// TestServeRetriesClosedConnection: a server that drops a kept-alive
+// connection when a second request arrives on it (as llama-server does
+// with idle ones) costs a retry, not a failed request.
+func TestServeRetriesClosedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	body := "data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: [DONE]\n\n"
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				r := bufio.NewReader(conn)
+				req, err := http.ReadRequest(r)
+				if err != nil {
+					return
+				}
+				io.Copy(io.Discard, req.Body)
+				fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+				http.ReadRequest(r) // the next request on this connection: dropped
+			}()
+		}
+	}()
+	run, err := NewClient().Run(context.Background(), Load{URL: "http://" + ln.Addr().String(), Prompts: []string{"p"}, MaxTokens: 1, Requests: 5, Concurrency: 1}, nil)
+	if err != nil || run.Failed != 0 || run.OutputTokens != 5 {
+		t.Errorf("%v: %d failed (%q), %d tokens", err, run.Failed, run.Errors, run.OutputTokens)
 	}
 }
 

@@ -50,7 +50,7 @@ func runBench(args []string) error {
 	seed := fs.Uint64("seed", 1, "random seed of synthetic weights, token ids, prompts and arrivals")
 	prompt := fs.Int("prompt", 128, "prompt tokens (default mode, prefill, rollout)")
 	gen := fs.Int("gen", 64, "tokens generated per sequence (default mode, decode, rollout; serve: max_tokens)")
-	depth := fs.Int("depth", 0, "decode: positions already in each sequence's cache")
+	depth := fs.Int("depth", 0, "decode: positions already in each sequence's cache (default mode: --prompt)")
 	batch := fs.String("batch", "", "decode: sequences decoding together, a list (default mode: 1,4,16; decode: 1)")
 	numPrompts := fs.Int("num-prompts", 4, "rollout: prompts")
 	samples := fs.Int("n", 4, "rollout: samples per prompt")
@@ -360,7 +360,9 @@ func benchServe(ctx context.Context, report *bench.Report, f serveFlags) error {
 			name = client.ModelName(ctx, s[1])
 		}
 		names[s[0]] = name
-		warm := bench.Load{URL: s[1], Model: name, Prompts: prompts, MaxTokens: f.maxTokens}
+		// A prompt of its own, so that no measured request finds its
+		// prompt in the server's prefix cache.
+		warm := bench.Load{URL: s[1], Model: name, Prompts: bench.SyntheticPrompts(1, f.promptLen, f.seed+1), MaxTokens: f.maxTokens}
 		if err := client.WarmUp(ctx, warm); err != nil {
 			return err
 		}
