@@ -55,9 +55,11 @@ func Plot(r *Report, path string) error {
 }
 
 // series is one line of a panel: y against x, with optional bars from lo
-// to hi.
+// to hi. Lines of one engine share a color; style tells its lines apart
+// (dashes and point shape).
 type series struct {
-	name       string
+	name         string
+	color, style int
 	x, y       []float64
 	lo, hi     []float64
 	withErrors bool
@@ -104,7 +106,7 @@ func throughputPanels(rows []Row) ([]*plot.Plot, error) {
 		p.aha.add(p.x(r), r.TokensPerSec)
 		if r.VsTokensPerS != nil && r.Vs != "single" {
 			if p.vs == nil {
-				p.vs = &series{name: r.Vs}
+				p.vs = &series{name: r.Vs, color: 1, style: 1}
 			}
 			p.vs.add(p.x(r), *r.VsTokensPerS)
 		}
@@ -147,12 +149,12 @@ func servePanels(runs []ServeRun) ([]*plot.Plot, error) {
 		}
 	}
 	var tput, ttft, itl []*series
-	for _, name := range servers {
-		t := &series{name: name}
+	for k, name := range servers {
+		t := &series{name: name, color: k, style: k}
 		var ft, it [3]*series
 		for i, p := range []string{"p50", "p90", "p99"} {
-			ft[i] = &series{name: name + " " + p}
-			it[i] = &series{name: name + " " + p}
+			ft[i] = &series{name: name + " " + p, color: k, style: i}
+			it[i] = &series{name: name + " " + p, color: k, style: i}
 		}
 		for _, r := range runs {
 			if r.Server != name {
@@ -198,7 +200,7 @@ func newPanel(title, xlabel, ylabel string, ss []*series) (*plot.Plot, error) {
 	p.Legend.Top, p.Legend.Left = true, true
 	var xs []float64
 	ymax := 0.0
-	for i, s := range ss {
+	for _, s := range ss {
 		if s.Len() == 0 {
 			continue
 		}
@@ -206,8 +208,8 @@ func newPanel(title, xlabel, ylabel string, ss []*series) (*plot.Plot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("plot %s: %w", title, err)
 		}
-		line.Color, line.Dashes = plotutil.Color(i), plotutil.Dashes(i)
-		points.Color, points.Shape = plotutil.Color(i), plotutil.Shape(i)
+		line.Color, line.Dashes = plotutil.Color(s.color), plotutil.Dashes(s.style)
+		points.Color, points.Shape = plotutil.Color(s.color), plotutil.Shape(s.style)
 		p.Add(line, points)
 		p.Legend.Add(s.name, line, points)
 		if s.withErrors {
@@ -215,7 +217,7 @@ func newPanel(title, xlabel, ylabel string, ss []*series) (*plot.Plot, error) {
 			if err != nil {
 				return nil, fmt.Errorf("plot %s: %w", title, err)
 			}
-			bars.Color = plotutil.Color(i)
+			bars.Color = plotutil.Color(s.color)
 			p.Add(bars)
 		}
 		xs = append(xs, s.x...)
@@ -224,8 +226,8 @@ func newPanel(title, xlabel, ylabel string, ss []*series) (*plot.Plot, error) {
 			ymax = max(ymax, slices.Max(s.hi))
 		}
 	}
-	// From zero, with room at the top for the legend.
-	p.Y.Min, p.Y.Max = 0, ymax*1.25
+	// From zero, with room at the top for the legend's lines.
+	p.Y.Min, p.Y.Max = 0, ymax*(1.1+0.08*float64(len(ss)))
 	if len(xs) == 0 {
 		return p, nil
 	}
