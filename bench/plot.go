@@ -60,9 +60,9 @@ func Plot(r *Report, path string) error {
 type series struct {
 	name         string
 	color, style int
-	x, y       []float64
-	lo, hi     []float64
-	withErrors bool
+	x, y         []float64
+	lo, hi       []float64
+	withErrors   bool
 }
 
 func (s *series) add(x float64, st Stats) {
