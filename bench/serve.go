@@ -102,9 +102,12 @@ func (c *Client) Run(ctx context.Context, l Load, progress func(int64)) (ServeRu
 		return ServeRun{}, errors.New("serve: need a request rate or a concurrency of at least 1")
 	}
 	records := make([]record, l.Requests)
+	var mu sync.Mutex // progress is called by one request at a time
 	one := func(i int) {
 		records[i] = c.send(ctx, l, l.Prompts[i%len(l.Prompts)], l.MaxTokens)
+		mu.Lock()
 		tick(progress)
+		mu.Unlock()
 	}
 	var wg sync.WaitGroup
 	if l.Rate > 0 {
