@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -330,4 +331,19 @@ func TestCompletionsURL(t *testing.T) {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
 	}
+}
+
+// FuzzReadStream: any byte stream parses or fails with an error; every
+// event counted as a token has choices.
+func FuzzReadStream(f *testing.F) {
+	f.Add([]byte("data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: [DONE]\n\n"))
+	f.Add([]byte("data: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}],\"usage\":{\"completion_tokens\":2}}\ndata: [DONE]\n"))
+	f.Add([]byte(": ping\ndata: {\"error\":{\"message\":\"x\"}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		readStream(bytes.NewReader(data), func(ev streamEvent) {
+			if ev.isToken() && len(ev.Choices) == 0 {
+				t.Errorf("a token event without choices: %+v", ev)
+			}
+		})
+	})
 }
