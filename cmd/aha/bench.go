@@ -46,6 +46,7 @@ func runBench(args []string) error {
 	vocab := fs.String("vocab", "", "with --synth: the tokenizer (a GGUF, tokenizer.json or HF folder; default: the embedded model's, padded)")
 	keep := fs.Bool("keep", false, "with --synth: keep the temporary GGUF and print its path")
 	threads := fs.Int("t", 0, "threads (0 = one per physical core); the peer gets the same number")
+	device := fs.String("device", "cpu", "where to run the model: cpu, or cuda (falls back to the CPU, saying why, when no GPU is usable)")
 	reps := fs.Int("reps", 3, "repetitions of each figure after the warm-up")
 	seed := fs.Uint64("seed", 1, "random seed of synthetic weights, token ids, prompts and arrivals")
 	prompt := fs.Int("prompt", 128, "prompt tokens (default mode, prefill, rollout)")
@@ -121,7 +122,7 @@ func runBench(args []string) error {
 	report.Peer = peer
 
 	bench.ResetPeakRSS()
-	l, err := load(path, *threads)
+	l, err := loadOn(path, *device, *threads)
 	if err != nil {
 		return err
 	}

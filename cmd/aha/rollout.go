@@ -144,7 +144,7 @@ func rolloutRun(f *rolloutFlags, set map[string]bool, argv map[string]string) er
 		return err
 	}
 
-	l, err := load(f.modelPath, f.sf.threads)
+	l, err := loadOn(f.modelPath, f.sf.device, f.sf.threads)
 	if err != nil {
 		return err
 	}
