@@ -87,26 +87,30 @@
 // Z24 −c·Σx per lane of the current token, Z25 its block scales d_x, Z26
 // and Z27 scratch, Z28 zero, Z29 the byte c.
 
-// TOKEN2 prepares token activations at x (scales at s0, s1) for a step of
-// two blocks; TOKEN1 for a last single block (its upper lanes' scale is 0).
+// TOKEN2 loads the token activations at x into Z31 (scales at s0, s1) for
+// a step of two blocks; TOKEN1 for a last single block (its upper lanes'
+// scale is 0).
 #define TOKEN2(x, s0, s1) \
+	VMOVDQU8      x, Z31         \
 	VPXORD        Z24, Z24, Z24  \
-	VPDPBUSD      x, Z29, Z24    \
+	VPDPBUSD      Z31, Z29, Z24  \
 	VPSUBD        Z24, Z28, Z24  \
 	VBROADCASTSS  s0, Y25        \
 	VBROADCASTSS  s1, Y30        \
 	VINSERTF64X4  $1, Y30, Z25, Z25
 
 #define TOKEN1(x, s0) \
+	VMOVDQU8      x, Z31         \
 	VPXORD        Z24, Z24, Z24  \
-	VPDPBUSD      x, Z29, Z24    \
+	VPDPBUSD      Z31, Z29, Z24  \
 	VPSUBD        Z24, Z28, Z24  \
 	VBROADCASTSS  s0, Y25
 
-// PAIR accumulates weight row (W, scales S) · token at x into F.
+// PAIR accumulates weight row (W, scales S) · the token (loaded into Z31
+// by TOKEN; x is unused) into F.
 #define PAIR(F, W, S, x) \
 	VMOVDQA32   Z24, Z26       \
-	VPDPBUSD    x, W, Z26      \
+	VPDPBUSD    Z31, W, Z26    \
 	VCVTDQ2PS   Z26, Z26       \
 	VMULPS      Z25, S, Z27    \
 	VFMADD231PS Z27, Z26, F
@@ -379,12 +383,14 @@ q4x1done:
 	KMOVW AX, K1
 
 #define FMA4(F0, F1, F2, F3, x) \
-	VFMADD231PS x, Z16, F0 \
-	VFMADD231PS x, Z17, F1 \
-	VFMADD231PS x, Z18, F2 \
-	VFMADD231PS x, Z19, F3
+	VMOVUPS     x, Z24       \
+	VFMADD231PS Z24, Z16, F0 \
+	VFMADD231PS Z24, Z17, F1 \
+	VFMADD231PS Z24, Z18, F2 \
+	VFMADD231PS Z24, Z19, F3
 
-// The tail loads each token's last columns into Z24 first.
+// Each token's columns are loaded into Z24 once for the four rows (the
+// tail's under the mask).
 #define FMA4T(F0, F1, F2, F3, x) \
 	VMOVUPS.Z   x, K1, Z24 \
 	VFMADD231PS Z24, Z16, F0 \
@@ -555,16 +561,25 @@ qdone:
 #define EVEX_P0(r, x, b) BYTE $((((31-(r))>>3)&1)<<7 | (((31-(x))>>3)&1)<<6 | (((31-(b))>>3)&1)<<5 | (((31-(r))>>4)&1)<<4 | 2)
 #define EVEX_P1(v) BYTE $(((31-(v))&15)<<3 | 4 | 2)
 #define EVEX_P2(v) BYTE $(0x40 | (((31-(v))>>4)&1)<<3)
-#define DPBF16(acc, w) BYTE $0x62; EVEX_P0(acc, 0, 7); EVEX_P1(w); EVEX_P2(w); BYTE $0x52; BYTE $(((acc)&7)<<3 | 7)
-#define DPBF16X(acc, w, idx, ss) BYTE $0x62; EVEX_P0(acc, idx, 7); EVEX_P1(w); EVEX_P2(w); BYTE $0x52; BYTE $(((acc)&7)<<3 | 4); BYTE $((ss)<<6 | ((idx)&7)<<3 | 7)
+#define DPBF16R(acc, w, x) BYTE $0x62; EVEX_P0(acc, (x)>>1, x); EVEX_P1(w); EVEX_P2(w); BYTE $0x52; BYTE $(0xc0 | ((acc)&7)<<3 | ((x)&7))
 
-// Rows 0…3 (weights Z16…Z19) into accumulators a…a+3 against the token
-// at (DI), (DI)(R12*1), (DI)(R12*2) or (DI)(R13*1).
-#define DP4_0(a) DPBF16(a, 16); DPBF16(a+1, 17); DPBF16(a+2, 18); DPBF16(a+3, 19)
-#define DP4_X(a, idx, ss) DPBF16X(a, 16, idx, ss); DPBF16X(a+1, 17, idx, ss); DPBF16X(a+2, 18, idx, ss); DPBF16X(a+3, 19, idx, ss)
+// Rows 0…3 (weights Z16…Z19) into accumulators a…a+3 against the token in
+// Z24, loaded once for the four rows.
+#define DP4R(a) DPBF16R(a, 16, 24); DPBF16R(a+1, 17, 24); DPBF16R(a+2, 18, 24); DPBF16R(a+3, 19, 24)
 
-#define DPTOKENS4 DP4_0(0); DP4_X(4, 12, 0); DP4_X(8, 12, 1); DP4_X(12, 13, 0)
-#define DPTOKENS1 DP4_0(0)
+#define DPTOKENS4 \
+	VMOVDQU32 (DI), Z24          \
+	DP4R(0)                      \
+	VMOVDQU32 (DI)(R12*1), Z24   \
+	DP4R(4)                      \
+	VMOVDQU32 (DI)(R12*2), Z24   \
+	DP4R(8)                      \
+	VMOVDQU32 (DI)(R13*1), Z24   \
+	DP4R(12)
+
+#define DPTOKENS1 \
+	VMOVDQU32 (DI), Z24 \
+	DP4R(0)
 
 #define BF16DROW(w, W) PREFETCHT0 (w)(R14*1); VMOVDQU16 (w), W
 #define BF16DROWT(w, W) VMOVDQU16.Z (w), K1, W
