@@ -100,6 +100,15 @@ func TestCPUSiLUMul(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	cpu := NewCPU(2)
 	defer cpu.Close()
+	saved := simdSiLUMul
+	defer func() { simdSiLUMul = saved }()
+	for _, k := range []func(gate, up *float32, n int){nil, saved} {
+		simdSiLUMul = k
+		checkSiLUMul(t, cpu, r)
+	}
+}
+
+func checkSiLUMul(t *testing.T, cpu *CPU, r *rand.Rand) {
 	for _, n := range []int{1, 15, 17, 2048, 5000} {
 		gate := randFloats(r, n)
 		for i := range gate {
