@@ -423,10 +423,11 @@ func TestPoolCoversRange(t *testing.T) {
 // memory bandwidth, about 35-48 GB/s with two threads on the development
 // machine (2-core AMD EPYC, Zen 5), more where the matrix fits in its 32 MB
 // L3 as these do. With many tokens it reports GFLOP/s (2·rows·cols·n per
-// call): the ceilings on that machine are about 930 GOP/s for the int8
-// dot products (VPDPBUSD, Q8_0/Q4_0), twice the f32 FMA peak of ~230-330
-// GFLOP/s for VDPBF16PS (BF16 with bf16 activations), and the f32 FMA peak
-// for F32/F16/BF16; the K-quants are dequantized row by row.
+// call). The ceilings on that machine: the f32 FMA peak (2 cores × 2
+// pipes × 16 lanes × 2 flops a cycle, several hundred GFLOP/s; llama.cpp's
+// F16 prefill reaches ~330) for F32/F16/BF16, twice that for VDPBF16PS
+// (BF16 with bf16 activations), and about 930 GOP/s for the int8 dot
+// products (VPDPBUSD: Q8_0, Q4_0, Q4_K, Q6_K).
 func BenchmarkMatMul(b *testing.B) {
 	cpu := NewCPU(0)
 	defer cpu.Close()
