@@ -11,6 +11,9 @@ type Backend interface {
 	// Attention is causal grouped-query attention over a paged KV cache (see the
 	// reference Attention).
 	Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int)
+	// SiLUMul is the SwiGLU activation, gate = silu(gate)·up (see the
+	// reference SiLUMul): after the matmuls, the MLP's largest op.
+	SiLUMul(gate, up []float32)
 }
 
 // Reference is the Backend made of the plain reference functions.
@@ -19,6 +22,8 @@ type Reference struct{}
 func (Reference) Name() string { return "reference" }
 
 func (Reference) MatMul(out []float32, w *Matrix, x []float32, n int) { MatMul(out, w, x, n) }
+
+func (Reference) SiLUMul(gate, up []float32) { SiLUMul(gate, up) }
 
 func (Reference) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int) {
 	Attention(out, q, kv, pos, nHeads, nKVHeads, headDim)

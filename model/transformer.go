@@ -243,7 +243,7 @@ func (m *Model) layer(kc *Cache, i int, steps []Step, x []float32, pos []int) {
 	gate, up := b.gate[:n*c.Intermediate], b.up[:n*c.Intermediate]
 	m.backend.MatMul(gate, &l.Gate, h, n)
 	m.backend.MatMul(up, &l.Up, h, n)
-	kernels.SiLUMul(gate, up)
+	m.backend.SiLUMul(gate, up)
 	m.backend.MatMul(out, &l.Down, gate, n)
 	kernels.Add(x, out)
 }
