@@ -28,12 +28,8 @@ func runChat(args []string) error {
 	var sf samplingFlags
 	sf.register(fs)
 	sf.maxTokens = 512
-	rest, err := parse(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args, ""); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usagef("unexpected arguments %q", rest)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

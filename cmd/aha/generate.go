@@ -96,12 +96,8 @@ func runGenerate(args []string) error {
 	sf.register(fs)
 	var ef engineFlags
 	ef.register(fs)
-	rest, err := parse(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args, " (the prompt goes in -p)"); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usagef("unexpected arguments %q (the prompt goes in -p)", rest)
 	}
 	opts, err := ef.options()
 	if err != nil {

@@ -101,6 +101,19 @@ func newFlags(name, args string) *flag.FlagSet {
 
 // parse parses flags wherever they appear among the positional arguments
 // (Go's flag package stops at the first positional one).
+// parseFlags parses a command that takes flags only; hint, if any, says
+// where a stray argument probably belongs.
+func parseFlags(fs *flag.FlagSet, args []string, hint string) error {
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("unexpected arguments %q%s", rest, hint)
+	}
+	return nil
+}
+
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {

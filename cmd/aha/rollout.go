@@ -82,12 +82,8 @@ func runRollout(args []string) error {
 	f.sf.maxTokens = 2048
 	fs.Lookup("max-tokens").DefValue = "2048"
 	f.ef.register(fs)
-	rest, err := parse(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args, ""); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usagef("unexpected arguments %q", rest)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })

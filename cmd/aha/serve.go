@@ -37,12 +37,8 @@ func runServe(args []string) error {
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGTERM or Ctrl-C, how long running requests may finish before they are aborted")
 	var ef engineFlags
 	ef.register(fs)
-	rest, err := parse(fs, args)
-	if err != nil {
+	if err := parseFlags(fs, args, ""); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usagef("unexpected arguments %q", rest)
 	}
 	opts, err := ef.options()
 	if err != nil {
