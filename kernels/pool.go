@@ -143,8 +143,11 @@ func (p *pool) run(n int, fn func(lo, hi int)) {
 			}
 			break
 		}
+		// The token may be late, from the last worker of an earlier run
+		// that was preempted between its decrement and its wake-up: the
+		// loop checks running again rather than trusting it.
 		<-p.callerWake
-		break
+		i = 0
 	}
 	p.fn = nil
 }
