@@ -152,19 +152,46 @@ func RopeFrequencies(headDim int, theta float64, factors []float32) []float64 {
 // its row's position: row t is at position pos[t]. Each pair (a, b) turns by
 // the angle pos·freqs[i].
 func RoPE(x []float32, pos []int, nHeads, headDim int, freqs []float64, layout RopeLayout) {
-	half := headDim / 2
+	RotateHeads(x, RopeTable(nil, pos, freqs[:headDim/2]), nHeads, headDim, layout)
+}
+
+// RopeTable returns the cosine and sine of every row's angles, pos[t]·freqs[i],
+// as (cos, sin) pairs, headDim/2 pairs per row, reusing dst's storage. A
+// forward step computes it once and rotates every layer's queries and keys
+// with it.
+func RopeTable(dst []float32, pos []int, freqs []float64) []float32 {
+	half := len(freqs)
+	if n := 2 * half * len(pos); cap(dst) >= n {
+		dst = dst[:n]
+	} else {
+		dst = make([]float32, n)
+	}
 	for t, p := range pos {
+		row := dst[2*half*t : 2*half*(t+1)]
+		for i, f := range freqs {
+			sin, cos := math.Sincos(float64(p) * f)
+			row[2*i], row[2*i+1] = float32(cos), float32(sin)
+		}
+	}
+	return dst
+}
+
+// RotateHeads applies RoPE with the angles of a RopeTable.
+func RotateHeads(x, table []float32, nHeads, headDim int, layout RopeLayout) {
+	half := headDim / 2
+	for t := 0; t < len(table)/(2*half); t++ {
+		cs := table[2*half*t : 2*half*(t+1)]
 		for h := 0; h < nHeads; h++ {
 			head := x[(t*nHeads+h)*headDim : (t*nHeads+h+1)*headDim]
 			for i := 0; i < half; i++ {
-				sin, cos := math.Sincos(float64(p) * freqs[i])
+				cos, sin := cs[2*i], cs[2*i+1]
 				ia, ib := i, i+half
 				if layout == RopeInterleaved {
 					ia, ib = 2*i, 2*i+1
 				}
 				a, b := head[ia], head[ib]
-				head[ia] = a*float32(cos) - b*float32(sin)
-				head[ib] = a*float32(sin) + b*float32(cos)
+				head[ia] = a*cos - b*sin
+				head[ib] = a*sin + b*cos
 			}
 		}
 	}

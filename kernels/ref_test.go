@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/aha-inference/aha/quant"
@@ -186,5 +187,27 @@ func TestMatMul(t *testing.T) {
 	}
 	if _, err := NewMatrix(quant.Q8_0, 2, 32, make([]byte, 34)); err == nil {
 		t.Error("NewMatrix accepted too little data")
+	}
+}
+
+// TestRopeTableMatchesRoPE checks that rotating with a precomputed table
+// (what the forward pass does once per step) gives exactly RoPE's bits.
+func TestRopeTableMatchesRoPE(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const nHeads, headDim = 3, 8
+	freqs := RopeFrequencies(headDim, 10000, nil)
+	pos := []int{0, 7, 3, 4096}
+	for _, layout := range []RopeLayout{RopeHalves, RopeInterleaved} {
+		x := make([]float32, len(pos)*nHeads*headDim)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		want := slices.Clone(x)
+		RoPE(want, pos, nHeads, headDim, freqs, layout)
+		table := RopeTable(make([]float32, 3), pos, freqs) // a too-small dst is replaced
+		RotateHeads(x, table, nHeads, headDim, layout)
+		if !slices.Equal(x, want) {
+			t.Errorf("layout %v: table rotation differs from RoPE", layout)
+		}
 	}
 }

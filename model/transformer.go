@@ -86,6 +86,7 @@ type buffers struct {
 	gate, up            []float32
 	logits              []float32
 	pos                 []int
+	rope                []float32 // the step's rotary angles, shared by every layer
 }
 
 func (b *buffers) ensure(c *Config, n int) {
@@ -160,6 +161,7 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 			t++
 		}
 	}
+	b.rope = kernels.RopeTable(b.rope, pos, m.RopeFreqs)
 	for l := range m.Layers {
 		m.layer(c, l, steps, x, pos)
 	}
@@ -216,8 +218,8 @@ func (m *Model) layer(kc *Cache, i int, steps []Step, x []float32, pos []int) {
 		kernels.RMSNorm(q, q, l.QNorm, c.NormEps)
 		kernels.RMSNorm(k, k, l.KNorm, c.NormEps)
 	}
-	kernels.RoPE(q, pos, c.Heads, c.HeadDim, m.RopeFreqs, c.RopeLayout)
-	kernels.RoPE(k, pos, c.KVHeads, c.HeadDim, m.RopeFreqs, c.RopeLayout)
+	kernels.RotateHeads(q, b.rope, c.Heads, c.HeadDim, c.RopeLayout)
+	kernels.RotateHeads(k, b.rope, c.KVHeads, c.HeadDim, c.RopeLayout)
 
 	// Each sequence appends its keys and values to its own cache, then its
 	// queries attend over that cache.
