@@ -589,7 +589,12 @@ func (e *Engine) plan(admit bool) ([]model.Step, []*unit) {
 	var units []*unit
 	taken, preempted := map[*unit]bool{}, map[*unit]bool{}
 	reserved := 0
-	room := func() int { return e.cache.FreeBlocks() + e.prefix.evictable() - reserved }
+	// Counting the evictable blocks walks the prefix cache, so it is
+	// redone only when it can change: after a sequence is attached to
+	// cached blocks or preempted.
+	evictable := e.prefix.evictable()
+	recount := func() { evictable = e.prefix.evictable() }
+	room := func() int { return e.cache.FreeBlocks() + evictable - reserved }
 	take := func(u *unit, k int) {
 		reserved += u.seq.Needs(k)
 		rows, start := 0, u.seq.Len()
@@ -630,10 +635,12 @@ func (e *Engine) plan(admit bool) ([]model.Step, []*unit) {
 			}
 			e.preempt(v)
 			preempted[v] = true
+			recount()
 		}
 		if u.seq.Needs(1) > room() {
 			e.preempt(u)
 			preempted[u] = true
+			recount()
 			continue
 		}
 		take(u, 1)
@@ -648,6 +655,7 @@ func (e *Engine) plan(admit bool) ([]model.Step, []*unit) {
 		}
 		if u.seq == nil {
 			e.attach(u, len(u.feed)-1)
+			recount()
 		}
 		if k := chunk(u); k > 0 {
 			take(u, k)
@@ -666,6 +674,7 @@ func (e *Engine) plan(admit bool) ([]model.Step, []*unit) {
 		}
 		e.queue = e.queue[1:]
 		u := e.admit(r)
+		recount()
 		if k := chunk(u); k > 0 {
 			take(u, k)
 		}
