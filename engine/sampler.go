@@ -83,6 +83,9 @@ type Sampler struct {
 	max  float32
 	sum  float64 // of e
 	all  bool    // no truncation: every token is kept
+	// ready says e, cand, max and sum belong to the current z: they are
+	// computed only when sampling or processed logprobs need them.
+	ready bool
 }
 
 type candidate struct {
@@ -113,11 +116,11 @@ func (s *Sampler) Accept(id int) {
 func (s *Sampler) Sample(logits []float32) int {
 	s.next(logits)
 	if s.p.Temperature == 0 {
-		if s.all {
-			return Argmax(s.z)
-		}
-		return s.cand[0].id
+		// Truncation always keeps the best token, so greedy needs no
+		// probabilities (unless processed logprobs ask for them).
+		return Argmax(s.z)
 	}
+	s.probabilities()
 	r := s.rng.Float64() * s.sum
 	if s.all {
 		for id, e := range s.e {
@@ -135,8 +138,8 @@ func (s *Sampler) Sample(logits []float32) int {
 	return s.cand[len(s.cand)-1].id
 }
 
-// next computes the processed distribution: logit bias, the min_tokens
-// mask, penalties, temperature, then top-k, top-p and min-p.
+// next computes the processed logits: logit bias, the min_tokens mask,
+// penalties and temperature (probabilities adds top-k, top-p and min-p).
 func (s *Sampler) next(logits []float32) {
 	p := &s.p
 	s.z = append(s.z[:0], logits...)
@@ -177,6 +180,17 @@ func (s *Sampler) next(logits []float32) {
 		}
 	}
 
+	s.ready = false
+}
+
+// probabilities computes, once per next, exp(z − max) for the tokens
+// top-k, top-p and min-p keep, and their sum.
+func (s *Sampler) probabilities() {
+	if s.ready {
+		return
+	}
+	s.ready = true
+	p, z := &s.p, s.z
 	s.max = z[Argmax(z)]
 	if cap(s.e) < len(z) {
 		s.e = make([]float64, len(z))
@@ -344,6 +358,7 @@ func (s *Sampler) Logprob(mode LogprobMode, logits []float32, id, top int) (floa
 		lp = func(i int) float32 { return float32(float64(logits[i]/t) - lse) }
 		return lp(id), topBy(len(logits), top, lp)
 	}
+	s.probabilities()
 	lse := float64(s.max) + math.Log(s.sum)
 	lp = func(i int) float32 {
 		if s.e[i] == 0 && !s.all {
