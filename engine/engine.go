@@ -504,8 +504,8 @@ func (e *Engine) step(admit bool) {
 		}
 		return
 	}
-	if e.cache.FreeBlocks() < e.reserved(steps) {
-		e.prefix.evict(e.reserved(steps) - e.cache.FreeBlocks())
+	if need := e.reserved(steps); need > e.cache.FreeBlocks() {
+		e.prefix.evict(need - e.cache.FreeBlocks())
 	}
 	logits, err := e.cache.Forward(steps)
 	if err != nil {
