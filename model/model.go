@@ -39,6 +39,7 @@ type Model struct {
 
 	backend kernels.Backend
 	closer  io.Closer
+	ckpt    *safetensors.Checkpoint // the open files of an HF folder
 }
 
 // Load opens a model: a GGUF file, a Hugging Face folder (config.json and
@@ -126,7 +127,7 @@ func LoadHF(dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: *c, Path: dir, Format: "safetensors", closer: ckpt}
+	m := &Model{Config: *c, Path: dir, Format: "safetensors", closer: ckpt, ckpt: ckpt}
 	m.Layers = make([]Layer, c.Layers)
 	err = m.fill(func(w weight) (*stored, error) {
 		t := ckpt.Tensor(w.hf)
@@ -189,30 +190,27 @@ func (m *Model) MatMulWeights() []*kernels.Matrix {
 	return ms
 }
 
-// WeightBytes is the size of the weight matrices as stored.
-func (m *Model) WeightBytes() int64 {
-	var n int64
-	for _, w := range m.matrices() {
-		n += int64(len(w.Data))
-	}
-	return n
-}
-
-// Prefault reads one byte of every page of the weights, so the file is in
-// memory before the first token instead of being faulted in during it;
-// done is called with the bytes covered after each matrix. Load itself
-// touches nothing.
+// Prefault reads the model's files into memory, so weights are there
+// before the first token instead of being faulted in during it; done is
+// called with the bytes read as it goes (FileBytes in all). Load itself
+// touches nothing but the headers.
 func (m *Model) Prefault(done func(bytes int64)) {
-	const page = 4096
-	var sink byte
-	for _, w := range m.matrices() {
-		for i := 0; i < len(w.Data); i += page {
-			sink ^= w.Data[i]
-		}
-		done(int64(len(w.Data)))
+	switch {
+	case m.GGUF != nil:
+		m.GGUF.Prefault(done)
+	case m.ckpt != nil:
+		m.ckpt.Prefault(done)
 	}
-	prefaultSink = sink
 }
 
-// prefaultSink keeps the compiler from dropping Prefault's reads.
-var prefaultSink byte
+// FileBytes is the size of the files Prefault reads (0 for the embedded
+// model, which is part of the binary).
+func (m *Model) FileBytes() int64 {
+	switch {
+	case m.GGUF != nil:
+		return m.GGUF.Size()
+	case m.ckpt != nil:
+		return m.ckpt.Size()
+	}
+	return 0
+}

@@ -76,7 +76,7 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 			return nil, fmt.Errorf("upload weights: %w", err)
 		}
 	} else {
-		bar := progress.New(os.Stderr, "loading weights", m.WeightBytes())
+		bar := progress.New(os.Stderr, "loading weights", m.FileBytes())
 		m.Prefault(bar.Add)
 		bar.Finish()
 	}

@@ -11,6 +11,7 @@ import (
 // File is a read-only mapping of a whole file.
 type File struct {
 	Data  []byte
+	path  string
 	unmap func() error
 }
 
@@ -39,7 +40,7 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("map %s: %w", path, err)
 	}
-	return &File{Data: data, unmap: unmap}, nil
+	return &File{Data: data, path: path, unmap: unmap}, nil
 }
 
 // Close unmaps the file; Data must not be used afterwards.
@@ -51,3 +52,38 @@ func (m *File) Close() error {
 	m.Data, m.unmap = nil, nil
 	return err
 }
+
+// Prefault reads one byte of every page, so the file is in memory before
+// it is used instead of being faulted in during the first token; done is
+// called with the bytes covered as it goes. On Linux it first asks for huge
+// pages (see mapFile for why), and where the page cache holds the file in
+// small pages (it was written or read earlier without the advice) the
+// cache is dropped after the first chunk and the file read again, once:
+// the pages it comes back in stay for later loads.
+func (m *File) Prefault(done func(bytes int64)) {
+	const chunk = 64 << 20
+	if len(m.Data) == 0 {
+		return
+	}
+	adviseHuge(m)
+	for off := 0; off < len(m.Data); off += chunk {
+		end := min(len(m.Data), off+chunk)
+		touch(m.Data[off:end])
+		if off == 0 && smallPages(m, end) && dropCache(m) == nil {
+			touch(m.Data[:end])
+		}
+		done(int64(end - off))
+	}
+}
+
+func touch(b []byte) {
+	const page = 4096
+	var sink byte
+	for i := 0; i < len(b); i += page {
+		sink ^= b[i]
+	}
+	touchSink = sink
+}
+
+// touchSink keeps the compiler from dropping touch's reads.
+var touchSink byte

@@ -15,3 +15,9 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	}
 	return data, func() error { return nil }, nil
 }
+
+func adviseHuge(*File) {}
+
+func smallPages(*File, int) bool { return false }
+
+func dropCache(*File) error { return nil }

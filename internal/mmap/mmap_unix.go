@@ -1,4 +1,4 @@
-//go:build unix
+//go:build unix && !linux
 
 package mmap
 
@@ -14,3 +14,9 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	}
 	return data, func() error { return syscall.Munmap(data) }, nil
 }
+
+func adviseHuge(*File) {}
+
+func smallPages(*File, int) bool { return false }
+
+func dropCache(*File) error { return nil }

@@ -41,6 +41,22 @@ func Open(path string) (*File, error) {
 	return f, nil
 }
 
+// Prefault reads the mapped file into memory (see mmap.File.Prefault);
+// a parsed in-memory file has nothing to read.
+func (f *File) Prefault(done func(bytes int64)) {
+	if f.m != nil {
+		f.m.Prefault(done)
+	}
+}
+
+// Size is the file's size in bytes.
+func (f *File) Size() int64 {
+	if f.m == nil {
+		return 0
+	}
+	return int64(len(f.m.Data))
+}
+
 // Close unmaps the file. Tensor data must not be used afterwards.
 func (f *File) Close() error {
 	if f.m == nil {

@@ -59,6 +59,21 @@ func Open(path string) (*File, error) {
 }
 
 // Close unmaps the file.
+// Prefault reads the mapped file into memory (see mmap.File.Prefault).
+func (f *File) Prefault(done func(bytes int64)) {
+	if f.m != nil {
+		f.m.Prefault(done)
+	}
+}
+
+// Size is the file's size in bytes.
+func (f *File) Size() int64 {
+	if f.m == nil {
+		return 0
+	}
+	return int64(len(f.m.Data))
+}
+
 func (f *File) Close() error {
 	if f.m == nil {
 		return nil
@@ -244,6 +259,22 @@ func (c *Checkpoint) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Prefault reads every file into memory.
+func (c *Checkpoint) Prefault(done func(bytes int64)) {
+	for _, f := range c.Files {
+		f.Prefault(done)
+	}
+}
+
+// Size is the size of all its files in bytes.
+func (c *Checkpoint) Size() int64 {
+	var n int64
+	for _, f := range c.Files {
+		n += f.Size()
+	}
+	return n
 }
 
 // Close unmaps every file.

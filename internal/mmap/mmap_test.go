@@ -1,0 +1,62 @@
+package mmap
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestOpenPrefault maps a file larger than the first prefault chunk (so the
+// huge-page check and, where the cache holds it in small pages, the
+// drop-and-reread path run) and checks the bytes and the progress reports.
+func TestOpenPrefault(t *testing.T) {
+	want := make([]byte, 70<<20+123)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < len(want); i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8 && i+j < len(want); j++ {
+			want[i+j] = byte(v >> (8 * j))
+		}
+	}
+	path := filepath.Join(t.TempDir(), "weights")
+	if err := os.WriteFile(path, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var done int64
+	m.Prefault(func(n int64) { done += n })
+	if done != int64(len(want)) {
+		t.Errorf("Prefault reported %d bytes, want %d", done, len(want))
+	}
+	if !bytes.Equal(m.Data, want) {
+		t.Fatal("mapped bytes differ from the file")
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(filepath.Join(dir, "missing")); err == nil {
+		t.Error("Open of a missing file: no error")
+	}
+	if _, err := Open(dir); err == nil {
+		t.Error("Open of a directory: no error")
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Prefault(func(int64) { t.Error("Prefault of an empty file reported progress") })
+	if len(m.Data) != 0 || m.Close() != nil {
+		t.Error("empty file: want empty Data and a clean Close")
+	}
+}
