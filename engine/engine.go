@@ -654,8 +654,17 @@ func (e *Engine) plan(admit bool) ([]model.Step, []*unit) {
 			continue
 		}
 		if u.seq == nil {
+			feed := u.feed
 			e.attach(u, len(u.feed)-1)
 			recount()
+			if room() < 0 {
+				// The cached blocks it took were counted as room for
+				// work already in this step: give them back; it waits.
+				u.seq.Free()
+				u.seq, u.feed = nil, feed
+				recount()
+				continue
+			}
 		}
 		if k := chunk(u); k > 0 {
 			take(u, k)
