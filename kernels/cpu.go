@@ -85,6 +85,12 @@ func (c *CPU) MatMul(out []float32, w *Matrix, x []float32, n int) {
 		clear(out[:n*w.Rows])
 		return
 	}
+	if p, kp := c.packedOf(w); p != nil {
+		act := c.quantizeQ8(x, n, w.Cols, p.bias, tiles.quantizeQ8)
+		c.packedMatMul(out, w, p, kp, act, n)
+		actBufs.Put(act.buf)
+		return
+	}
 	if kp, act := c.tileInputs(w, x, n); kp != nil {
 		c.tileMatMul(out, w, kp, act, n)
 		if act.buf != nil {
@@ -122,7 +128,7 @@ func (c *CPU) tileInputs(w *Matrix, x []float32, n int) (*tilePair, activations)
 		return tiles.bf16, float
 	}
 	if kp := tiles.pair(w.Type); kp != nil && !c.FloatActivations {
-		return kp, c.quantizeQ8(x, n, w.Cols, tiles.quantizeQ8)
+		return kp, c.quantizeQ8(x, n, w.Cols, 0, tiles.quantizeQ8)
 	}
 	// Other types, and float activations: the float32 tiles on rows
 	// dequantized as they come.

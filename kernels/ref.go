@@ -26,6 +26,8 @@ type Matrix struct {
 	Type       quant.Type
 	Rows, Cols int
 	Data       []byte
+
+	packed *packed // the CPU backend's rearranged copy (pack.go), made once
 }
 
 // NewMatrix checks that data holds exactly rows×cols elements of type t.
@@ -37,7 +39,7 @@ func NewMatrix(t quant.Type, rows, cols int, data []byte) (Matrix, error) {
 	if rows < 0 || len(data) != rows*rb {
 		return Matrix{}, fmt.Errorf("%d×%d %v matrix needs %d bytes, have %d", rows, cols, t, rows*rb, len(data))
 	}
-	return Matrix{t, rows, cols, data}, nil
+	return Matrix{Type: t, Rows: rows, Cols: cols, Data: data}, nil
 }
 
 // RowBytes is the size of one row in bytes.

@@ -34,10 +34,12 @@ type tilePair struct{ x4, x1 func(*tileArgs) }
 // tiles read Q8_0 activations; a type without tiles goes through the
 // float32 ones on dequantized rows.
 type tileKernels struct {
-	name                                   string
-	f32, f16, bf16, q8_0, q4_0, q4_K, q6_K *tilePair
+	name                       string
+	f32, f16, bf16, q4_K, q6_K *tilePair
 	// bf16Dot multiplies BF16 weights with BF16 activations (toBF16).
 	bf16Dot *tilePair
+	// q8_0Packed and q4_0Packed multiply packed matrices (pack.go).
+	q8_0Packed, q4_0Packed packPair
 	// quantizeQ8 is quantizeQ8Row, faster.
 	quantizeQ8 func(x []float32, q []byte, scales []float32)
 }
@@ -66,10 +68,6 @@ func (k *tileKernels) pair(t quant.Type) *tilePair {
 		return k.f16
 	case quant.BF16:
 		return k.bf16
-	case quant.Q8_0:
-		return k.q8_0
-	case quant.Q4_0:
-		return k.q4_0
 	case quant.Q4_K:
 		return k.q4_K
 	case quant.Q6_K:
@@ -82,6 +80,7 @@ func (k *tileKernels) pair(t quant.Type) *tilePair {
 type activations struct {
 	base   *byte
 	scales *float32 // nil for float activations
+	corrs  *int32   // −bias·Σx per block, for packed weights
 	stride int
 	n      int // tileArgs.n
 	buf    *[]byte
@@ -95,17 +94,20 @@ var actBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // q8Record lays out one token's Q8_0 activations: cols signed bytes padded
 // to 64 (a last odd block is read as a full 64-byte vector), then one
-// float32 scale per block, padded to 64.
-func q8Record(cols int) (quants, stride int) {
+// float32 scale per block, then one int32 correction per block (for packed
+// weights), each padded to 64.
+func q8Record(cols int) (quants, corrs, stride int) {
 	quants = (cols + 63) &^ 63
-	return quants, quants + (cols/32*4+63)&^63
+	sb := (cols/32*4 + 63) &^ 63
+	return quants, quants + sb, quants + 2*sb
 }
 
 // quantizeQ8 quantizes the n rows of x to Q8_0 records, splitting the rows
 // between the pool's threads. The values are those of quant.Quantize(Q8_0):
 // d = amax/127 stored as f16, q = round(x·127/amax) half away from zero.
-func (c *CPU) quantizeQ8(x []float32, n, cols int, quantize func(x []float32, q []byte, scales []float32)) activations {
-	qb, stride := q8Record(cols)
+// With bias ≠ 0 each block's correction −bias·Σq is filled in too.
+func (c *CPU) quantizeQ8(x []float32, n, cols int, bias int32, quantize func(x []float32, q []byte, scales []float32)) activations {
+	qb, cb, stride := q8Record(cols)
 	buf := actBufs.Get().(*[]byte)
 	if need := n*stride + 64; cap(*buf) < need {
 		*buf = make([]byte, need)
@@ -118,9 +120,20 @@ func (c *CPU) quantizeQ8(x []float32, n, cols int, quantize func(x []float32, q 
 			rec := b[t*stride : (t+1)*stride]
 			scales := unsafe.Slice((*float32)(unsafe.Pointer(&rec[qb])), cols/32)
 			quantize(x[t*cols:(t+1)*cols], rec[:cols], scales)
+			if bias != 0 {
+				corrs := unsafe.Slice((*int32)(unsafe.Pointer(&rec[cb])), cols/32)
+				for k := range corrs {
+					var sum int32
+					for _, q := range rec[32*k : 32*k+32] {
+						sum += int32(int8(q))
+					}
+					corrs[k] = -bias * sum
+				}
+			}
 		}
 	})
-	return activations{base: &b[0], scales: (*float32)(unsafe.Pointer(&b[qb])), stride: stride, n: cols / 32, buf: buf}
+	return activations{base: &b[0], scales: (*float32)(unsafe.Pointer(&b[qb])), corrs: (*int32)(unsafe.Pointer(&b[cb])),
+		stride: stride, n: cols / 32, buf: buf}
 }
 
 // toBF16 rounds the n rows of x to bfloat16 (nearest, ties to even, as

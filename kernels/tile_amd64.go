@@ -2,19 +2,20 @@ package kernels
 
 import "github.com/klauspost/cpuid/v2"
 
-// AVX-512 tiles, in tile_amd64.s.
+// AVX-512 kernels: packed Q8_0 and Q4_0 in pack_amd64.s, tiles in
+// tile_amd64.s.
 
 //go:noescape
-func q8_0TileX4(a *tileArgs)
+func q8_0PackX4(a *packArgs)
 
 //go:noescape
-func q8_0TileX1(a *tileArgs)
+func q8_0PackX1(a *packArgs)
 
 //go:noescape
-func q4_0TileX4(a *tileArgs)
+func q4_0PackX4(a *packArgs)
 
 //go:noescape
-func q4_0TileX1(a *tileArgs)
+func q4_0PackX1(a *packArgs)
 
 //go:noescape
 func q4_KTileX4(a *tileArgs)
@@ -67,10 +68,10 @@ var avx512Tiles = tileKernels{
 	f32:        &tilePair{f32TileX4, f32TileX1},
 	f16:        &tilePair{f16TileX4, f16TileX1},
 	bf16:       &tilePair{bf16TileX4, bf16TileX1},
-	q8_0:       &tilePair{q8_0TileX4, q8_0TileX1},
-	q4_0:       &tilePair{q4_0TileX4, q4_0TileX1},
 	q4_K:       &tilePair{q4_KTileX4, q4_KTileX1},
 	q6_K:       &tilePair{q6_KTileX4, q6_KTileX1},
+	q8_0Packed: packPair{q8_0PackX4, q8_0PackX1},
+	q4_0Packed: packPair{q4_0PackX4, q4_0PackX1},
 	quantizeQ8: quantizeQ8RowAVX512,
 }
 

@@ -73,12 +73,13 @@
 	ADDQ SI, DX
 
 // ---------------------------------------------------------------------------
-// Q8_0 and Q4_0 weights against Q8_0 activations.
+// Quantized weights against Q8_0 activations (Q6_K here; Q4_K below has
+// its own steps, and Q8_0 and Q4_0 are packed, see pack_amd64.s).
 //
 // Activations are signed bytes (token-major records, see quantizeQ8) and
-// weights are made unsigned for VPDPBUSD (unsigned × signed bytes): a Q8_0
-// weight w becomes w+128 and a Q4_0 nibble stays q = w+8, so each 4-byte
-// lane sums Σ(w+c)·x and starts from −c·Σx (TOKEN) to leave Σw·x, exact.
+// weights unsigned for VPDPBUSD (unsigned × signed bytes): a Q6_K weight is
+// stored as q = w+32, so each 4-byte lane sums Σ(w+c)·x and starts from
+// −c·Σx (TOKEN) to leave Σw·x, exact.
 // A step covers two 32-element blocks, block b in lanes 0…7 and b+1 in
 // 8…15; each lane's int32 sum is converted (exactly: |sum| < 2²⁴), scaled
 // by d_w·d_x of its block and added to the accumulator with one FMA.
@@ -114,49 +115,6 @@
 	VCVTDQ2PS   Z26, Z26       \
 	VMULPS      Z25, S, Z27    \
 	VFMADD231PS Z27, Z26, F
-
-// Weight rows. Q8ROW2/Q4ROW2 load two blocks of the row at w into W (as
-// unsigned bytes) and their scales into S; Q8ROW1/Q4ROW1 one block.
-#define Q8ROW2(w, W, S) \
-	PREFETCHT0   (w)(R14*1)             \
-	VMOVDQU8     2(w), Y31              \
-	VINSERTI64X4 $1, 36(w), Z31, Z31    \
-	VPXORD       Z29, Z31, W            \
-	VPBROADCASTW (w), X30               \
-	VPBROADCASTW 34(w), X31             \
-	VINSERTI32X4  $1, X31, Y30, Y30      \
-	VCVTPH2PS    Y30, S
-
-#define Q8ROW1(w, W, S) \
-	VMOVDQU8     2(w), Y31 \
-	VPXORD       Z29, Z31, W \
-	VPBROADCASTW (w), X30    \
-	VCVTPH2PS    X30, Y30    \
-	VMOVAPS      Z30, S
-
-// A Q4_0 block's byte j holds element j in its low nibble and j+16 in its
-// high one: the 16 bytes go to two 128-bit lanes, the second shifted
-// right by 4 (word mask K2), and both are masked to the nibble.
-#define Q4ROW2(w, W, S) \
-	PREFETCHT0      (w)(R14*1)          \
-	VBROADCASTI32X4 2(w), Z31           \
-	VINSERTI32X4    $2, 20(w), Z31, Z31 \
-	VINSERTI32X4    $3, 20(w), Z31, Z31 \
-	VPSRLW          $4, Z31, K2, Z31    \
-	VPANDD          nibbles<>(SB), Z31, W \
-	VPBROADCASTW    (w), X30            \
-	VPBROADCASTW    18(w), X31          \
-	VINSERTI32X4     $1, X31, Y30, Y30   \
-	VCVTPH2PS       Y30, S
-
-#define Q4ROW1(w, W, S) \
-	VMOVDQU8     2(w), X31             \
-	VPSRLW       $4, X31, X30          \
-	VINSERTI32X4  $1, X30, Y31, Y31     \
-	VPANDD       nibbles<>(SB), Z31, W \
-	VPBROADCASTW (w), X30              \
-	VCVTPH2PS    X30, Y30              \
-	VMOVAPS      Z30, S
 
 DATA nibbles<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
 DATA nibbles<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
@@ -199,29 +157,9 @@ GLOBL nibbles<>(SB), RODATA|NOPTR, $64
 	TOKEN2((DI)(R13*1), (BX)(R13*1), 4(BX)(R13*1))          \
 	ROWS_TOKEN(Z12, Z13, Z14, Z15, (DI)(R13*1))
 
-#define Q8LAST4 \
-	TOKEN1((DI), (BX))                                      \
-	ROWS_TOKEN(Z0, Z1, Z2, Z3, (DI))                        \
-	TOKEN1((DI)(R12*1), (BX)(R12*1))                        \
-	ROWS_TOKEN(Z4, Z5, Z6, Z7, (DI)(R12*1))                 \
-	TOKEN1((DI)(R12*2), (BX)(R12*2))                        \
-	ROWS_TOKEN(Z8, Z9, Z10, Z11, (DI)(R12*2))               \
-	TOKEN1((DI)(R13*1), (BX)(R13*1))                        \
-	ROWS_TOKEN(Z12, Z13, Z14, Z15, (DI)(R13*1))
-
 #define Q8STEP1 \
 	TOKEN2((DI), (BX), 4(BX)) \
 	ROWS_TOKEN(Z0, Z1, Z2, Z3, (DI))
-
-#define Q8LAST1 \
-	TOKEN1((DI), (BX)) \
-	ROWS_TOKEN(Z0, Z1, Z2, Z3, (DI))
-
-#define QROWS2(ROW) \
-	ROW(R8, Z16, Z20)  \
-	ROW(R9, Z17, Z21)  \
-	ROW(R10, Z18, Z22) \
-	ROW(R11, Z19, Z23)
 
 #define ADVANCE(wstep, xstep, sstep) \
 	ADDQ wstep, R8  \
@@ -230,136 +168,6 @@ GLOBL nibbles<>(SB), RODATA|NOPTR, $64
 	ADDQ wstep, R11 \
 	ADDQ xstep, DI  \
 	ADDQ sstep, BX
-
-// func q8_0TileX4(a *tileArgs)
-TEXT ·q8_0TileX4(SB), NOSPLIT, $0-8
-	LOADARGS
-	QSETUP($0x80808080)
-
-q8x4loop:
-	CMPQ CX, $2
-	JL   q8x4last
-	Q8ROW2(R8, Z16, Z20)
-	Q8ROW2(R9, Z17, Z21)
-	Q8ROW2(R10, Z18, Z22)
-	Q8ROW2(R11, Z19, Z23)
-	Q8STEP4
-	ADVANCE($68, $64, $8)
-	SUBQ $2, CX
-	JMP  q8x4loop
-
-q8x4last:
-	TESTQ CX, CX
-	JZ    q8x4done
-	Q8ROW1(R8, Z16, Z20)
-	Q8ROW1(R9, Z17, Z21)
-	Q8ROW1(R10, Z18, Z22)
-	Q8ROW1(R11, Z19, Z23)
-	Q8LAST4
-
-q8x4done:
-	STORE4(Z0, Z1, Z2, Z3)
-	STORE4(Z4, Z5, Z6, Z7)
-	STORE4(Z8, Z9, Z10, Z11)
-	STORE4(Z12, Z13, Z14, Z15)
-	VZEROUPPER
-	RET
-
-// func q8_0TileX1(a *tileArgs)
-TEXT ·q8_0TileX1(SB), NOSPLIT, $0-8
-	LOADARGS
-	QSETUP($0x80808080)
-
-q8x1loop:
-	CMPQ CX, $2
-	JL   q8x1last
-	Q8ROW2(R8, Z16, Z20)
-	Q8ROW2(R9, Z17, Z21)
-	Q8ROW2(R10, Z18, Z22)
-	Q8ROW2(R11, Z19, Z23)
-	Q8STEP1
-	ADVANCE($68, $64, $8)
-	SUBQ $2, CX
-	JMP  q8x1loop
-
-q8x1last:
-	TESTQ CX, CX
-	JZ    q8x1done
-	Q8ROW1(R8, Z16, Z20)
-	Q8ROW1(R9, Z17, Z21)
-	Q8ROW1(R10, Z18, Z22)
-	Q8ROW1(R11, Z19, Z23)
-	Q8LAST1
-
-q8x1done:
-	STORE4(Z0, Z1, Z2, Z3)
-	VZEROUPPER
-	RET
-
-// func q4_0TileX4(a *tileArgs)
-TEXT ·q4_0TileX4(SB), NOSPLIT, $0-8
-	LOADARGS
-	QSETUP($0x08080808)
-
-q4x4loop:
-	CMPQ CX, $2
-	JL   q4x4last
-	Q4ROW2(R8, Z16, Z20)
-	Q4ROW2(R9, Z17, Z21)
-	Q4ROW2(R10, Z18, Z22)
-	Q4ROW2(R11, Z19, Z23)
-	Q8STEP4
-	ADVANCE($36, $64, $8)
-	SUBQ $2, CX
-	JMP  q4x4loop
-
-q4x4last:
-	TESTQ CX, CX
-	JZ    q4x4done
-	Q4ROW1(R8, Z16, Z20)
-	Q4ROW1(R9, Z17, Z21)
-	Q4ROW1(R10, Z18, Z22)
-	Q4ROW1(R11, Z19, Z23)
-	Q8LAST4
-
-q4x4done:
-	STORE4(Z0, Z1, Z2, Z3)
-	STORE4(Z4, Z5, Z6, Z7)
-	STORE4(Z8, Z9, Z10, Z11)
-	STORE4(Z12, Z13, Z14, Z15)
-	VZEROUPPER
-	RET
-
-// func q4_0TileX1(a *tileArgs)
-TEXT ·q4_0TileX1(SB), NOSPLIT, $0-8
-	LOADARGS
-	QSETUP($0x08080808)
-
-q4x1loop:
-	CMPQ CX, $2
-	JL   q4x1last
-	Q4ROW2(R8, Z16, Z20)
-	Q4ROW2(R9, Z17, Z21)
-	Q4ROW2(R10, Z18, Z22)
-	Q4ROW2(R11, Z19, Z23)
-	Q8STEP1
-	ADVANCE($36, $64, $8)
-	SUBQ $2, CX
-	JMP  q4x1loop
-
-q4x1last:
-	TESTQ CX, CX
-	JZ    q4x1done
-	Q4ROW1(R8, Z16, Z20)
-	Q4ROW1(R9, Z17, Z21)
-	Q4ROW1(R10, Z18, Z22)
-	Q4ROW1(R11, Z19, Z23)
-	Q8LAST1
-
-q4x1done:
-	STORE4(Z0, Z1, Z2, Z3)
-	VZEROUPPER
-	RET
 
 // ---------------------------------------------------------------------------
 // Float weights (F32, F16, BF16) against float32 activations: 16 columns a

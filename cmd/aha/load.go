@@ -60,7 +60,16 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 	if path == "" {
 		name = builtin.Name + " (embedded)"
 	}
-	if up, ok := backend.(interface {
+	// The CPU reads weights from the mapped file: fault it in now rather
+	// than during the first token. Then backends that keep weights their
+	// own way (the CPU's packed matrices, the GPU's device memory) take
+	// their copy.
+	if _, cpu := backend.(*kernels.CPU); cpu {
+		bar := progress.New(os.Stderr, "loading weights", m.FileBytes())
+		m.Prefault(bar.Add)
+		bar.Finish()
+	}
+	if prep, ok := backend.(interface {
 		Prepare([]*kernels.Matrix, func(int64)) error
 	}); ok {
 		ws := m.MatMulWeights()
@@ -68,17 +77,13 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 		for _, w := range ws {
 			total += int64(len(w.Data))
 		}
-		bar := progress.New(os.Stderr, "uploading weights", total)
-		err := up.Prepare(ws, bar.Add)
+		bar := progress.New(os.Stderr, "preparing weights", total)
+		err := prep.Prepare(ws, bar.Add)
 		bar.Finish()
 		if err != nil {
 			m.Close()
-			return nil, fmt.Errorf("upload weights: %w", err)
+			return nil, fmt.Errorf("prepare weights on %s: %w", backend.Name(), err)
 		}
-	} else {
-		bar := progress.New(os.Stderr, "loading weights", m.FileBytes())
-		m.Prefault(bar.Add)
-		bar.Finish()
 	}
 	c := &m.Config
 	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v; running on %s\n",

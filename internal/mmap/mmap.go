@@ -65,7 +65,7 @@ func (m *File) Prefault(done func(bytes int64)) {
 	if len(m.Data) == 0 {
 		return
 	}
-	adviseHuge(m)
+	adviseHuge(m.Data)
 	for off := 0; off < len(m.Data); off += chunk {
 		end := min(len(m.Data), off+chunk)
 		touch(m.Data[off:end])
@@ -87,3 +87,14 @@ func touch(b []byte) {
 
 // touchSink keeps the compiler from dropping touch's reads.
 var touchSink byte
+
+// Alloc returns n zeroed bytes outside the Go heap for data built from
+// weights (the CPU backend's rearranged matrices) and the function that
+// gives them back. Where it can, the memory is 2 MiB-aligned and advised
+// into huge pages, for the same reason as mapped weights (see mapFile).
+func Alloc(n int) ([]byte, func()) {
+	if n <= 0 {
+		return nil, func() {}
+	}
+	return alloc(n)
+}

@@ -22,17 +22,37 @@ const hugePage = 2 << 20
 // entries only where file offset and address agree modulo 2 MiB, which the
 // aligned address gives for the whole file.
 func mapFile(f *os.File, size int) ([]byte, func() error, error) {
-	// Reserve size+2 MiB of address space, then put the file at the first
-	// aligned address inside it and give back the rest.
-	res, err := unix.MmapPtr(-1, 0, nil, uintptr(size+hugePage), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	p, err := mapAligned(size, unix.PROT_READ, unix.MAP_SHARED, int(f.Fd()))
 	if err != nil {
 		return nil, nil, err
 	}
+	data := unsafe.Slice((*byte)(p), size)
+	return data, func() error { return unix.MunmapPtr(p, uintptr(size)) }, nil
+}
+
+func alloc(n int) ([]byte, func()) {
+	p, err := mapAligned(n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, -1)
+	if err != nil { // out of address space: let the Go heap say so
+		return make([]byte, n), func() {}
+	}
+	b := unsafe.Slice((*byte)(p), n)
+	adviseHuge(b)
+	return b, func() { unix.MunmapPtr(p, uintptr(n)) }
+}
+
+// mapAligned maps size bytes at a 2 MiB-aligned address: it reserves
+// size+2 MiB of address space, maps at the first aligned address inside
+// it and gives back the rest.
+func mapAligned(size, prot, flags, fd int) (unsafe.Pointer, error) {
+	res, err := unix.MmapPtr(-1, 0, nil, uintptr(size+hugePage), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, err
+	}
 	aligned := unsafe.Add(res, -uintptr(res)&(hugePage-1))
-	p, err := unix.MmapPtr(int(f.Fd()), 0, aligned, uintptr(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED)
+	p, err := unix.MmapPtr(fd, 0, aligned, uintptr(size), prot, flags|unix.MAP_FIXED)
 	if err != nil {
 		unix.MunmapPtr(res, uintptr(size+hugePage))
-		return nil, nil, err
+		return nil, err
 	}
 	if head := uintptr(p) - uintptr(res); head > 0 {
 		unix.MunmapPtr(res, head)
@@ -40,15 +60,14 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	if tail := hugePage - (uintptr(p) - uintptr(res)); tail > 0 {
 		unix.MunmapPtr(unsafe.Add(p, size), tail)
 	}
-	data := unsafe.Slice((*byte)(p), size)
-	return data, func() error { return unix.MunmapPtr(p, uintptr(size)) }, nil
+	return p, nil
 }
 
-// adviseHuge asks the kernel to read the file into 2 MiB folios and map
-// them whole from now on. It is advice only: without transparent huge
+// adviseHuge asks the kernel to back b with 2 MiB pages (for a file, to
+// read it into 2 MiB folios and map them whole) from now on. It is advice only: without transparent huge
 // pages the mapping works the same. Load does not give it, so that reading
 // headers and small vectors does not bring in 2 MiB around each.
-func adviseHuge(m *File) { unix.Madvise(m.Data, unix.MADV_HUGEPAGE) }
+func adviseHuge(b []byte) { unix.Madvise(b, unix.MADV_HUGEPAGE) }
 
 // smallPages reports whether less than half of the first n (touched) bytes
 // of the mapping are mapped with 2 MiB entries, read from /proc/self/smaps.

@@ -60,3 +60,19 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("empty file: want empty Data and a clean Close")
 	}
 }
+
+func TestAlloc(t *testing.T) {
+	for _, n := range []int{0, 1, 5<<20 + 3} {
+		b, free := Alloc(n)
+		if len(b) != n {
+			t.Fatalf("Alloc(%d) gave %d bytes", n, len(b))
+		}
+		for i := range b {
+			if b[i] != 0 {
+				t.Fatalf("Alloc(%d): byte %d is %d, want zero", n, i, b[i])
+			}
+			b[i] = byte(i)
+		}
+		free()
+	}
+}

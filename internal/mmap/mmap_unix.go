@@ -15,8 +15,16 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	return data, func() error { return syscall.Munmap(data) }, nil
 }
 
-func adviseHuge(*File) {}
+func adviseHuge([]byte) {}
 
 func smallPages(*File, int) bool { return false }
 
 func dropCache(*File) error { return nil }
+
+func alloc(n int) ([]byte, func()) {
+	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		return make([]byte, n), func() {}
+	}
+	return b, func() { syscall.Munmap(b) }
+}

@@ -1,0 +1,209 @@
+#include "textflag.h"
+
+// AVX-512 kernels for packed Q8_0 and Q4_0 weights (pack.go): 16 weight
+// rows against 4 tokens (or 1). A 64-byte chunk of the packed weights holds
+// four consecutive columns of each of the 16 rows, one row per 32-bit lane,
+// so VPDPBUSD with one token's four activation bytes broadcast to every
+// lane advances all 16 rows' dot products at once, and each lane's sum is
+// already its row's: no horizontal reductions, and the float work (convert,
+// scale, accumulate) is three instructions per 32-column block for 16 rows.
+//
+// Per block and token, the int32 accumulator starts from the activation
+// record's correction (−c·Σx, c the offset that made the weights unsigned)
+// and takes the block's chunks in order; then
+//	acc = fma(d_w, float(sum)·d_x, acc)
+// per row. Every output sees these instructions in this order in the ×4 and
+// ×1 kernels alike, so it never depends on the batch or the thread.
+//
+// Arguments come in a packArgs; the offsets below must match it.
+
+#define PA_W 0
+#define PA_WS 8
+#define PA_X 16
+#define PA_S 24
+#define PA_C 32
+#define PA_STRIDE 40
+#define PA_OUT 48
+#define PA_OSTRIDE 56
+#define PA_N 64
+
+// PLOAD: R8 weight chunks, R10 weight scales, DI token 0's quants, BX its
+// block scales, R9 its corrections, R12 the token stride and R13 three
+// strides, DX token 0's outputs, SI the output stride, CX the blocks.
+#define PLOAD \
+	MOVQ a+0(FP), AX          \
+	MOVQ PA_W(AX), R8         \
+	MOVQ PA_WS(AX), R10       \
+	MOVQ PA_X(AX), DI         \
+	MOVQ PA_S(AX), BX         \
+	MOVQ PA_C(AX), R9         \
+	MOVQ PA_STRIDE(AX), R12   \
+	LEAQ (R12)(R12*2), R13    \
+	MOVQ PA_OUT(AX), DX       \
+	MOVQ PA_OSTRIDE(AX), SI   \
+	MOVQ PA_N(AX), CX
+
+// Z0…Z3 the float accumulators of tokens 0…3, Z4…Z7 their block sums,
+// Z16 the block's 16 row scales, Z17 and Z18 weight chunks, Z30 nibbles.
+
+#define INIT4 \
+	VPBROADCASTD (R9), Z4          \
+	VPBROADCASTD (R9)(R12*1), Z5   \
+	VPBROADCASTD (R9)(R12*2), Z6   \
+	VPBROADCASTD (R9)(R13*1), Z7
+
+// The ×1 kernels split a block's sum between Z4 and Z8 (added before
+// scaling; integer sums are exact, so the split changes no bit): one chain
+// of eight dependent VPDPBUSD per block would leave decoding waiting on
+// their latency.
+#define INIT1 \
+	VPBROADCASTD (R9), Z4 \
+	VPXORD       Z8, Z8, Z8
+
+#define DOT4(W, xoff) \
+	VPDPBUSD.BCST xoff(DI), W, Z4        \
+	VPDPBUSD.BCST xoff(DI)(R12*1), W, Z5 \
+	VPDPBUSD.BCST xoff(DI)(R12*2), W, Z6 \
+	VPDPBUSD.BCST xoff(DI)(R13*1), W, Z7
+
+#define DOT1(W, xoff) \
+	VPDPBUSD.BCST xoff(DI), W, Z4
+
+#define DOT1B(W, xoff) \
+	VPDPBUSD.BCST xoff(DI), W, Z8
+
+#define SCALE(I, F, s) \
+	VCVTDQ2PS    I, I    \
+	VMULPS.BCST  s, I, I \
+	VFMADD231PS  Z16, I, F
+
+#define SCALE4 \
+	SCALE(Z4, Z0, (BX))          \
+	SCALE(Z5, Z1, (BX)(R12*1))   \
+	SCALE(Z6, Z2, (BX)(R12*2))   \
+	SCALE(Z7, Z3, (BX)(R13*1))
+
+#define SCALE1 \
+	VPADDD Z8, Z4, Z4 \
+	SCALE(Z4, Z0, (BX))
+
+// PFDIST is how far ahead of the chunk being read the next is fetched:
+// decoding streams the weights from memory, and the hardware prefetchers
+// alone leave the Q4_0 kernel waiting.
+#define PFDIST 8192
+
+// Q8_0: a block is eight chunks (512 bytes, weights + 128).
+#define Q8CHUNK(DOT, off, xoff) \
+	PREFETCHT0 (off+PFDIST)(R8) \
+	VMOVDQU8 off(R8), Z17 \
+	DOT(Z17, xoff)
+
+#define Q8BLOCK(INIT, DOT, DOTB, SCALEN) \
+	VCVTPH2PS (R10), Z16 \
+	INIT                 \
+	Q8CHUNK(DOT, 0, 0)      \
+	Q8CHUNK(DOTB, 64, 4)     \
+	Q8CHUNK(DOT, 128, 8)    \
+	Q8CHUNK(DOTB, 192, 12)    \
+	Q8CHUNK(DOT, 256, 16)    \
+	Q8CHUNK(DOTB, 320, 20)    \
+	Q8CHUNK(DOT, 384, 24)    \
+	Q8CHUNK(DOTB, 448, 28)    \
+	SCALEN               \
+	ADDQ $512, R8        \
+	ADDQ $32, R10        \
+	ADDQ $32, DI         \
+	ADDQ $4, BX          \
+	ADDQ $4, R9
+
+// Q4_0: a block is four chunks (256 bytes); the low nibbles of chunk c are
+// columns 4c…4c+3 and the high ones 16+4c…16+4c+3, as in a Q4_0 block.
+#define Q4CHUNK(DOT, DOTB, off, xlo, xhi) \
+	PREFETCHT0 (off+PFDIST)(R8) \
+	VMOVDQU8 off(R8), Z17      \
+	VPSRLW   $4, Z17, Z18      \
+	VPANDD   Z30, Z17, Z17     \
+	VPANDD   Z30, Z18, Z18     \
+	DOT(Z17, xlo)              \
+	DOTB(Z18, xhi)
+
+#define Q4BLOCK(INIT, DOT, DOTB, SCALEN) \
+	VCVTPH2PS (R10), Z16  \
+	INIT                  \
+	Q4CHUNK(DOT, DOTB, 0, 0, 16)    \
+	Q4CHUNK(DOT, DOTB, 64, 4, 20)   \
+	Q4CHUNK(DOT, DOTB, 128, 8, 24)  \
+	Q4CHUNK(DOT, DOTB, 192, 12, 28) \
+	SCALEN                \
+	ADDQ $256, R8         \
+	ADDQ $32, R10         \
+	ADDQ $32, DI          \
+	ADDQ $4, BX           \
+	ADDQ $4, R9
+
+#define STOREOUT4 \
+	VMOVUPS Z0, (DX)        \
+	VMOVUPS Z1, (DX)(SI*1)  \
+	VMOVUPS Z2, (DX)(SI*2)  \
+	LEAQ    (SI)(SI*2), AX  \
+	VMOVUPS Z3, (DX)(AX*1)
+
+#define PZERO \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3
+
+// func q8_0PackX4(a *packArgs)
+TEXT ·q8_0PackX4(SB), NOSPLIT, $0-8
+	PLOAD
+	PZERO
+q8p4:
+	Q8BLOCK(INIT4, DOT4, DOT4, SCALE4)
+	DECQ CX
+	JNZ  q8p4
+	STOREOUT4
+	VZEROUPPER
+	RET
+
+// func q8_0PackX1(a *packArgs)
+TEXT ·q8_0PackX1(SB), NOSPLIT, $0-8
+	PLOAD
+	PZERO
+q8p1:
+	Q8BLOCK(INIT1, DOT1, DOT1B, SCALE1)
+	DECQ CX
+	JNZ  q8p1
+	VMOVUPS Z0, (DX)
+	VZEROUPPER
+	RET
+
+#define NIBBLES \
+	MOVL         $0x0f0f0f0f, AX \
+	VPBROADCASTD AX, Z30
+
+// func q4_0PackX4(a *packArgs)
+TEXT ·q4_0PackX4(SB), NOSPLIT, $0-8
+	PLOAD
+	PZERO
+	NIBBLES
+q4p4:
+	Q4BLOCK(INIT4, DOT4, DOT4, SCALE4)
+	DECQ CX
+	JNZ  q4p4
+	STOREOUT4
+	VZEROUPPER
+	RET
+
+// func q4_0PackX1(a *packArgs)
+TEXT ·q4_0PackX1(SB), NOSPLIT, $0-8
+	PLOAD
+	PZERO
+	NIBBLES
+q4p1:
+	Q4BLOCK(INIT1, DOT1, DOT1B, SCALE1)
+	DECQ CX
+	JNZ  q4p1
+	VMOVUPS Z0, (DX)
+	VZEROUPPER
+	RET
