@@ -78,10 +78,12 @@ func TestServeShutdown(t *testing.T) {
 		t.Errorf("finish_reason %q, want abort (or length had it finished)", f)
 	}
 	t.Logf("the stream ended with finish_reason %q", f)
+	// All of stderr first: Wait closes the pipe, and the last lines
+	// would be lost.
+	<-logDone
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("aha serve exited with %v", err)
 	}
-	<-logDone
 	if _, err := http.Get(url + "/health/"); err == nil {
 		t.Error("the server still answers after exiting")
 	}
