@@ -21,20 +21,17 @@ import (
 // computes it: results are bit-identical for any thread count and batch.
 //
 // Numerics differ from the reference in that dot products sum in a
-// different (fixed) order, softmax and SiLU use a float32 exp, Q8_0 and
-// Q4_0 weights are multiplied with a Q8_0 quantization of the activations
-// and, with BF16Activations, BF16 weights with a bfloat16 rounding of them,
-// as llama.cpp does.
+// different (fixed) order, softmax and SiLU use a float32 exp, and, as in
+// llama.cpp, Q8_0 and Q4_0 weights multiply a Q8_0 quantization of the
+// activations and BF16 weights (on CPUs with AVX512_BF16) a bfloat16
+// rounding of them.
 type CPU struct {
-	// FloatActivations makes Q8_0 and Q4_0 weights multiply the float32
-	// activations, as the reference does, instead of their Q8_0
-	// quantization: slower, but comparable with float references.
+	// FloatActivations makes Q8_0, Q4_0 and BF16 weights multiply the
+	// float32 activations, as the reference does: slower (BF16: about
+	// half the speed), but comparable with float references. Rounding
+	// activations to bfloat16 costs up to 2⁻⁹ of each; to Q8_0, half a
+	// step of 1/127 of each 32-block's largest.
 	FloatActivations bool
-	// BF16Activations makes BF16 weights multiply a bfloat16 rounding of
-	// the activations, as llama.cpp does, with VDPBF16PS where the CPU has
-	// it: about twice the speed of widening the weights to float32, at a
-	// relative error of up to 2⁻⁹ per activation.
-	BF16Activations bool
 
 	pool *pool
 }
@@ -86,9 +83,11 @@ func (c *CPU) MatMul(out []float32, w *Matrix, x []float32, n int) {
 		return
 	}
 	if p, kp := c.packedOf(w); p != nil {
-		act := c.quantizeQ8(x, n, w.Cols, p.bias, tiles.quantizeQ8)
+		act := c.packedInputs(w, p, x, n)
 		c.packedMatMul(out, w, p, kp, act, n)
-		actBufs.Put(act.buf)
+		if act.buf != nil {
+			actBufs.Put(act.buf)
+		}
 		return
 	}
 	if kp, act := c.tileInputs(w, x, n); kp != nil {
@@ -118,14 +117,8 @@ func (c *CPU) tileInputs(w *Matrix, x []float32, n int) (*tilePair, activations)
 		return nil, activations{}
 	}
 	float := activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols, n: w.Cols}
-	switch w.Type {
-	case quant.F32, quant.F16:
-		return tiles.pair(w.Type), float
-	case quant.BF16:
-		if c.BF16Activations && !c.FloatActivations && tiles.bf16Dot != nil {
-			return tiles.bf16Dot, c.toBF16(x, n, w.Cols)
-		}
-		return tiles.bf16, float
+	if w.Type == quant.F32 {
+		return tiles.f32, float
 	}
 	if kp := tiles.pair(w.Type); kp != nil && !c.FloatActivations {
 		return kp, c.quantizeQ8(x, n, w.Cols, 0, tiles.quantizeQ8)

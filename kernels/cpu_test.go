@@ -220,10 +220,7 @@ func TestMatMulMatchesReference(t *testing.T) {
 		useKernels(t, k)
 		for _, floatAct := range []bool{false, true} {
 			cpu.FloatActivations = floatAct
-			for _, bf16Act := range []bool{false, true} {
-				cpu.BF16Activations = bf16Act
-				testMatMulMatchesReference(t, cpu, k)
-			}
+			testMatMulMatchesReference(t, cpu, k)
 		}
 	}
 }
@@ -249,7 +246,7 @@ func testMatMulMatchesReference(t *testing.T, cpu *CPU, k *dotKernels) {
 			if q8Act && !cpu.FloatActivations {
 				tol = 2e-2 // Q8_0 activations: half a step of 1/127 of each block's largest value
 			}
-			if typ == quant.BF16 && cpu.BF16Activations && !cpu.FloatActivations && tiles != nil && tiles.bf16Dot != nil {
+			if typ == quant.BF16 && cpu.bf16Dot() {
 				tol = 1.0 / 256 // activations rounded to bfloat16: 2⁻⁹ each
 			}
 			wf := make([]float32, cols)
@@ -442,17 +439,17 @@ func BenchmarkMatMul(b *testing.B) {
 			for _, n := range []int{1, 16, 128} {
 				x := randFloats(r, n*cols)
 				out := make([]float32, n*rows)
-				for _, bf16Act := range []bool{false, true} {
-					if bf16Act && typ != quant.BF16 {
+				for _, floatAct := range []bool{false, true} {
+					if floatAct && typ != quant.BF16 {
 						continue
 					}
 					name := fmt.Sprintf("%v/%dx%d/n=%d", typ, rows, cols, n)
-					if bf16Act {
-						name += "/bf16act"
+					if floatAct {
+						name += "/floatact"
 					}
 					b.Run(name, func(b *testing.B) {
-						cpu.BF16Activations = bf16Act
-						defer func() { cpu.BF16Activations = false }()
+						cpu.FloatActivations = floatAct
+						defer func() { cpu.FloatActivations = false }()
 						b.SetBytes(int64(len(w.Data)))
 						for b.Loop() {
 							cpu.MatMul(out, w, x, n)

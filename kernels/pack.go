@@ -9,109 +9,176 @@ import (
 	"github.com/aha-inference/aha/quant"
 )
 
-// Packed weights: Q8_0 and Q4_0 matrices rearranged once, at load, into
-// groups of 16 rows where each 64-byte chunk holds four consecutive columns
-// of every row (pack_amd64.s says why). The rearranged copy replaces the
-// file's bytes for matmuls, as llama.cpp's repacked CPU buffers do; the
-// file's bytes stay mapped for embedding lookups.
+// Packed weights: matrices rearranged once, at load, into groups of 16
+// rows where each 64-byte (F16: 32-byte) chunk holds a few consecutive
+// columns of every row, one row per 32-bit lane, so one instruction with a
+// token's activations broadcast to every lane advances all 16 rows
+// (pack_amd64.s says more). Q8_0, Q4_0, F16 and BF16 go this way; the
+// rearranged copy replaces the file's bytes for matmuls, as llama.cpp's
+// repacked CPU buffers do, and the file's bytes stay mapped for embedding
+// lookups.
 
 const packRows = 16
 
 // packed is a matrix in the packed layout. Group g's bytes start at
-// g·groupBytes: first the chunks of every block (chunkBytes per block),
-// then each block's 16 row scales as float16 (32 bytes per block). Rows
-// past the matrix's last are zero, scale included.
+// g·groupBytes: the chunks, then for quantized types each block's 16 row
+// scales as float16 (32 bytes per block). Rows past the matrix's last are
+// zero, scales included.
 type packed struct {
 	data       []byte
-	blocks     int // 32-column blocks per row
-	chunkBytes int // 512 (Q8_0: weight+128 as bytes) or 256 (Q4_0 nibbles)
+	n          int // what the kernels count: 32-column blocks, or chunks
+	chunkBytes int // bytes of one block's chunks, or of one chunk
+	scaleBytes int // bytes of one block's row scales (0: none)
 	groupBytes int
-	// bias is the c that made the weights unsigned (w+c): the kernels
-	// start each block's sum from −c·Σx to take it back out.
+	// bias is the c that made quantized weights unsigned (w+c): the
+	// kernels start each block's sum from −c·Σx to take it back out.
 	bias int32
 }
 
-// packPair is one weight type's packed kernels: ×4 tokens and ×1 token.
+// packPair is one kernel in its ×4-token and ×1-token forms.
 type packPair [2]func(*packArgs)
 
 // packArgs is what a packed kernel reads; the assembly knows its layout.
 type packArgs struct {
-	w       *byte    // the group's chunks, at the first block
-	ws      *byte    // its block scales
-	x       *byte    // token 0's quantized activations
-	s       *float32 // their block scales
-	c       *int32   // their block corrections, −bias·Σx
-	stride  int      // bytes from one token's record to the next
+	w       *byte    // the group's chunks, at the first
+	ws      *byte    // its block scales (quantized)
+	x       *byte    // token 0's activations
+	s       *float32 // their block scales (quantized)
+	c       *int32   // their block corrections, −bias·Σx (quantized)
+	stride  int      // bytes from one token's activations to the next
 	out     *float32 // token 0's outputs for the group's first row
 	ostride int      // bytes from one token's outputs to the next
-	n       int      // blocks
+	n       int      // blocks or chunks
 }
 
 // packMu guards Matrix.packed: matrices are packed once, by Prepare or by
 // the first MatMul, whichever comes first.
 var packMu sync.Mutex
 
-// packedOf returns w's packed form and kernels when the CPU multiplies it
-// through the packed kernels, packing it on first use; nil otherwise.
+// packedOf returns w's packed form and the kernels that multiply it as the
+// backend is set up now, packing it on first use; nil if w's type is not
+// packed on this CPU. BF16 weights multiply a bfloat16 rounding of the
+// activations with VDPBF16PS where the CPU has it, as llama.cpp does,
+// unless FloatActivations asks for float32 ones.
 func (c *CPU) packedOf(w *Matrix) (*packed, packPair) {
-	if tiles == nil || c.FloatActivations {
+	if tiles == nil {
 		return nil, packPair{}
 	}
 	var kp packPair
-	var chunk int
-	var bias int32
 	switch w.Type {
 	case quant.Q8_0:
-		kp, chunk, bias = tiles.q8_0Packed, 512, 128
+		kp = tiles.q8_0Packed
 	case quant.Q4_0:
-		kp, chunk, bias = tiles.q4_0Packed, 256, 8
+		kp = tiles.q4_0Packed
+	case quant.F16:
+		kp = tiles.f16Packed
+	case quant.BF16:
+		kp = tiles.bf16Packed
+		if c.bf16Dot() {
+			kp = tiles.bf16DotPacked
+		}
 	}
-	if kp[0] == nil {
-		return nil, kp
+	if kp[0] == nil || c.FloatActivations && (w.Type == quant.Q8_0 || w.Type == quant.Q4_0) {
+		return nil, packPair{}
 	}
 	packMu.Lock()
 	defer packMu.Unlock()
 	if w.packed == nil {
-		w.packed = c.pack(w, chunk, bias)
+		w.packed = c.pack(w)
 	}
 	return w.packed, kp
 }
 
-// pack rearranges w (Q8_0 or Q4_0), splitting the groups between threads.
-func (c *CPU) pack(w *Matrix, chunk int, bias int32) *packed {
-	blocks := w.Cols / 32
-	p := &packed{blocks: blocks, chunkBytes: chunk, groupBytes: blocks * (chunk + 32), bias: bias}
+// bf16Dot says whether BF16 weights multiply bfloat16 activations.
+func (c *CPU) bf16Dot() bool {
+	return !c.FloatActivations && tiles != nil && tiles.bf16DotPacked[0] != nil
+}
+
+// pack rearranges w, splitting the groups between threads.
+func (c *CPU) pack(w *Matrix) *packed {
+	p := &packed{}
+	switch w.Type {
+	case quant.Q8_0:
+		p.n, p.chunkBytes, p.scaleBytes, p.bias = w.Cols/32, 512, 32, 128
+	case quant.Q4_0:
+		p.n, p.chunkBytes, p.scaleBytes, p.bias = w.Cols/32, 256, 32, 8
+	case quant.F16:
+		p.n, p.chunkBytes = w.Cols, 32
+	case quant.BF16:
+		p.n, p.chunkBytes = (w.Cols+1)/2, 64
+	}
+	p.groupBytes = p.n * (p.chunkBytes + p.scaleBytes)
 	groups := (w.Rows + packRows - 1) / packRows
 	data, free := mmap.Alloc(groups * p.groupBytes)
 	p.data = data
 	runtime.AddCleanup(p, func(free func()) { free() }, free)
 	rb := w.RowBytes()
-	bb := rb / blocks // bytes per source block: 34 or 18
 	c.pool.run(groups, func(lo, hi int) {
 		for g := lo; g < hi; g++ {
 			dst := p.data[g*p.groupBytes : (g+1)*p.groupBytes]
-			scales := dst[blocks*chunk:]
 			for i := range min(packRows, w.Rows-g*packRows) {
-				row := w.Data[(g*packRows+i)*rb : (g*packRows+i+1)*rb]
-				for b := range blocks {
-					src := row[b*bb : (b+1)*bb]
-					copy(scales[b*32+2*i:], src[:2])
-					q := src[2:]
-					for ch := range chunk / 64 {
-						lane := dst[b*chunk+ch*64+4*i : b*chunk+ch*64+4*i+4]
-						if chunk == 512 { // Q8_0: four signed bytes, made unsigned
-							for j := range 4 {
-								lane[j] = q[4*ch+j] ^ 0x80
-							}
-						} else { // Q4_0: bytes 4ch…4ch+3 keep both nibbles
-							copy(lane, q[4*ch:4*ch+4])
-						}
-					}
-				}
+				r := g*packRows + i
+				packRow(w.Type, p, dst, i, w.Data[r*rb:(r+1)*rb])
 			}
 		}
 	})
 	return p
+}
+
+// packRow puts row i of a group (its stored bytes) into the group's bytes.
+func packRow(t quant.Type, p *packed, dst []byte, i int, row []byte) {
+	switch t {
+	case quant.F16: // chunk k: column k of the 16 rows
+		for k := range p.n {
+			copy(dst[k*32+2*i:], row[2*k:2*k+2])
+		}
+	case quant.BF16: // chunk k: columns 2k and 2k+1, a pair per lane
+		for k := range len(row) / 2 {
+			copy(dst[k/2*64+4*i+2*(k%2):], row[2*k:2*k+2])
+		}
+	default: // Q8_0, Q4_0: block b's chunks, then its scales
+		bb := len(row) / p.n // bytes per stored block: 34 or 18
+		scales := dst[p.n*p.chunkBytes:]
+		for b := range p.n {
+			src := row[b*bb : (b+1)*bb]
+			copy(scales[b*32+2*i:], src[:2])
+			q := src[2:]
+			for ch := range p.chunkBytes / 64 {
+				lane := dst[b*p.chunkBytes+ch*64+4*i : b*p.chunkBytes+ch*64+4*i+4]
+				if t == quant.Q8_0 { // four signed bytes, made unsigned
+					for j := range 4 {
+						lane[j] = q[4*ch+j] ^ 0x80
+					}
+				} else { // Q4_0: bytes 4ch…4ch+3 keep both nibbles
+					copy(lane, q[4*ch:4*ch+4])
+				}
+			}
+		}
+	}
+}
+
+// packedInputs puts x in the form kernels kp read.
+func (c *CPU) packedInputs(w *Matrix, p *packed, x []float32, n int) activations {
+	switch {
+	case p.bias != 0:
+		return c.quantizeQ8(x, n, w.Cols, p.bias, tiles.quantizeQ8)
+	case w.Type == quant.BF16 && c.bf16Dot():
+		return c.toBF16(x, n, w.Cols)
+	case w.Type == quant.BF16 && w.Cols%2 == 1:
+		// The kernels read columns in pairs: a zero after each row.
+		buf := actBufs.Get().(*[]byte)
+		stride := 4 * (w.Cols + 1)
+		if cap(*buf) < n*stride {
+			*buf = make([]byte, n*stride)
+		}
+		padded := unsafe.Slice((*float32)(unsafe.Pointer(&(*buf)[0])), n*(w.Cols+1))
+		for t := range n {
+			copy(padded[t*(w.Cols+1):], x[t*w.Cols:(t+1)*w.Cols])
+			padded[t*(w.Cols+1)+w.Cols] = 0
+		}
+		return activations{base: &(*buf)[0], stride: stride, buf: buf}
+	}
+	return activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols}
 }
 
 // packedMatMul is MatMul through the packed kernels. Workers take groups
@@ -124,7 +191,7 @@ func (c *CPU) packedMatMul(out []float32, w *Matrix, p *packed, kp packPair, act
 	c.pool.run(groups, func(glo, ghi int) {
 		var a packArgs
 		var part [packRows * tileToks]float32 // outputs of a group past the last row
-		a.stride, a.n = act.stride, p.blocks
+		a.stride, a.n = act.stride, p.n
 		for t0 := 0; t0 < n; t0 += tokBlock {
 			for g := glo; g < ghi; g++ {
 				grp := p.data[g*p.groupBytes:]
@@ -135,10 +202,15 @@ func (c *CPU) packedMatMul(out []float32, w *Matrix, p *packed, kp packPair, act
 					if t+tileToks > n {
 						k, kernel = 1, kp[1]
 					}
-					a.w, a.ws = &grp[0], &grp[p.blocks*p.chunkBytes]
+					a.w = &grp[0]
+					if p.scaleBytes > 0 {
+						a.ws = &grp[p.n*p.chunkBytes]
+					}
 					a.x = (*byte)(unsafe.Add(unsafe.Pointer(act.base), t*act.stride))
-					a.s = (*float32)(unsafe.Add(unsafe.Pointer(act.scales), t*act.stride))
-					a.c = (*int32)(unsafe.Add(unsafe.Pointer(act.corrs), t*act.stride))
+					if act.scales != nil {
+						a.s = (*float32)(unsafe.Add(unsafe.Pointer(act.scales), t*act.stride))
+						a.c = (*int32)(unsafe.Add(unsafe.Pointer(act.corrs), t*act.stride))
+					}
 					if whole {
 						a.out, a.ostride = &out[t*rows+r0], 4*rows
 					} else {

@@ -207,3 +207,230 @@ q4p1:
 	VMOVUPS Z0, (DX)
 	VZEROUPPER
 	RET
+
+// ---------------------------------------------------------------------------
+// Packed float weights against float activations. F16: a 32-byte chunk is
+// one column of the 16 rows. BF16: a 64-byte chunk is two columns, each
+// lane a row's (column k, column k+1) pair, which VDPBF16PS multiplies with
+// a token's two bfloat16 activations in one instruction, and which shifts
+// and masks widen to float32 for float activations.
+//
+// Even chunks accumulate into Z0…Z3 and odd ones into Z4…Z7 (tokens 0…3),
+// summed at the end: one chain per token would wait on the FMA latency.
+// The activations are float32 rows (bfloat16 pairs for VDPBF16PS), R12
+// bytes apart; CX counts chunks.
+
+#define FZERO \
+	PZERO                 \
+	VPXORD Z4, Z4, Z4     \
+	VPXORD Z5, Z5, Z5     \
+	VPXORD Z6, Z6, Z6     \
+	VPXORD Z7, Z7, Z7
+
+#define FMA4(W, xoff, A0, A1, A2, A3) \
+	VFMADD231PS.BCST xoff(DI), W, A0        \
+	VFMADD231PS.BCST xoff(DI)(R12*1), W, A1 \
+	VFMADD231PS.BCST xoff(DI)(R12*2), W, A2 \
+	VFMADD231PS.BCST xoff(DI)(R13*1), W, A3
+
+#define FMA1(W, xoff, A0, A1, A2, A3) \
+	VFMADD231PS.BCST xoff(DI), W, A0
+
+// Go's assembler does not know VDPBF16PS (EVEX.512.F3.0F38.W0 52 /r), so
+// DPBF16R spells out its encoding for accumulator Z<acc> += Z<w>·Z<x>, all
+// registers; objdump reads it back. The activation pair is broadcast into
+// a register first.
+#define EVEX_P0(r, x, b) BYTE $((((31-(r))>>3)&1)<<7 | (((31-(x))>>3)&1)<<6 | (((31-(b))>>3)&1)<<5 | (((31-(r))>>4)&1)<<4 | 2)
+#define EVEX_P1(v) BYTE $(((31-(v))&15)<<3 | 4 | 2)
+#define EVEX_P2(v) BYTE $(0x40 | (((31-(v))>>4)&1)<<3)
+#define DPBF16R(acc, w, x) BYTE $0x62; EVEX_P0(acc, (x)>>1, x); EVEX_P1(w); EVEX_P2(w); BYTE $0x52; BYTE $(0xc0 | ((acc)&7)<<3 | ((x)&7))
+
+#define DPBF4(w, xoff, a0, a1, a2, a3) \
+	VPBROADCASTD xoff(DI), Z24        \
+	VPBROADCASTD xoff(DI)(R12*1), Z25 \
+	VPBROADCASTD xoff(DI)(R12*2), Z26 \
+	VPBROADCASTD xoff(DI)(R13*1), Z27 \
+	DPBF16R(a0, w, 24)                \
+	DPBF16R(a1, w, 25)                \
+	DPBF16R(a2, w, 26)                \
+	DPBF16R(a3, w, 27)
+
+#define DPBF1(w, xoff, a0, a1, a2, a3) \
+	VPBROADCASTD xoff(DI), Z24 \
+	DPBF16R(a0, w, 24)
+
+#define F16STEP2(OP) \
+	PREFETCHT0 PFDIST(R8)             \
+	VCVTPH2PS  (R8), Z16              \
+	VCVTPH2PS  32(R8), Z17            \
+	OP(Z16, 0, Z0, Z1, Z2, Z3)        \
+	OP(Z17, 4, Z4, Z5, Z6, Z7)        \
+	ADDQ       $64, R8                \
+	ADDQ       $8, DI
+
+#define F16LAST(OP) \
+	VCVTPH2PS (R8), Z16 \
+	OP(Z16, 0, Z0, Z1, Z2, Z3)
+
+// BF16 chunks widened to float32: column k is the low half of each lane
+// shifted up, column k+1 the high half with the low one cleared (Z30).
+#define BF16STEP2(OP) \
+	PREFETCHT0 PFDIST(R8)         \
+	VMOVDQU32  (R8), Z16          \
+	VMOVDQU32  64(R8), Z18        \
+	VPSLLD     $16, Z16, Z17      \
+	VPANDD     Z30, Z16, Z16      \
+	OP(Z17, 0, Z0, Z1, Z2, Z3)    \
+	OP(Z16, 4, Z0, Z1, Z2, Z3)    \
+	VPSLLD     $16, Z18, Z19      \
+	VPANDD     Z30, Z18, Z18      \
+	OP(Z19, 8, Z4, Z5, Z6, Z7)    \
+	OP(Z18, 12, Z4, Z5, Z6, Z7)   \
+	ADDQ       $128, R8           \
+	ADDQ       $16, DI
+
+#define BF16LAST(OP) \
+	VMOVDQU32 (R8), Z16          \
+	VPSLLD    $16, Z16, Z17      \
+	VPANDD    Z30, Z16, Z16      \
+	OP(Z17, 0, Z0, Z1, Z2, Z3)   \
+	OP(Z16, 4, Z0, Z1, Z2, Z3)
+
+// BF16 chunks against bfloat16 activation pairs.
+#define DPBFSTEP2(OP) \
+	PREFETCHT0 PFDIST(R8)         \
+	VMOVDQU32  (R8), Z16          \
+	VMOVDQU32  64(R8), Z17        \
+	OP(16, 0, 0, 1, 2, 3)         \
+	OP(17, 4, 4, 5, 6, 7)         \
+	ADDQ       $128, R8           \
+	ADDQ       $8, DI
+
+#define DPBFLAST(OP) \
+	VMOVDQU32 (R8), Z16 \
+	OP(16, 0, 0, 1, 2, 3)
+
+#define HIMASK \
+	MOVL         $0xffff0000, AX \
+	VPBROADCASTD AX, Z30
+
+#define FSUM4 \
+	VADDPS Z4, Z0, Z0 \
+	VADDPS Z5, Z1, Z1 \
+	VADDPS Z6, Z2, Z2 \
+	VADDPS Z7, Z3, Z3 \
+	STOREOUT4
+
+#define FSUM1 \
+	VADDPS  Z4, Z0, Z0 \
+	VMOVUPS Z0, (DX)
+
+// FHEAD zeroes the accumulators, leaves BX the chunk count and CX the
+// number of chunk pairs, and jumps to last when there is none.
+#define FHEAD(last) \
+	PLOAD          \
+	FZERO          \
+	MOVQ CX, BX    \
+	SHRQ $1, CX    \
+	JZ   last
+
+// A float kernel: FHEAD, the pairs (STEP2), a last odd chunk (LAST), the
+// sums stored (FSUM4 or FSUM1).
+
+// func f16PackX4(a *packArgs)
+TEXT ·f16PackX4(SB), NOSPLIT, $0-8
+	FHEAD(f16x4last)
+f16x4loop:
+	F16STEP2(FMA4)
+	DECQ CX
+	JNZ  f16x4loop
+f16x4last:
+	TESTQ $1, BX
+	JZ    f16x4done
+	F16LAST(FMA4)
+f16x4done:
+	FSUM4
+	VZEROUPPER
+	RET
+
+// func f16PackX1(a *packArgs)
+TEXT ·f16PackX1(SB), NOSPLIT, $0-8
+	FHEAD(f16x1last)
+f16x1loop:
+	F16STEP2(FMA1)
+	DECQ CX
+	JNZ  f16x1loop
+f16x1last:
+	TESTQ $1, BX
+	JZ    f16x1done
+	F16LAST(FMA1)
+f16x1done:
+	FSUM1
+	VZEROUPPER
+	RET
+
+// func bf16PackX4(a *packArgs)
+TEXT ·bf16PackX4(SB), NOSPLIT, $0-8
+	HIMASK
+	FHEAD(bf16x4last)
+bf16x4loop:
+	BF16STEP2(FMA4)
+	DECQ CX
+	JNZ  bf16x4loop
+bf16x4last:
+	TESTQ $1, BX
+	JZ    bf16x4done
+	BF16LAST(FMA4)
+bf16x4done:
+	FSUM4
+	VZEROUPPER
+	RET
+
+// func bf16PackX1(a *packArgs)
+TEXT ·bf16PackX1(SB), NOSPLIT, $0-8
+	HIMASK
+	FHEAD(bf16x1last)
+bf16x1loop:
+	BF16STEP2(FMA1)
+	DECQ CX
+	JNZ  bf16x1loop
+bf16x1last:
+	TESTQ $1, BX
+	JZ    bf16x1done
+	BF16LAST(FMA1)
+bf16x1done:
+	FSUM1
+	VZEROUPPER
+	RET
+
+// func bf16DotPackX4(a *packArgs)
+TEXT ·bf16DotPackX4(SB), NOSPLIT, $0-8
+	FHEAD(dpbfx4last)
+dpbfx4loop:
+	DPBFSTEP2(DPBF4)
+	DECQ CX
+	JNZ  dpbfx4loop
+dpbfx4last:
+	TESTQ $1, BX
+	JZ    dpbfx4done
+	DPBFLAST(DPBF4)
+dpbfx4done:
+	FSUM4
+	VZEROUPPER
+	RET
+
+// func bf16DotPackX1(a *packArgs)
+TEXT ·bf16DotPackX1(SB), NOSPLIT, $0-8
+	FHEAD(dpbfx1last)
+dpbfx1loop:
+	DPBFSTEP2(DPBF1)
+	DECQ CX
+	JNZ  dpbfx1loop
+dpbfx1last:
+	TESTQ $1, BX
+	JZ    dpbfx1done
+	DPBFLAST(DPBF1)
+dpbfx1done:
+	FSUM1
+	VZEROUPPER
+	RET

@@ -34,12 +34,11 @@ type tilePair struct{ x4, x1 func(*tileArgs) }
 // tiles read Q8_0 activations; a type without tiles goes through the
 // float32 ones on dequantized rows.
 type tileKernels struct {
-	name                       string
-	f32, f16, bf16, q4_K, q6_K *tilePair
-	// bf16Dot multiplies BF16 weights with BF16 activations (toBF16).
-	bf16Dot *tilePair
-	// q8_0Packed and q4_0Packed multiply packed matrices (pack.go).
-	q8_0Packed, q4_0Packed packPair
+	name            string
+	f32, q4_K, q6_K *tilePair
+	// The kernels for packed matrices (pack.go); bf16DotPacked multiplies
+	// bfloat16 activations.
+	q8_0Packed, q4_0Packed, f16Packed, bf16Packed, bf16DotPacked packPair
 	// quantizeQ8 is quantizeQ8Row, faster.
 	quantizeQ8 func(x []float32, q []byte, scales []float32)
 }
@@ -64,10 +63,6 @@ func (k *tileKernels) pair(t quant.Type) *tilePair {
 	switch t {
 	case quant.F32:
 		return k.f32
-	case quant.F16:
-		return k.f16
-	case quant.BF16:
-		return k.bf16
 	case quant.Q4_K:
 		return k.q4_K
 	case quant.Q6_K:

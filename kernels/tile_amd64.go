@@ -18,6 +18,24 @@ func q4_0PackX4(a *packArgs)
 func q4_0PackX1(a *packArgs)
 
 //go:noescape
+func f16PackX4(a *packArgs)
+
+//go:noescape
+func f16PackX1(a *packArgs)
+
+//go:noescape
+func bf16PackX4(a *packArgs)
+
+//go:noescape
+func bf16PackX1(a *packArgs)
+
+//go:noescape
+func bf16DotPackX4(a *packArgs)
+
+//go:noescape
+func bf16DotPackX1(a *packArgs)
+
+//go:noescape
 func q4_KTileX4(a *tileArgs)
 
 //go:noescape
@@ -36,24 +54,6 @@ func f32TileX4(a *tileArgs)
 func f32TileX1(a *tileArgs)
 
 //go:noescape
-func f16TileX4(a *tileArgs)
-
-//go:noescape
-func f16TileX1(a *tileArgs)
-
-//go:noescape
-func bf16TileX4(a *tileArgs)
-
-//go:noescape
-func bf16TileX1(a *tileArgs)
-
-//go:noescape
-func bf16DotTileX4(a *tileArgs)
-
-//go:noescape
-func bf16DotTileX1(a *tileArgs)
-
-//go:noescape
 func quantizeQ8AVX512(x *float32, q *byte, s *float32, blocks int)
 
 func quantizeQ8RowAVX512(x []float32, q []byte, scales []float32) {
@@ -66,12 +66,12 @@ func quantizeQ8RowAVX512(x []float32, q []byte, scales []float32) {
 var avx512Tiles = tileKernels{
 	name:       "avx512",
 	f32:        &tilePair{f32TileX4, f32TileX1},
-	f16:        &tilePair{f16TileX4, f16TileX1},
-	bf16:       &tilePair{bf16TileX4, bf16TileX1},
 	q4_K:       &tilePair{q4_KTileX4, q4_KTileX1},
 	q6_K:       &tilePair{q6_KTileX4, q6_KTileX1},
 	q8_0Packed: packPair{q8_0PackX4, q8_0PackX1},
 	q4_0Packed: packPair{q4_0PackX4, q4_0PackX1},
+	f16Packed:  packPair{f16PackX4, f16PackX1},
+	bf16Packed: packPair{bf16PackX4, bf16PackX1},
 	quantizeQ8: quantizeQ8RowAVX512,
 }
 
@@ -79,7 +79,7 @@ func init() {
 	if cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL, cpuid.AVX512VNNI, cpuid.F16C, cpuid.BMI2) {
 		if cpuid.CPU.Supports(cpuid.AVX512BF16) {
 			avx512Tiles.name = "avx512bf16"
-			avx512Tiles.bf16Dot = &tilePair{bf16DotTileX4, bf16DotTileX1}
+			avx512Tiles.bf16DotPacked = packPair{bf16DotPackX4, bf16DotPackX1}
 		}
 		simdTiles = &avx512Tiles
 		tiles = simdTiles

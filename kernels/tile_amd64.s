@@ -170,7 +170,7 @@ GLOBL nibbles<>(SB), RODATA|NOPTR, $64
 	ADDQ sstep, BX
 
 // ---------------------------------------------------------------------------
-// Float weights (F32, F16, BF16) against float32 activations: 16 columns a
+// F32 weights (and dequantized rows of types without tiles) against float32 activations: 16 columns a
 // step, one FMA per (row, token); the last len%16 columns are loaded under
 // the mask K1 (zeros elsewhere). Activations are rows of N floats, R12
 // bytes apart.
@@ -217,10 +217,6 @@ GLOBL nibbles<>(SB), RODATA|NOPTR, $64
 
 #define F32ROW(w, W) PREFETCHT0 (w)(R14*1); VMOVUPS (w), W
 #define F32ROWT(w, W) VMOVUPS.Z (w), K1, W
-#define F16ROW(w, W) PREFETCHT0 (w)(R14*1); VCVTPH2PS (w), W
-#define F16ROWT(w, W) VCVTPH2PS.Z (w), K1, W
-#define BF16ROW(w, W) PREFETCHT0 (w)(R14*1); VPMOVZXWD (w), W; VPSLLD $16, W, W
-#define BF16ROWT(w, W) VPMOVZXWD.Z (w), K1, W; VPSLLD $16, W, W
 
 #define FROWS(ROW) \
 	ROW(R8, Z16)  \
@@ -264,22 +260,6 @@ TEXT ·f32TileX4(SB), NOSPLIT, $0-8
 // func f32TileX1(a *tileArgs)
 TEXT ·f32TileX1(SB), NOSPLIT, $0-8
 	FLOATTILE(F32ROW, F32ROWT, $64, FTOKENS1, STORES1)
-
-// func f16TileX4(a *tileArgs)
-TEXT ·f16TileX4(SB), NOSPLIT, $0-8
-	FLOATTILE(F16ROW, F16ROWT, $32, FTOKENS4, STORES4)
-
-// func f16TileX1(a *tileArgs)
-TEXT ·f16TileX1(SB), NOSPLIT, $0-8
-	FLOATTILE(F16ROW, F16ROWT, $32, FTOKENS1, STORES1)
-
-// func bf16TileX4(a *tileArgs)
-TEXT ·bf16TileX4(SB), NOSPLIT, $0-8
-	FLOATTILE(BF16ROW, BF16ROWT, $32, FTOKENS4, STORES4)
-
-// func bf16TileX1(a *tileArgs)
-TEXT ·bf16TileX1(SB), NOSPLIT, $0-8
-	FLOATTILE(BF16ROW, BF16ROWT, $32, FTOKENS1, STORES1)
 
 // QROUND sets T to the int32 of P rounded half away from zero (P within
 // ±127.5): T = trunc(P), then ±1 where the remainder P − T reaches ±½.
@@ -356,84 +336,6 @@ qzero:
 qdone:
 	VZEROUPPER
 	RET
-
-// ---------------------------------------------------------------------------
-// BF16 weights against BF16 activations with VDPBF16PS (AVX512_BF16): each
-// lane adds the products of a pair of columns, 32 columns a step; the last
-// len%32 weight columns are loaded under the mask K1, and the activation
-// rows are padded with zeros to a multiple of 32. Go's assembler does not
-// know VDPBF16PS, so DPBF16 spells out its EVEX encoding (EVEX.512.F3.0F38.W0
-// 52 /r) for an accumulator Z<acc>, a weight register Z<w> and the memory
-// operand (DI)(idx*2^ss) — idx 0 meaning plain (DI); objdump reads it back.
-
-#define EVEX_P0(r, x, b) BYTE $((((31-(r))>>3)&1)<<7 | (((31-(x))>>3)&1)<<6 | (((31-(b))>>3)&1)<<5 | (((31-(r))>>4)&1)<<4 | 2)
-#define EVEX_P1(v) BYTE $(((31-(v))&15)<<3 | 4 | 2)
-#define EVEX_P2(v) BYTE $(0x40 | (((31-(v))>>4)&1)<<3)
-#define DPBF16R(acc, w, x) BYTE $0x62; EVEX_P0(acc, (x)>>1, x); EVEX_P1(w); EVEX_P2(w); BYTE $0x52; BYTE $(0xc0 | ((acc)&7)<<3 | ((x)&7))
-
-// Rows 0…3 (weights Z16…Z19) into accumulators a…a+3 against the token in
-// Z24, loaded once for the four rows.
-#define DP4R(a) DPBF16R(a, 16, 24); DPBF16R(a+1, 17, 24); DPBF16R(a+2, 18, 24); DPBF16R(a+3, 19, 24)
-
-#define DPTOKENS4 \
-	VMOVDQU32 (DI), Z24          \
-	DP4R(0)                      \
-	VMOVDQU32 (DI)(R12*1), Z24   \
-	DP4R(4)                      \
-	VMOVDQU32 (DI)(R12*2), Z24   \
-	DP4R(8)                      \
-	VMOVDQU32 (DI)(R13*1), Z24   \
-	DP4R(12)
-
-#define DPTOKENS1 \
-	VMOVDQU32 (DI), Z24 \
-	DP4R(0)
-
-#define BF16DROW(w, W) PREFETCHT0 (w)(R14*1); VMOVDQU16 (w), W
-#define BF16DROWT(w, W) VMOVDQU16.Z (w), K1, W
-
-// DPSETUP is FSETUP for 32-column steps (a 32-bit mask).
-#define DPSETUP \
-	ZERO4(Z0, Z1, Z2, Z3)     \
-	ZERO4(Z4, Z5, Z6, Z7)     \
-	ZERO4(Z8, Z9, Z10, Z11)   \
-	ZERO4(Z12, Z13, Z14, Z15) \
-	MOVQ  CX, BX              \
-	ANDQ  $31, BX             \
-	SHRQ  $5, CX              \
-	MOVL  $1, AX              \
-	SHLXL BX, AX, AX          \
-	DECL  AX                  \
-	KMOVD AX, K1
-
-#define DPTILE(TOKENS, STORES) \
-	LOADARGS          \
-	DPSETUP           \
-dploop:                   \
-	TESTQ CX, CX      \
-	JZ    dptail      \
-	FROWS(BF16DROW)   \
-	TOKENS            \
-	ADVANCE($64, $64, $0) \
-	DECQ  CX          \
-	JMP   dploop      \
-dptail:                   \
-	TESTQ BX, BX      \
-	JZ    dpdone      \
-	FROWS(BF16DROWT)  \
-	TOKENS            \
-dpdone:                   \
-	STORES            \
-	VZEROUPPER        \
-	RET
-
-// func bf16DotTileX4(a *tileArgs)
-TEXT ·bf16DotTileX4(SB), NOSPLIT, $0-8
-	DPTILE(DPTOKENS4, STORES4)
-
-// func bf16DotTileX1(a *tileArgs)
-TEXT ·bf16DotTileX1(SB), NOSPLIT, $0-8
-	DPTILE(DPTOKENS1, STORES1)
 
 // ---------------------------------------------------------------------------
 // Q6_K weights against Q8_0 activations: 6-bit quants q = w+32 as the

@@ -51,28 +51,26 @@ func TestTileBatchIdentity(t *testing.T) {
 		useTiles(t, k)
 		for _, typ := range tileTypes {
 			for _, cols := range raggedCols(typ) {
-				for _, rows := range []int{1, 3, 6, 13} {
+				for _, rows := range []int{1, 3, 6, 13, 17, 35} {
 					checkBatchIdentity(t, k, typ, rows, cols, false)
 				}
-				if typ == quant.BF16 {
-					checkBatchIdentity(t, k, typ, 6, cols, true)
-				}
+				checkBatchIdentity(t, k, typ, 6, cols, true)
 			}
 		}
 	}
 }
 
-func checkBatchIdentity(t *testing.T, k *tileKernels, typ quant.Type, rows, cols int, bf16Act bool) {
+func checkBatchIdentity(t *testing.T, k *tileKernels, typ quant.Type, rows, cols int, floatAct bool) {
 	const n = 9
 	r := rand.New(rand.NewPCG(uint64(rows), uint64(cols)))
 	w := randMatrix(t, r, typ, rows, cols)
 	x := randFloats(r, n*cols)
-	name := fmt.Sprintf("%s %v %d×%d bf16 activations %v", tileName(k), typ, rows, cols, bf16Act)
+	name := fmt.Sprintf("%s %v %d×%d float activations %v", tileName(k), typ, rows, cols, floatAct)
 	var alone []float32
 	for _, threads := range []int{1, 3} {
 		cpu := NewCPU(threads)
 		defer cpu.Close()
-		cpu.BF16Activations = bf16Act
+		cpu.FloatActivations = floatAct
 		if alone == nil {
 			alone = make([]float32, n*rows)
 			for tt := range n {
@@ -121,11 +119,13 @@ func TestTileMatchesExact(t *testing.T) {
 	useTiles(t, simdTiles)
 	cpu := NewCPU(2)
 	defer cpu.Close()
-	for _, bf16Act := range []bool{false, true} {
-		cpu.BF16Activations = bf16Act
+	for _, floatAct := range []bool{false, true} {
+		cpu.FloatActivations = floatAct
 		for _, typ := range tileTypes {
 			for _, cols := range raggedCols(typ) {
-				checkTileExact(t, cpu, typ, 7, cols, 6, uint64(cols))
+				for _, rows := range []int{7, 21} {
+					checkTileExact(t, cpu, typ, rows, cols, 6, uint64(cols))
+				}
 			}
 		}
 	}
@@ -144,18 +144,18 @@ func checkTileExact(t *testing.T, cpu *CPU, typ quant.Type, rows, cols, n int, s
 			xt := x[tt*cols : (tt+1)*cols]
 			var want, abs float64
 			switch {
-			case typ == quant.Q8_0 || typ == quant.Q4_0:
+			case (typ == quant.Q8_0 || typ == quant.Q4_0) && !cpu.FloatActivations:
 				want, abs = exactQ8Dot(typ, w.Row(row), quantizeRows(xt, 1, cols), cols)
 			case (typ == quant.Q6_K || typ == quant.Q4_K) && tiles.pair(typ) != nil && !cpu.FloatActivations:
 				want, abs = exactOnQ8(wf, quantizeRows(xt, 1, cols))
-			case typ == quant.BF16 && cpu.BF16Activations && tiles.bf16Dot != nil:
+			case typ == quant.BF16 && cpu.bf16Dot():
 				want, abs = exactDot(wf, roundBF16(xt))
 			default:
 				want, abs = exactDot(wf, xt)
 			}
 			g := got[tt*rows+row]
 			if d := math.Abs(float64(g) - want); d > 1e-5*abs || math.IsNaN(float64(g)) {
-				t.Errorf("%v %d×%d bf16 activations %v out[%d][%d] = %v, exact %v (|diff| %g > 1e-5·%g)", typ, rows, cols, cpu.BF16Activations, tt, row, g, want, d, abs)
+				t.Errorf("%v %d×%d float activations %v out[%d][%d] = %v, exact %v (|diff| %g > 1e-5·%g)", typ, rows, cols, cpu.FloatActivations, tt, row, g, want, d, abs)
 			}
 		}
 	}
@@ -184,7 +184,7 @@ func FuzzTile(f *testing.F) {
 	f.Add(uint64(2), uint8(3), uint16(1), uint8(1), uint8(4))
 	f.Add(uint64(3), uint8(4), uint16(29), uint8(7), uint8(2))
 	f.Fuzz(func(t *testing.T, seed uint64, ti uint8, c uint16, rows, n uint8) {
-		bf16Act := ti >= 128
+		floatAct := ti >= 128
 		if simdTiles == nil {
 			t.Skip("no tiles on this CPU")
 		}
@@ -196,8 +196,8 @@ func FuzzTile(f *testing.F) {
 		useTiles(t, simdTiles)
 		cpu := NewCPU(2)
 		defer cpu.Close()
-		cpu.BF16Activations = bf16Act
-		checkTileExact(t, cpu, typ, 1+int(rows)%9, cols, 1+int(n)%9, seed)
+		cpu.FloatActivations = floatAct
+		checkTileExact(t, cpu, typ, 1+int(rows)%40, cols, 1+int(n)%9, seed)
 	})
 }
 

@@ -159,41 +159,52 @@ func TestMatchesReferences(t *testing.T) {
 		ref          string
 		numpy        bool
 		tol, nearTie float64
-		// floatOnly: the reference assumes float32 activations, which the
-		// fast backend's Q8_0 path (quantized activations, as llama.cpp)
-		// does not use.
-		floatOnly bool
+		// rounded, when set, are the tolerance and near-tie bound for the
+		// default CPU backend against a reference computed with float32
+		// activations: like llama.cpp it rounds activations (to Q8_0 for
+		// Q8_0 weights, to bfloat16 for BF16 ones), so it gets the bounds
+		// of the llama.cpp checks of the same weights. The CPU with
+		// FloatActivations is held to tol and nearTie.
+		rounded *[2]float64
 	}
+	roundedQ8, roundedBF16 := &[2]float64{0.3, 0.5}, &[2]float64{0.15, 0.2}
 	cases := []struct {
 		model  string
 		checks []check
 	}{
-		{"stories260K/stories260K.gguf", []check{{"stories260K/reference-stories260K.json", false, 1e-4, 0.05, false}}},
+		{"stories260K/stories260K.gguf", []check{{"stories260K/reference-stories260K.json", false, 1e-4, 0.05, nil}}},
 		{"stories260K/stories260K-q8_0.gguf", []check{
-			{"stories260K/npref-stories260K-q8_0.json", true, 2e-3, 0.01, true},
-			{"stories260K/reference-stories260K-q8_0.json", false, 0.3, 0.5, false},
+			{"stories260K/npref-stories260K-q8_0.json", true, 2e-3, 0.01, roundedQ8},
+			{"stories260K/reference-stories260K-q8_0.json", false, 0.3, 0.5, nil},
 		}},
 		{"qwen2-tiny/qwen2-tiny-f16.gguf", []check{
-			{"qwen2-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, false},
-			{"qwen2-tiny/reference-qwen2-tiny-f16.json", false, 2e-2, 0.05, false},
+			{"qwen2-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, nil},
+			{"qwen2-tiny/reference-qwen2-tiny-f16.json", false, 2e-2, 0.05, nil},
 		}},
-		{"qwen2-tiny/hf", []check{{"qwen2-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, false}}},
+		{"qwen2-tiny/hf", []check{{"qwen2-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, roundedBF16}}},
 		{"qwen3-tiny/qwen3-tiny-bf16.gguf", []check{
-			{"qwen3-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, false},
-			{"qwen3-tiny/reference-qwen3-tiny-bf16.json", false, 0.15, 0.2, false},
+			{"qwen3-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, roundedBF16},
+			{"qwen3-tiny/reference-qwen3-tiny-bf16.json", false, 0.15, 0.2, nil},
 		}},
-		{"qwen3-tiny/hf", []check{{"qwen3-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, false}}},
+		{"qwen3-tiny/hf", []check{{"qwen3-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, roundedBF16}}},
 		{"llama3-tiny/llama3-tiny-f16.gguf", []check{
-			{"llama3-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, false},
-			{"llama3-tiny/reference-llama3-tiny-f16.json", false, 2e-2, 0.05, false},
+			{"llama3-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, nil},
+			{"llama3-tiny/reference-llama3-tiny-f16.json", false, 2e-2, 0.05, nil},
 		}},
-		{"llama3-tiny/hf", []check{{"llama3-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, false}}},
+		{"llama3-tiny/hf", []check{{"llama3-tiny/hf/reference-hf-numpy.json", true, 2e-3, 0.01, roundedBF16}}},
 	}
 	cpu := kernels.NewCPU(2)
 	defer cpu.Close()
+	floatCPU := kernels.NewCPU(2)
+	defer floatCPU.Close()
+	floatCPU.FloatActivations = true
 	for _, tc := range cases {
-		for _, backend := range []kernels.Backend{kernels.Reference{}, cpu} {
-			t.Run(tc.model+"/"+backend.Name(), func(t *testing.T) {
+		for _, backend := range []kernels.Backend{kernels.Reference{}, cpu, floatCPU} {
+			name := backend.Name()
+			if backend == kernels.Backend(floatCPU) {
+				name += "-float"
+			}
+			t.Run(tc.model+"/"+name, func(t *testing.T) {
 				m, err := Load(shared.Path(t, "models/"+tc.model))
 				if err != nil {
 					t.Fatal(err)
@@ -201,8 +212,9 @@ func TestMatchesReferences(t *testing.T) {
 				defer m.Close()
 				m.SetBackend(backend)
 				for _, ck := range tc.checks {
-					if ck.floatOnly && backend != kernels.Backend(kernels.Reference{}) {
-						continue
+					tol, nearTie := ck.tol, ck.nearTie
+					if ck.rounded != nil && backend == kernels.Backend(cpu) {
+						tol, nearTie = ck.rounded[0], ck.rounded[1]
 					}
 					var runs []refRun
 					if ck.numpy {
@@ -212,8 +224,8 @@ func TestMatchesReferences(t *testing.T) {
 						runs = loadLlamaCppRef(t, shared.Path(t, "models/"+ck.ref))
 					}
 					for _, run := range runs {
-						worst := checkRun(t, m, run, ck.tol, ck.nearTie)
-						t.Logf("%s %s: %d steps, max |logprob diff| %.2g (tolerance %.2g)", ck.ref, run.Name, len(run.Steps), worst, ck.tol)
+						worst := checkRun(t, m, run, tol, nearTie)
+						t.Logf("%s %s: %d steps, max |logprob diff| %.2g (tolerance %.2g)", ck.ref, run.Name, len(run.Steps), worst, tol)
 					}
 				}
 			})
