@@ -296,19 +296,67 @@ q4p1:
 	OP(Z17, 0, Z0, Z1, Z2, Z3)   \
 	OP(Z16, 4, Z0, Z1, Z2, Z3)
 
-// BF16 chunks against bfloat16 activation pairs.
-#define DPBFSTEP2(OP) \
+// BF16 chunks against bfloat16 activation pairs: four chunks a step, into
+// four accumulator sets (Z0…Z3, Z4…Z7, Z8…Z11, Z12…Z15 for tokens 0…3),
+// as VDPBF16PS's latency needs 16 chains in flight; the last chunks go
+// into the first set one at a time.
+#define DPBFSTEP4(OP) \
 	PREFETCHT0 PFDIST(R8)         \
+	PREFETCHT0 (PFDIST+64)(R8)    \
+	PREFETCHT0 (PFDIST+128)(R8)   \
+	PREFETCHT0 (PFDIST+192)(R8)   \
 	VMOVDQU32  (R8), Z16          \
 	VMOVDQU32  64(R8), Z17        \
+	VMOVDQU32  128(R8), Z18       \
+	VMOVDQU32  192(R8), Z19       \
 	OP(16, 0, 0, 1, 2, 3)         \
 	OP(17, 4, 4, 5, 6, 7)         \
-	ADDQ       $128, R8           \
-	ADDQ       $8, DI
+	OP(18, 8, 8, 9, 10, 11)       \
+	OP(19, 12, 12, 13, 14, 15)    \
+	ADDQ       $256, R8           \
+	ADDQ       $16, DI
 
 #define DPBFLAST(OP) \
-	VMOVDQU32 (R8), Z16 \
-	OP(16, 0, 0, 1, 2, 3)
+	VMOVDQU32 (R8), Z16   \
+	OP(16, 0, 0, 1, 2, 3) \
+	ADDQ      $64, R8     \
+	ADDQ      $4, DI
+
+// DPSUM adds the four sets of a token: (s0+s1) + (s2+s3).
+#define DPSUM(a, b, c, d) \
+	VADDPS b, a, a \
+	VADDPS d, c, c \
+	VADDPS c, a, a
+
+#define DPSUM4 \
+	DPSUM(Z0, Z4, Z8, Z12)  \
+	DPSUM(Z1, Z5, Z9, Z13)  \
+	DPSUM(Z2, Z6, Z10, Z14) \
+	DPSUM(Z3, Z7, Z11, Z15) \
+	STOREOUT4
+
+#define DPSUM1 \
+	DPSUM(Z0, Z4, Z8, Z12) \
+	VMOVUPS Z0, (DX)
+
+// DPHEAD zeroes the sixteen accumulators, leaves BX the chunk count mod 4
+// and CX the number of four-chunk steps, and jumps to last when there is
+// none.
+#define DPHEAD(last) \
+	PLOAD                 \
+	FZERO                 \
+	VPXORD Z8, Z8, Z8     \
+	VPXORD Z9, Z9, Z9     \
+	VPXORD Z10, Z10, Z10  \
+	VPXORD Z11, Z11, Z11  \
+	VPXORD Z12, Z12, Z12  \
+	VPXORD Z13, Z13, Z13  \
+	VPXORD Z14, Z14, Z14  \
+	VPXORD Z15, Z15, Z15  \
+	MOVQ   CX, BX         \
+	ANDQ   $3, BX         \
+	SHRQ   $2, CX         \
+	JZ     last
 
 #define HIMASK \
 	MOVL         $0xffff0000, AX \
@@ -405,32 +453,36 @@ bf16x1done:
 
 // func bf16DotPackX4(a *packArgs)
 TEXT ·bf16DotPackX4(SB), NOSPLIT, $0-8
-	FHEAD(dpbfx4last)
+	DPHEAD(dpbfx4last)
 dpbfx4loop:
-	DPBFSTEP2(DPBF4)
+	DPBFSTEP4(DPBF4)
 	DECQ CX
 	JNZ  dpbfx4loop
 dpbfx4last:
-	TESTQ $1, BX
+	TESTQ BX, BX
 	JZ    dpbfx4done
 	DPBFLAST(DPBF4)
+	DECQ  BX
+	JMP   dpbfx4last
 dpbfx4done:
-	FSUM4
+	DPSUM4
 	VZEROUPPER
 	RET
 
 // func bf16DotPackX1(a *packArgs)
 TEXT ·bf16DotPackX1(SB), NOSPLIT, $0-8
-	FHEAD(dpbfx1last)
+	DPHEAD(dpbfx1last)
 dpbfx1loop:
-	DPBFSTEP2(DPBF1)
+	DPBFSTEP4(DPBF1)
 	DECQ CX
 	JNZ  dpbfx1loop
 dpbfx1last:
-	TESTQ $1, BX
+	TESTQ BX, BX
 	JZ    dpbfx1done
 	DPBFLAST(DPBF1)
+	DECQ  BX
+	JMP   dpbfx1last
 dpbfx1done:
-	FSUM1
+	DPSUM1
 	VZEROUPPER
 	RET

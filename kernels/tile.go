@@ -41,6 +41,8 @@ type tileKernels struct {
 	q8_0Packed, q4_0Packed, f16Packed, bf16Packed, bf16DotPacked packPair
 	// quantizeQ8 is quantizeQ8Row, faster.
 	quantizeQ8 func(x []float32, q []byte, scales []float32)
+	// toBF16 is toBF16Row, faster.
+	toBF16 func(x []float32, out []uint16)
 }
 
 // simdTiles is set at init by the architecture's file when the CPU has the
@@ -146,13 +148,21 @@ func (c *CPU) toBF16(x []float32, n, cols int) activations {
 	c.pool.run(n, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			row := unsafe.Slice((*uint16)(unsafe.Pointer(&b[t*stride])), stride/2)
-			for i, v := range x[t*cols : (t+1)*cols] {
-				row[i] = quant.F32ToBF16(v)
+			convert := toBF16Row
+			if tiles != nil && tiles.toBF16 != nil {
+				convert = tiles.toBF16
 			}
+			convert(x[t*cols:(t+1)*cols], row[:cols])
 			clear(row[cols:])
 		}
 	})
 	return activations{base: &b[0], stride: stride, n: cols, buf: buf}
+}
+
+func toBF16Row(x []float32, out []uint16) {
+	for i, v := range x {
+		out[i] = quant.F32ToBF16(v)
+	}
 }
 
 func quantizeQ8Row(x []float32, q []byte, scales []float32) {

@@ -54,6 +54,19 @@ func f32TileX4(a *tileArgs)
 func f32TileX1(a *tileArgs)
 
 //go:noescape
+func toBF16AVX512(x *float32, out *uint16, n int)
+
+// toBF16RowAVX512 is toBF16Row, sixteen at a time.
+func toBF16RowAVX512(x []float32, out []uint16) {
+	n := len(x) &^ 15
+	if n > 0 {
+		_ = out[n-1]
+		toBF16AVX512(&x[0], &out[0], n)
+	}
+	toBF16Row(x[n:], out[n:])
+}
+
+//go:noescape
 func quantizeQ8AVX512(x *float32, q *byte, s *float32, blocks int)
 
 func quantizeQ8RowAVX512(x []float32, q []byte, scales []float32) {
@@ -73,6 +86,7 @@ var avx512Tiles = tileKernels{
 	f16Packed:  packPair{f16PackX4, f16PackX1},
 	bf16Packed: packPair{bf16PackX4, bf16PackX1},
 	quantizeQ8: quantizeQ8RowAVX512,
+	toBF16:     toBF16RowAVX512,
 }
 
 func init() {

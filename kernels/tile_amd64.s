@@ -634,3 +634,44 @@ TEXT ·q4_KTileX4(SB), NOSPLIT, $72-8
 // func q4_KTileX1(a *tileArgs)
 TEXT ·q4_KTileX1(SB), NOSPLIT, $72-8
 	K4TILE(K4STEP1, STORES1)
+
+// ---------------------------------------------------------------------------
+// func toBF16AVX512(x *float32, out *uint16, n int)
+//
+// Rounds n float32 (a multiple of 16) to bfloat16 as quant.F32ToBF16 does:
+// to nearest, ties to even, (u + 0x7fff + bit 16 of u) >> 16; a NaN keeps
+// its upper half with the quiet bit set.
+TEXT ·toBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ out+8(FP), DI
+	MOVQ n+16(FP), CX
+	SHRQ $4, CX
+	JZ   bf16done
+	MOVL         $1, AX
+	VPBROADCASTD AX, Z20             // 1
+	MOVL         $0x7fff, AX
+	VPBROADCASTD AX, Z21             // rounding bias
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z22             // |x| mask
+	MOVL         $0x7f800000, AX
+	VPBROADCASTD AX, Z23             // infinity
+	MOVL         $0x40, AX
+	VPBROADCASTD AX, Z24             // quiet bit, in the upper half
+bf16loop:
+	VMOVDQU32 (SI), Z0
+	VPSRLD    $16, Z0, Z1
+	VPANDD    Z20, Z1, Z2
+	VPADDD    Z21, Z0, Z3
+	VPADDD    Z2, Z3, Z3
+	VPSRLD    $16, Z3, Z3
+	VPANDD    Z22, Z0, Z4
+	VPCMPUD   $6, Z23, Z4, K1        // |x| > inf: NaN
+	VPORD     Z24, Z1, K1, Z3
+	VPMOVDW   Z3, (DI)
+	ADDQ      $64, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       bf16loop
+bf16done:
+	VZEROUPPER
+	RET

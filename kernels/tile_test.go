@@ -237,3 +237,32 @@ func TestQuantizeQ8Fast(t *testing.T) {
 		}
 	}
 }
+
+// TestToBF16Fast checks the SIMD bfloat16 rounding against
+// quant.F32ToBF16 bit for bit, specials and ragged lengths included.
+func TestToBF16Fast(t *testing.T) {
+	if simdTiles == nil || simdTiles.toBF16 == nil {
+		t.Skip("no SIMD bfloat16 rounding on this CPU")
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	specials := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+		float32(math.NaN()), math.Float32frombits(0x7f800001), math.Float32frombits(0xffffffff),
+		math.Float32frombits(0x00000001), math.Float32frombits(0x3f808000), math.Float32frombits(0x3f818000),
+		math.Float32frombits(0x7f7fffff), math.MaxFloat32, -math.SmallestNonzeroFloat32}
+	for _, n := range []int{1, 15, 16, 17, 33, 64, 100} {
+		x := randFloats(r, n)
+		for i := range x {
+			x[i] *= float32(math.Pow(10, float64(i%13-6)))
+			if i%5 == 0 {
+				x[i] = specials[(i/5)%len(specials)]
+			}
+		}
+		got := make([]uint16, n)
+		simdTiles.toBF16(x, got)
+		for i, v := range x {
+			if want := quant.F32ToBF16(v); got[i] != want {
+				t.Errorf("n=%d: x[%d] = %v (%#08x): got %#04x, want %#04x", n, i, v, math.Float32bits(v), got[i], want)
+			}
+		}
+	}
+}
