@@ -21,14 +21,16 @@ import (
 const packRows = 16
 
 // packed is a matrix in the packed layout. Group g's bytes start at
-// g·groupBytes: the chunks, then for quantized types each block's 16 row
-// scales as float16 (32 bytes per block). Rows past the matrix's last are
-// zero, scales included.
+// g·groupBytes. Float types: the chunks, one after another. Quantized
+// types: pairs of blocks, each 64 bytes of row scales as float16 (block
+// b's 16, then b+1's) and then b's chunks and b+1's, so that a kernel
+// reads one stream; an odd last block has a pair to itself. Rows past the
+// matrix's last are zero, scales included.
 type packed struct {
 	data       []byte
-	n          int // what the kernels count: 32-column blocks, or chunks
-	chunkBytes int // bytes of one block's chunks, or of one chunk
-	scaleBytes int // bytes of one block's row scales (0: none)
+	n          int  // what the kernels count: 32-column blocks, or chunks
+	chunkBytes int  // bytes of one block's chunks, or of one chunk
+	quantized  bool // Q8_0 or Q4_0: blocks in pairs with their scales
 	groupBytes int
 	// bias is the c that made quantized weights unsigned (w+c): the
 	// kernels start each block's sum from −c·Σx to take it back out.
@@ -40,8 +42,7 @@ type packPair [2]func(*packArgs)
 
 // packArgs is what a packed kernel reads; the assembly knows its layout.
 type packArgs struct {
-	w       *byte    // the group's chunks, at the first
-	ws      *byte    // its block scales (quantized)
+	w       *byte    // the group's bytes
 	x       *byte    // token 0's activations
 	s       *float32 // their block scales (quantized)
 	c       *int32   // their block corrections, −bias·Σx (quantized)
@@ -99,15 +100,18 @@ func (c *CPU) pack(w *Matrix) *packed {
 	p := &packed{}
 	switch w.Type {
 	case quant.Q8_0:
-		p.n, p.chunkBytes, p.scaleBytes, p.bias = w.Cols/32, 512, 32, 128
+		p.n, p.chunkBytes, p.quantized, p.bias = w.Cols/32, 512, true, 128
 	case quant.Q4_0:
-		p.n, p.chunkBytes, p.scaleBytes, p.bias = w.Cols/32, 256, 32, 8
+		p.n, p.chunkBytes, p.quantized, p.bias = w.Cols/32, 256, true, 8
 	case quant.F16:
 		p.n, p.chunkBytes = w.Cols, 32
 	case quant.BF16:
 		p.n, p.chunkBytes = (w.Cols+1)/2, 64
 	}
-	p.groupBytes = p.n * (p.chunkBytes + p.scaleBytes)
+	p.groupBytes = p.n * p.chunkBytes
+	if p.quantized {
+		p.groupBytes += (p.n + 1) / 2 * 64
+	}
 	groups := (w.Rows + packRows - 1) / packRows
 	data, free := mmap.Alloc(groups * p.groupBytes)
 	p.data = data
@@ -136,15 +140,16 @@ func packRow(t quant.Type, p *packed, dst []byte, i int, row []byte) {
 		for k := range len(row) / 2 {
 			copy(dst[k/2*64+4*i+2*(k%2):], row[2*k:2*k+2])
 		}
-	default: // Q8_0, Q4_0: block b's chunks, then its scales
+	default: // Q8_0, Q4_0: pairs of blocks, scales first
 		bb := len(row) / p.n // bytes per stored block: 34 or 18
-		scales := dst[p.n*p.chunkBytes:]
 		for b := range p.n {
+			pair := b / 2 * (64 + 2*p.chunkBytes)
+			chunks := pair + 64 + b%2*p.chunkBytes
 			src := row[b*bb : (b+1)*bb]
-			copy(scales[b*32+2*i:], src[:2])
+			copy(dst[pair+b%2*32+2*i:], src[:2])
 			q := src[2:]
 			for ch := range p.chunkBytes / 64 {
-				lane := dst[b*p.chunkBytes+ch*64+4*i : b*p.chunkBytes+ch*64+4*i+4]
+				lane := dst[chunks+ch*64+4*i : chunks+ch*64+4*i+4]
 				if t == quant.Q8_0 { // four signed bytes, made unsigned
 					for j := range 4 {
 						lane[j] = q[4*ch+j] ^ 0x80
@@ -160,7 +165,7 @@ func packRow(t quant.Type, p *packed, dst []byte, i int, row []byte) {
 // packedInputs puts x in the form kernels kp read.
 func (c *CPU) packedInputs(w *Matrix, p *packed, x []float32, n int) activations {
 	switch {
-	case p.bias != 0:
+	case p.quantized:
 		return c.quantizeQ8(x, n, w.Cols, p.bias, tiles.quantizeQ8)
 	case w.Type == quant.BF16 && c.bf16Dot():
 		return c.toBF16(x, n, w.Cols)
@@ -203,9 +208,6 @@ func (c *CPU) packedMatMul(out []float32, w *Matrix, p *packed, kp packPair, act
 						k, kernel = 1, kp[1]
 					}
 					a.w = &grp[0]
-					if p.scaleBytes > 0 {
-						a.ws = &grp[p.n*p.chunkBytes]
-					}
 					a.x = (*byte)(unsafe.Add(unsafe.Pointer(act.base), t*act.stride))
 					if act.scales != nil {
 						a.s = (*float32)(unsafe.Add(unsafe.Pointer(act.scales), t*act.stride))

@@ -18,22 +18,20 @@
 // Arguments come in a packArgs; the offsets below must match it.
 
 #define PA_W 0
-#define PA_WS 8
-#define PA_X 16
-#define PA_S 24
-#define PA_C 32
-#define PA_STRIDE 40
-#define PA_OUT 48
-#define PA_OSTRIDE 56
-#define PA_N 64
+#define PA_X 8
+#define PA_S 16
+#define PA_C 24
+#define PA_STRIDE 32
+#define PA_OUT 40
+#define PA_OSTRIDE 48
+#define PA_N 56
 
-// PLOAD: R8 weight chunks, R10 weight scales, DI token 0's quants, BX its
+// PLOAD: R8 weights, DI token 0's quants, BX its
 // block scales, R9 its corrections, R12 the token stride and R13 three
 // strides, DX token 0's outputs, SI the output stride, CX the blocks.
 #define PLOAD \
 	MOVQ a+0(FP), AX          \
 	MOVQ PA_W(AX), R8         \
-	MOVQ PA_WS(AX), R10       \
 	MOVQ PA_X(AX), DI         \
 	MOVQ PA_S(AX), BX         \
 	MOVQ PA_C(AX), R9         \
@@ -87,33 +85,35 @@
 	VPADDD Z8, Z4, Z4 \
 	SCALE(Z4, Z0, (BX))
 
-// PFDIST is how far ahead of the chunk being read the next is fetched:
+// PFDIST is how far ahead of the bytes being read the kernels fetch:
 // decoding streams the weights from memory, and the hardware prefetchers
-// alone leave the Q4_0 kernel waiting.
+// alone leave the kernels waiting.
 #define PFDIST 8192
 
-// Q8_0: a block is eight chunks (512 bytes, weights + 128).
+// Quantized groups come in pairs of blocks, one stream: 64 bytes of row
+// scales (block b's 16 float16, then block b+1's), then b's chunks, then
+// b+1's; an odd last block has its pair to itself.
+
+// Q8_0: a block is eight chunks (512 bytes, weights + 128) at coff.
 #define Q8CHUNK(DOT, off, xoff) \
 	PREFETCHT0 (off+PFDIST)(R8) \
 	VMOVDQU8 off(R8), Z17 \
 	DOT(Z17, xoff)
 
-#define Q8BLOCK(INIT, DOT, DOTB, SCALEN) \
-	VCVTPH2PS (R10), Z16 \
-	INIT                 \
-	Q8CHUNK(DOT, 0, 0)      \
-	Q8CHUNK(DOTB, 64, 4)     \
-	Q8CHUNK(DOT, 128, 8)    \
-	Q8CHUNK(DOTB, 192, 12)    \
-	Q8CHUNK(DOT, 256, 16)    \
-	Q8CHUNK(DOTB, 320, 20)    \
-	Q8CHUNK(DOT, 384, 24)    \
-	Q8CHUNK(DOTB, 448, 28)    \
-	SCALEN               \
-	ADDQ $512, R8        \
-	ADDQ $32, R10        \
-	ADDQ $32, DI         \
-	ADDQ $4, BX          \
+#define Q8BLOCK(INIT, DOT, DOTB, SCALEN, soff, coff) \
+	VCVTPH2PS soff(R8), Z16          \
+	INIT                             \
+	Q8CHUNK(DOT, (coff), 0)          \
+	Q8CHUNK(DOTB, (coff+64), 4)      \
+	Q8CHUNK(DOT, (coff+128), 8)      \
+	Q8CHUNK(DOTB, (coff+192), 12)    \
+	Q8CHUNK(DOT, (coff+256), 16)     \
+	Q8CHUNK(DOTB, (coff+320), 20)    \
+	Q8CHUNK(DOT, (coff+384), 24)     \
+	Q8CHUNK(DOTB, (coff+448), 28)    \
+	SCALEN                           \
+	ADDQ $32, DI                     \
+	ADDQ $4, BX                      \
 	ADDQ $4, R9
 
 // Q4_0: a block is four chunks (256 bytes); the low nibbles of chunk c are
@@ -127,19 +127,38 @@
 	DOT(Z17, xlo)              \
 	DOTB(Z18, xhi)
 
-#define Q4BLOCK(INIT, DOT, DOTB, SCALEN) \
-	VCVTPH2PS (R10), Z16  \
-	INIT                  \
-	Q4CHUNK(DOT, DOTB, 0, 0, 16)    \
-	Q4CHUNK(DOT, DOTB, 64, 4, 20)   \
-	Q4CHUNK(DOT, DOTB, 128, 8, 24)  \
-	Q4CHUNK(DOT, DOTB, 192, 12, 28) \
-	SCALEN                \
-	ADDQ $256, R8         \
-	ADDQ $32, R10         \
-	ADDQ $32, DI          \
-	ADDQ $4, BX           \
+#define Q4BLOCK(INIT, DOT, DOTB, SCALEN, soff, coff) \
+	VCVTPH2PS soff(R8), Z16                  \
+	INIT                                     \
+	Q4CHUNK(DOT, DOTB, (coff), 0, 16)        \
+	Q4CHUNK(DOT, DOTB, (coff+64), 4, 20)     \
+	Q4CHUNK(DOT, DOTB, (coff+128), 8, 24)    \
+	Q4CHUNK(DOT, DOTB, (coff+192), 12, 28)   \
+	SCALEN                                   \
+	ADDQ $32, DI                             \
+	ADDQ $4, BX                              \
 	ADDQ $4, R9
+
+// QKERNEL is a quantized kernel's loop: pairs of blocks, then an odd last
+// one. BLOCK is Q8BLOCK or Q4BLOCK, cb its chunk bytes.
+#define QPAIR(BLOCK, INIT, DOT, DOTB, SCALEN, cb) \
+	PREFETCHT0 PFDIST(R8)                            \
+	BLOCK(INIT, DOT, DOTB, SCALEN, 0, 64)             \
+	BLOCK(INIT, DOT, DOTB, SCALEN, 32, (64+cb))       \
+	ADDQ $(64+2*cb), R8
+
+#define QLAST(BLOCK, INIT, DOT, DOTB, SCALEN) \
+	BLOCK(INIT, DOT, DOTB, SCALEN, 0, 64)
+
+// QHEAD leaves BX… as PLOAD does, CX the pairs and R10 the blocks' parity,
+// and jumps to last when there is no pair.
+#define QHEAD(last) \
+	PLOAD          \
+	PZERO          \
+	MOVQ CX, R10   \
+	ANDQ $1, R10   \
+	SHRQ $1, CX    \
+	JZ   last
 
 #define STOREOUT4 \
 	VMOVUPS Z0, (DX)        \
@@ -154,56 +173,72 @@
 	VPXORD Z2, Z2, Z2 \
 	VPXORD Z3, Z3, Z3
 
+#define NIBBLES \
+	MOVL         $0x0f0f0f0f, AX \
+	VPBROADCASTD AX, Z30
+
 // func q8_0PackX4(a *packArgs)
 TEXT ·q8_0PackX4(SB), NOSPLIT, $0-8
-	PLOAD
-	PZERO
-q8p4:
-	Q8BLOCK(INIT4, DOT4, DOT4, SCALE4)
+	QHEAD(q80packx4last)
+q80packx4loop:
+	QPAIR(Q8BLOCK, INIT4, DOT4, DOT4, SCALE4, 512)
 	DECQ CX
-	JNZ  q8p4
+	JNZ  q80packx4loop
+q80packx4last:
+	TESTQ R10, R10
+	JZ    q80packx4done
+	QLAST(Q8BLOCK, INIT4, DOT4, DOT4, SCALE4)
+q80packx4done:
 	STOREOUT4
 	VZEROUPPER
 	RET
 
 // func q8_0PackX1(a *packArgs)
 TEXT ·q8_0PackX1(SB), NOSPLIT, $0-8
-	PLOAD
-	PZERO
-q8p1:
-	Q8BLOCK(INIT1, DOT1, DOT1B, SCALE1)
+	QHEAD(q80packx1last)
+q80packx1loop:
+	QPAIR(Q8BLOCK, INIT1, DOT1, DOT1B, SCALE1, 512)
 	DECQ CX
-	JNZ  q8p1
+	JNZ  q80packx1loop
+q80packx1last:
+	TESTQ R10, R10
+	JZ    q80packx1done
+	QLAST(Q8BLOCK, INIT1, DOT1, DOT1B, SCALE1)
+q80packx1done:
 	VMOVUPS Z0, (DX)
 	VZEROUPPER
 	RET
 
-#define NIBBLES \
-	MOVL         $0x0f0f0f0f, AX \
-	VPBROADCASTD AX, Z30
-
 // func q4_0PackX4(a *packArgs)
 TEXT ·q4_0PackX4(SB), NOSPLIT, $0-8
-	PLOAD
-	PZERO
 	NIBBLES
-q4p4:
-	Q4BLOCK(INIT4, DOT4, DOT4, SCALE4)
+	QHEAD(q40packx4last)
+q40packx4loop:
+	QPAIR(Q4BLOCK, INIT4, DOT4, DOT4, SCALE4, 256)
 	DECQ CX
-	JNZ  q4p4
+	JNZ  q40packx4loop
+q40packx4last:
+	TESTQ R10, R10
+	JZ    q40packx4done
+	QLAST(Q4BLOCK, INIT4, DOT4, DOT4, SCALE4)
+q40packx4done:
 	STOREOUT4
 	VZEROUPPER
 	RET
 
 // func q4_0PackX1(a *packArgs)
 TEXT ·q4_0PackX1(SB), NOSPLIT, $0-8
-	PLOAD
-	PZERO
 	NIBBLES
-q4p1:
-	Q4BLOCK(INIT1, DOT1, DOT1B, SCALE1)
+	QHEAD(q40packx1last)
+q40packx1loop:
+	QPAIR(Q4BLOCK, INIT1, DOT1, DOT1B, SCALE1, 256)
 	DECQ CX
-	JNZ  q4p1
+	JNZ  q40packx1loop
+q40packx1last:
+	TESTQ R10, R10
+	JZ    q40packx1done
+	QLAST(Q4BLOCK, INIT1, DOT1, DOT1B, SCALE1)
+q40packx1done:
 	VMOVUPS Z0, (DX)
 	VZEROUPPER
 	RET
