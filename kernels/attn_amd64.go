@@ -5,7 +5,7 @@ import "github.com/klauspost/cpuid/v2"
 // AVX-512 attention pieces and SwiGLU, in attn_amd64.s.
 
 //go:noescape
-func attnScores(q, k *float32, stride, rows, dim int, scale float32, s *float32)
+func attnScores(q, k *float32, stride, rows, dim int, scale float32, s *float32) float32
 
 //go:noescape
 func attnExp(s *float32, n int, max float32) float32

@@ -5,18 +5,151 @@
 // dim floats (a multiple of 16), stride floats apart. Each output is
 // summed in a fixed order that depends only on dim and the row count.
 
-// func attnScores(q, k *float32, stride, rows, dim int, scale float32, s *float32)
-// s[j] = scale · Σ_i q[i]·k[j·stride+i].
-TEXT ·attnScores(SB), NOSPLIT, $0-56
+// SCORES16ZERO clears the sixteen accumulators Z0…Z15 (key j in Zj).
+#define SCORES16ZERO \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3 \
+	VPXORD Z4, Z4, Z4 \
+	VPXORD Z5, Z5, Z5 \
+	VPXORD Z6, Z6, Z6 \
+	VPXORD Z7, Z7, Z7 \
+	VPXORD Z8, Z8, Z8 \
+	VPXORD Z9, Z9, Z9 \
+	VPXORD Z10, Z10, Z10 \
+	VPXORD Z11, Z11, Z11 \
+	VPXORD Z12, Z12, Z12 \
+	VPXORD Z13, Z13, Z13 \
+	VPXORD Z14, Z14, Z14 \
+	VPXORD Z15, Z15, Z15
+
+// SCORES16FMA multiplies the query chunk in Z16 into keys 0…15: rows
+// 4a…4a+3 from R9, R10, R11, R14 (a = 0…3), R8 and R13 one and three rows.
+#define SCORES16FMA \
+	VFMADD231PS (R9), Z16, Z0 \
+	VFMADD231PS (R9)(R8*1), Z16, Z1 \
+	VFMADD231PS (R9)(R8*2), Z16, Z2 \
+	VFMADD231PS (R9)(R13*1), Z16, Z3 \
+	VFMADD231PS (R10), Z16, Z4 \
+	VFMADD231PS (R10)(R8*1), Z16, Z5 \
+	VFMADD231PS (R10)(R8*2), Z16, Z6 \
+	VFMADD231PS (R10)(R13*1), Z16, Z7 \
+	VFMADD231PS (R11), Z16, Z8 \
+	VFMADD231PS (R11)(R8*1), Z16, Z9 \
+	VFMADD231PS (R11)(R8*2), Z16, Z10 \
+	VFMADD231PS (R11)(R13*1), Z16, Z11 \
+	VFMADD231PS (R14), Z16, Z12 \
+	VFMADD231PS (R14)(R8*1), Z16, Z13 \
+	VFMADD231PS (R14)(R8*2), Z16, Z14 \
+	VFMADD231PS (R14)(R13*1), Z16, Z15
+
+// SCORES16REDUCE sums each accumulator's lanes: 256-bit halves of key
+// pairs (2m, 2m+1) into Z2m, then 128-bit quarters into Z4n (lane k: key
+// 4n+k), then 64-bit pairs and single lanes across Z0, Z4, Z8, Z12.
+#define SCORES16REDUCE \
+	VSHUFF64X2 $0x44, Z1, Z0, Z16 \
+	VSHUFF64X2 $0xee, Z1, Z0, Z17 \
+	VADDPS     Z17, Z16, Z0 \
+	VSHUFF64X2 $0x44, Z3, Z2, Z16 \
+	VSHUFF64X2 $0xee, Z3, Z2, Z17 \
+	VADDPS     Z17, Z16, Z2 \
+	VSHUFF64X2 $0x44, Z5, Z4, Z16 \
+	VSHUFF64X2 $0xee, Z5, Z4, Z17 \
+	VADDPS     Z17, Z16, Z4 \
+	VSHUFF64X2 $0x44, Z7, Z6, Z16 \
+	VSHUFF64X2 $0xee, Z7, Z6, Z17 \
+	VADDPS     Z17, Z16, Z6 \
+	VSHUFF64X2 $0x44, Z9, Z8, Z16 \
+	VSHUFF64X2 $0xee, Z9, Z8, Z17 \
+	VADDPS     Z17, Z16, Z8 \
+	VSHUFF64X2 $0x44, Z11, Z10, Z16 \
+	VSHUFF64X2 $0xee, Z11, Z10, Z17 \
+	VADDPS     Z17, Z16, Z10 \
+	VSHUFF64X2 $0x44, Z13, Z12, Z16 \
+	VSHUFF64X2 $0xee, Z13, Z12, Z17 \
+	VADDPS     Z17, Z16, Z12 \
+	VSHUFF64X2 $0x44, Z15, Z14, Z16 \
+	VSHUFF64X2 $0xee, Z15, Z14, Z17 \
+	VADDPS     Z17, Z16, Z14 \
+	VSHUFF64X2 $0x88, Z2, Z0, Z16 \
+	VSHUFF64X2 $0xdd, Z2, Z0, Z17 \
+	VADDPS     Z17, Z16, Z0 \
+	VSHUFF64X2 $0x88, Z6, Z4, Z16 \
+	VSHUFF64X2 $0xdd, Z6, Z4, Z17 \
+	VADDPS     Z17, Z16, Z4 \
+	VSHUFF64X2 $0x88, Z10, Z8, Z16 \
+	VSHUFF64X2 $0xdd, Z10, Z8, Z17 \
+	VADDPS     Z17, Z16, Z8 \
+	VSHUFF64X2 $0x88, Z14, Z12, Z16 \
+	VSHUFF64X2 $0xdd, Z14, Z12, Z17 \
+	VADDPS     Z17, Z16, Z12 \
+	VUNPCKLPD  Z4, Z0, Z16 \
+	VUNPCKHPD  Z4, Z0, Z17 \
+	VADDPS     Z17, Z16, Z0 \
+	VUNPCKLPD  Z12, Z8, Z16 \
+	VUNPCKHPD  Z12, Z8, Z17 \
+	VADDPS     Z17, Z16, Z8 \
+	VSHUFPS    $0x88, Z8, Z0, Z16 \
+	VSHUFPS    $0xdd, Z8, Z0, Z17 \
+	VADDPS     Z17, Z16, Z0
+
+// func attnScores(q, k *float32, stride, rows, dim int, scale float32, s *float32) float32
+// s[j] = scale · Σ_i q[i]·k[j·stride+i], returning the largest s[j]
+// (softmax needs it, and a scalar loop over the scores costs as much as
+// computing them).
+//
+// Keys go sixteen at a time: sixteen accumulators of 16 lanes, then a
+// transposing reduction (halves, quarters, pairs, lanes: each step adds
+// lanes of the same key only) leaves the sixteen sums in one vector; the
+// rows of a last partial group go one at a time. A key's score depends on
+// its place in the cache block, never on the other keys.
+TEXT ·attnScores(SB), NOSPLIT, $0-60
+	MOVL $0xff800000, AX
+	VPBROADCASTD AX, Z30          // running maximum, from −Inf
 	MOVQ q+0(FP), SI
 	MOVQ k+8(FP), DI
 	MOVQ stride+16(FP), R8
 	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R13
 	MOVQ rows+24(FP), CX
 	MOVQ dim+32(FP), DX
 	SHRQ $4, DX
-	VBROADCASTSS scale+40(FP), X4
+	VBROADCASTSS scale+40(FP), Z31
 	MOVQ s+48(FP), BX
+
+s16:
+	CMPQ CX, $16
+	JL   srow
+	SCORES16ZERO
+	MOVQ DI, R9
+	LEAQ (DI)(R8*4), R10
+	LEAQ (R10)(R8*4), R11
+	LEAQ (R11)(R8*4), R14
+	MOVQ SI, AX
+	MOVQ DX, R12
+
+s16chunk:
+	VMOVUPS (AX), Z16
+	SCORES16FMA
+	ADDQ $64, AX
+	ADDQ $64, R9
+	ADDQ $64, R10
+	ADDQ $64, R11
+	ADDQ $64, R14
+	DECQ R12
+	JNZ  s16chunk
+	SCORES16REDUCE
+	VMOVUPS scoreperm<>(SB), Z16
+	VPERMPS Z0, Z16, Z0
+	VMULPS  Z31, Z0, Z0
+	VMOVUPS Z0, (BX)
+	VMAXPS  Z0, Z30, Z30
+	ADDQ $64, BX
+	LEAQ (DI)(R8*8), DI
+	LEAQ (DI)(R8*8), DI
+	SUBQ $16, CX
+	JMP  s16
 
 srow:
 	TESTQ CX, CX
@@ -41,16 +174,46 @@ schunk:
 	VADDPS       X1, X0, X0
 	VMOVSHDUP    X0, X1
 	VADDSS       X1, X0, X0
-	VMULSS       X4, X0, X0
+	VMULSS       X31, X0, X0
 	VMOVSS       X0, (BX)
+	VMAXSS       X0, X30, X30
 	ADDQ         $4, BX
 	ADDQ         R8, DI
 	DECQ         CX
 	JMP          srow
 
 sdone:
+	VSHUFF64X2    $0x4e, Z30, Z30, Z1
+	VMAXPS        Z1, Z30, Z30
+	VEXTRACTF32X4 $1, Y30, X1
+	VMAXPS        X1, X30, X30
+	VMOVHLPS      X30, X30, X1
+	VMAXPS        X1, X30, X30
+	VMOVSHDUP     X30, X1
+	VMAXSS        X1, X30, X30
+	VMOVSS        X30, ret+56(FP)
 	VZEROUPPER
 	RET
+
+// After the reduction lane 4k+m holds key 4m+k; scoreperm puts key j in
+// lane j.
+DATA scoreperm<>+0(SB)/4, $0
+DATA scoreperm<>+4(SB)/4, $4
+DATA scoreperm<>+8(SB)/4, $8
+DATA scoreperm<>+12(SB)/4, $12
+DATA scoreperm<>+16(SB)/4, $1
+DATA scoreperm<>+20(SB)/4, $5
+DATA scoreperm<>+24(SB)/4, $9
+DATA scoreperm<>+28(SB)/4, $13
+DATA scoreperm<>+32(SB)/4, $2
+DATA scoreperm<>+36(SB)/4, $6
+DATA scoreperm<>+40(SB)/4, $10
+DATA scoreperm<>+44(SB)/4, $14
+DATA scoreperm<>+48(SB)/4, $3
+DATA scoreperm<>+52(SB)/4, $7
+DATA scoreperm<>+56(SB)/4, $11
+DATA scoreperm<>+60(SB)/4, $15
+GLOBL scoreperm<>(SB), RODATA|NOPTR, $64
 
 DATA expc<>+0(SB)/4, $0x3fb8aa3b   // log2(e)
 DATA expc<>+4(SB)/4, $0x3f318000   // ln2 high part 0.693359375
@@ -160,24 +323,49 @@ acol64:
 	VMOVUPS 64(SI), Z1
 	VMOVUPS 128(SI), Z2
 	VMOVUPS 192(SI), Z3
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
 	MOVQ DI, R9
 	MOVQ BX, R10
 	MOVQ CX, R11
-	TESTQ R11, R11
-	JZ   astore64
+	SHRQ $1, R11
+	JZ   arow64last
 
+// Rows in pairs, the second of each into Z5…Z8 (added at the end): one
+// chain of FMAs per output chunk would wait on their latency.
 arow64:
 	VBROADCASTSS (R10), Z4
 	VFMADD231PS (R9), Z4, Z0
 	VFMADD231PS 64(R9), Z4, Z1
 	VFMADD231PS 128(R9), Z4, Z2
 	VFMADD231PS 192(R9), Z4, Z3
-	ADDQ $4, R10
 	ADDQ R8, R9
+	VBROADCASTSS 4(R10), Z4
+	VFMADD231PS (R9), Z4, Z5
+	VFMADD231PS 64(R9), Z4, Z6
+	VFMADD231PS 128(R9), Z4, Z7
+	VFMADD231PS 192(R9), Z4, Z8
+	ADDQ R8, R9
+	ADDQ $8, R10
 	DECQ R11
 	JNZ  arow64
 
+arow64last:
+	TESTQ $1, CX
+	JZ    astore64
+	VBROADCASTSS (R10), Z4
+	VFMADD231PS (R9), Z4, Z0
+	VFMADD231PS 64(R9), Z4, Z1
+	VFMADD231PS 128(R9), Z4, Z2
+	VFMADD231PS 192(R9), Z4, Z3
+
 astore64:
+	VADDPS  Z5, Z0, Z0
+	VADDPS  Z6, Z1, Z1
+	VADDPS  Z7, Z2, Z2
+	VADDPS  Z8, Z3, Z3
 	VMOVUPS Z0, (SI)
 	VMOVUPS Z1, 64(SI)
 	VMOVUPS Z2, 128(SI)

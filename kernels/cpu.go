@@ -197,7 +197,8 @@ func floatBytes(f []float32) []byte {
 // heads of a multiple of 16 floats: rows are dim floats, stride apart.
 type attnKernels struct {
 	// scores sets s[j] = scale·(q · row j of k).
-	scores func(q, k *float32, stride, rows, dim int, scale float32, s *float32)
+	// It returns the largest.
+	scores func(q, k *float32, stride, rows, dim int, scale float32, s *float32) float32
 	// exp sets s[j] = exp(s[j] − max) and returns their sum.
 	exp func(s *float32, n int, max float32) float32
 	// axpy adds Σ_j p[j]·(row j of v) to out, j in order.
@@ -252,14 +253,11 @@ func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, h
 // a cache block at a time: out = Σ_j exp(s_j − max)·v_j / Σ_j exp(s_j − max).
 func attendSIMD(ak *attnKernels, out, q []float32, kv *KV, kvOff int, s []float32, scale float32) {
 	dim, n := len(q), len(s)
+	m := float32(math.Inf(-1))
 	for p := 0; p < n; p += kv.BlockSize {
 		rows := min(kv.BlockSize, n-p)
 		k := kv.Keys[kv.row(p)+kvOff:]
-		ak.scores(&q[0], &k[0], kv.Width, rows, dim, scale, &s[p])
-	}
-	m := s[0]
-	for _, v := range s[1:] {
-		m = max(m, v)
+		m = max(m, ak.scores(&q[0], &k[0], kv.Width, rows, dim, scale, &s[p]))
 	}
 	sum := ak.exp(&s[0], n, m)
 	clear(out)
