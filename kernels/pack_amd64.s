@@ -294,18 +294,27 @@ q40packx1done:
 	VPBROADCASTD xoff(DI), Z24 \
 	DPBF16R(a0, w, 24)
 
-#define F16STEP2(OP) \
-	PREFETCHT0 PFDIST(R8)             \
-	VCVTPH2PS  (R8), Z16              \
-	VCVTPH2PS  32(R8), Z17            \
-	OP(Z16, 0, Z0, Z1, Z2, Z3)        \
-	OP(Z17, 4, Z4, Z5, Z6, Z7)        \
-	ADDQ       $64, R8                \
-	ADDQ       $8, DI
+// F16 chunks: one column each, four a step into four accumulator sets
+// (see DPBFSTEP4), the last ones one at a time into the first.
+#define F16STEP4(OP) \
+	PREFETCHT0 PFDIST(R8)               \
+	PREFETCHT0 (PFDIST+64)(R8)          \
+	VCVTPH2PS  (R8), Z16                \
+	VCVTPH2PS  32(R8), Z17              \
+	VCVTPH2PS  64(R8), Z18              \
+	VCVTPH2PS  96(R8), Z19              \
+	OP(Z16, 0, Z0, Z1, Z2, Z3)          \
+	OP(Z17, 4, Z4, Z5, Z6, Z7)          \
+	OP(Z18, 8, Z8, Z9, Z10, Z11)        \
+	OP(Z19, 12, Z12, Z13, Z14, Z15)     \
+	ADDQ       $128, R8                 \
+	ADDQ       $16, DI
 
 #define F16LAST(OP) \
-	VCVTPH2PS (R8), Z16 \
-	OP(Z16, 0, Z0, Z1, Z2, Z3)
+	VCVTPH2PS (R8), Z16        \
+	OP(Z16, 0, Z0, Z1, Z2, Z3) \
+	ADDQ      $32, R8          \
+	ADDQ      $4, DI
 
 // BF16 chunks widened to float32: column k is the low half of each lane
 // shifted up, column k+1 the high half with the low one cleared (Z30).
@@ -422,33 +431,37 @@ q40packx1done:
 
 // func f16PackX4(a *packArgs)
 TEXT ·f16PackX4(SB), NOSPLIT, $0-8
-	FHEAD(f16x4last)
+	DPHEAD(f16x4last)
 f16x4loop:
-	F16STEP2(FMA4)
+	F16STEP4(FMA4)
 	DECQ CX
 	JNZ  f16x4loop
 f16x4last:
-	TESTQ $1, BX
+	TESTQ BX, BX
 	JZ    f16x4done
 	F16LAST(FMA4)
+	DECQ  BX
+	JMP   f16x4last
 f16x4done:
-	FSUM4
+	DPSUM4
 	VZEROUPPER
 	RET
 
 // func f16PackX1(a *packArgs)
 TEXT ·f16PackX1(SB), NOSPLIT, $0-8
-	FHEAD(f16x1last)
+	DPHEAD(f16x1last)
 f16x1loop:
-	F16STEP2(FMA1)
+	F16STEP4(FMA1)
 	DECQ CX
 	JNZ  f16x1loop
 f16x1last:
-	TESTQ $1, BX
+	TESTQ BX, BX
 	JZ    f16x1done
 	F16LAST(FMA1)
+	DECQ  BX
+	JMP   f16x1last
 f16x1done:
-	FSUM1
+	DPSUM1
 	VZEROUPPER
 	RET
 
