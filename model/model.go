@@ -203,6 +203,18 @@ func (m *Model) Prefault(done func(bytes int64)) {
 	}
 }
 
+// Release drops w's mapped bytes from resident memory: for a matrix the
+// backend keeps its own copy of (kernels.Matrix.Packed), read from the
+// file afterwards only for embedding rows.
+func (m *Model) Release(w *kernels.Matrix) {
+	switch {
+	case m.GGUF != nil:
+		m.GGUF.Release(w.Data)
+	case m.ckpt != nil:
+		m.ckpt.Release(w.Data)
+	}
+}
+
 // FileBytes is the size of the files Prefault reads (0 for the embedded
 // model, which is part of the binary).
 func (m *Model) FileBytes() int64 {

@@ -60,15 +60,13 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 	if path == "" {
 		name = builtin.Name + " (embedded)"
 	}
-	// The CPU reads weights from the mapped file: fault it in now rather
-	// than during the first token. Then backends that keep weights their
-	// own way (the CPU's packed matrices, the GPU's device memory) take
-	// their copy.
-	if _, cpu := backend.(*kernels.CPU); cpu {
-		bar := progress.New(os.Stderr, "loading weights", m.FileBytes())
-		m.Prefault(bar.Add)
-		bar.Finish()
-	}
+	// Backends that keep weights their own way (the CPU's packed matrices,
+	// the GPU's device memory) take their copy, one matrix at a time so
+	// that the CPU can drop each packed matrix's file pages at once and
+	// never hold the model twice. What the CPU still reads from the mapped
+	// file is then faulted in now rather than during the first token.
+	_, cpu := backend.(*kernels.CPU)
+	unpacked := cpu
 	if prep, ok := backend.(interface {
 		Prepare([]*kernels.Matrix, func(int64)) error
 	}); ok {
@@ -78,12 +76,25 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 			total += int64(len(w.Data))
 		}
 		bar := progress.New(os.Stderr, "preparing weights", total)
-		err := prep.Prepare(ws, bar.Add)
-		bar.Finish()
-		if err != nil {
-			m.Close()
-			return nil, fmt.Errorf("prepare weights on %s: %w", backend.Name(), err)
+		unpacked = false
+		for _, w := range ws {
+			if err := prep.Prepare([]*kernels.Matrix{w}, bar.Add); err != nil {
+				bar.Finish()
+				m.Close()
+				return nil, fmt.Errorf("prepare weights on %s: %w", backend.Name(), err)
+			}
+			if cpu && w.Packed() {
+				m.Release(w)
+			} else {
+				unpacked = cpu
+			}
 		}
+		bar.Finish()
+	}
+	if unpacked {
+		bar := progress.New(os.Stderr, "loading weights", m.FileBytes())
+		m.Prefault(bar.Add)
+		bar.Finish()
 	}
 	c := &m.Config
 	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v; running on %s\n",

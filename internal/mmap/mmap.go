@@ -6,6 +6,7 @@ package mmap
 import (
 	"fmt"
 	"os"
+	"unsafe"
 )
 
 // File is a read-only mapping of a whole file.
@@ -97,4 +98,24 @@ func Alloc(n int) ([]byte, func()) {
 		return nil, func() {}
 	}
 	return alloc(n)
+}
+
+// Release tells the kernel this process no longer needs the pages of b, a
+// part of the mapping (whole pages inside it): they leave its resident set
+// and come back from the page cache or the file if read again. The CPU
+// backend releases the matrices it keeps a packed copy of.
+func (m *File) Release(b []byte) {
+	if len(b) == 0 || len(m.Data) == 0 {
+		return
+	}
+	start := uintptr(unsafe.Pointer(&b[0])) - uintptr(unsafe.Pointer(&m.Data[0]))
+	if start >= uintptr(len(m.Data)) || start+uintptr(len(b)) > uintptr(len(m.Data)) {
+		return // not part of this mapping
+	}
+	const page = 4096
+	lo := (start + page - 1) &^ (page - 1)
+	hi := (start + uintptr(len(b))) &^ (page - 1)
+	if lo < hi {
+		release(m.Data[lo:hi])
+	}
 }

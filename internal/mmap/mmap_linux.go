@@ -123,3 +123,5 @@ func dropCache(m *File) error {
 	defer f.Close()
 	return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
+
+func release(b []byte) { unix.Madvise(b, unix.MADV_DONTNEED) }

@@ -76,3 +76,28 @@ func TestAlloc(t *testing.T) {
 		free()
 	}
 }
+
+// Released pages read back the same bytes; ranges outside the mapping are
+// ignored.
+func TestRelease(t *testing.T) {
+	want := make([]byte, 1<<20+77)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.Prefault(func(int64) {})
+	m.Release(m.Data[5000 : 600<<10])
+	m.Release(make([]byte, 10)) // not the mapping's
+	m.Release(m.Data[:0])
+	if !bytes.Equal(m.Data, want) {
+		t.Fatal("bytes changed after Release")
+	}
+}

@@ -28,3 +28,5 @@ func alloc(n int) ([]byte, func()) {
 	}
 	return b, func() { syscall.Munmap(b) }
 }
+
+func release([]byte) {}

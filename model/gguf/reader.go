@@ -49,6 +49,14 @@ func (f *File) Prefault(done func(bytes int64)) {
 	}
 }
 
+// Release drops b, bytes of the mapped file, from the process's resident
+// memory (see mmap.File.Release).
+func (f *File) Release(b []byte) {
+	if f.m != nil {
+		f.m.Release(b)
+	}
+}
+
 // Size is the file's size in bytes.
 func (f *File) Size() int64 {
 	if f.m == nil {

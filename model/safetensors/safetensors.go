@@ -268,6 +268,16 @@ func (c *Checkpoint) Prefault(done func(bytes int64)) {
 	}
 }
 
+// Release drops b, bytes of one of its mapped files, from the process's
+// resident memory (see mmap.File.Release).
+func (c *Checkpoint) Release(b []byte) {
+	for _, f := range c.Files {
+		if f.m != nil {
+			f.m.Release(b)
+		}
+	}
+}
+
 // Size is the size of all its files in bytes.
 func (c *Checkpoint) Size() int64 {
 	var n int64
