@@ -16,6 +16,14 @@ type Backend interface {
 	SiLUMul(gate, up []float32)
 }
 
+// Preparer is a Backend that keeps its own copy of weight matrices (the
+// CPU's packed layout, the GPU's device memory) and takes it once, at
+// load, rather than on first use; done is called with each matrix's
+// stored bytes.
+type Preparer interface {
+	Prepare(ws []*Matrix, done func(bytes int64)) error
+}
+
 // Reference is the Backend made of the plain reference functions.
 type Reference struct{}
 

@@ -90,6 +90,13 @@ func (c *CPU) packedOf(w *Matrix) (*packed, packPair) {
 	return w.packed, kp
 }
 
+// Packed reports whether the CPU backend has made its packed copy of m.
+func (m *Matrix) Packed() bool {
+	packMu.Lock()
+	defer packMu.Unlock()
+	return m.packed != nil
+}
+
 // bf16Dot says whether BF16 weights multiply bfloat16 activations.
 func (c *CPU) bf16Dot() bool {
 	return !c.FloatActivations && tiles != nil && tiles.bf16DotPacked[0] != nil

@@ -190,11 +190,57 @@ func (m *Model) MatMulWeights() []*kernels.Matrix {
 	return ms
 }
 
-// Prefault reads the model's files into memory, so weights are there
+// Progress opens a progress report of total bytes under label and returns
+// the functions that add to it and close it.
+type Progress func(label string, total int64) (add func(bytes int64), finish func())
+
+// Ready makes the model ready to run on its backend. A backend that keeps
+// its own copy of the weights (kernels.Preparer) takes it now, a matrix at
+// a time, and the file pages of each matrix the CPU packed leave the
+// process at once, so the weights are never resident twice; whatever the
+// CPU still reads from the mapped file is then faulted in, so that the
+// first token does not pay for it. progress may be nil.
+func (m *Model) Ready(progress Progress) error {
+	if progress == nil {
+		progress = func(string, int64) (func(int64), func()) { return func(int64) {}, func() {} }
+	}
+	b := m.Backend()
+	_, cpu := b.(*kernels.CPU)
+	unpacked := cpu
+	if prep, ok := b.(kernels.Preparer); ok {
+		ws := m.MatMulWeights()
+		var total int64
+		for _, w := range ws {
+			total += int64(len(w.Data))
+		}
+		add, finish := progress("preparing weights", total)
+		unpacked = false
+		for _, w := range ws {
+			if err := prep.Prepare([]*kernels.Matrix{w}, add); err != nil {
+				finish()
+				return fmt.Errorf("prepare weights on %s: %w", b.Name(), err)
+			}
+			if cpu && w.Packed() {
+				m.release(w)
+			} else {
+				unpacked = cpu
+			}
+		}
+		finish()
+	}
+	if unpacked {
+		add, finish := progress("loading weights", m.fileBytes())
+		m.prefault(add)
+		finish()
+	}
+	return nil
+}
+
+// prefault reads the model's files into memory, so weights are there
 // before the first token instead of being faulted in during it; done is
-// called with the bytes read as it goes (FileBytes in all). Load itself
+// called with the bytes read as it goes (fileBytes in all). Load itself
 // touches nothing but the headers.
-func (m *Model) Prefault(done func(bytes int64)) {
+func (m *Model) prefault(done func(bytes int64)) {
 	switch {
 	case m.GGUF != nil:
 		m.GGUF.Prefault(done)
@@ -203,10 +249,10 @@ func (m *Model) Prefault(done func(bytes int64)) {
 	}
 }
 
-// Release drops w's mapped bytes from resident memory: for a matrix the
+// release drops w's mapped bytes from resident memory: for a matrix the
 // backend keeps its own copy of (kernels.Matrix.Packed), read from the
 // file afterwards only for embedding rows.
-func (m *Model) Release(w *kernels.Matrix) {
+func (m *Model) release(w *kernels.Matrix) {
 	switch {
 	case m.GGUF != nil:
 		m.GGUF.Release(w.Data)
@@ -215,9 +261,9 @@ func (m *Model) Release(w *kernels.Matrix) {
 	}
 }
 
-// FileBytes is the size of the files Prefault reads (0 for the embedded
+// fileBytes is the size of the files prefault reads (0 for the embedded
 // model, which is part of the binary).
-func (m *Model) FileBytes() int64 {
+func (m *Model) fileBytes() int64 {
 	switch {
 	case m.GGUF != nil:
 		return m.GGUF.Size()

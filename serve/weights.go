@@ -56,7 +56,10 @@ func (s *Server) loadWeights(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return invalid("path", "loading path %s: %v (the previous weights are still served)", req.Path, err)
 	}
-	m.Prefault(func(int64) {})
+	if err := m.Ready(nil); err != nil {
+		m.Close()
+		return invalid("path", "loading path %s: %v (the previous weights are still served)", req.Path, err)
+	}
 	loaded := time.Since(start)
 
 	// The swap drains for SwapDrain even if this client leaves: a

@@ -11,7 +11,6 @@ import (
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/internal/progress"
-	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/tokenizer"
@@ -60,41 +59,13 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 	if path == "" {
 		name = builtin.Name + " (embedded)"
 	}
-	// Backends that keep weights their own way (the CPU's packed matrices,
-	// the GPU's device memory) take their copy, one matrix at a time so
-	// that the CPU can drop each packed matrix's file pages at once and
-	// never hold the model twice. What the CPU still reads from the mapped
-	// file is then faulted in now rather than during the first token.
-	_, cpu := backend.(*kernels.CPU)
-	unpacked := cpu
-	if prep, ok := backend.(interface {
-		Prepare([]*kernels.Matrix, func(int64)) error
-	}); ok {
-		ws := m.MatMulWeights()
-		var total int64
-		for _, w := range ws {
-			total += int64(len(w.Data))
-		}
-		bar := progress.New(os.Stderr, "preparing weights", total)
-		unpacked = false
-		for _, w := range ws {
-			if err := prep.Prepare([]*kernels.Matrix{w}, bar.Add); err != nil {
-				bar.Finish()
-				m.Close()
-				return nil, fmt.Errorf("prepare weights on %s: %w", backend.Name(), err)
-			}
-			if cpu && w.Packed() {
-				m.Release(w)
-			} else {
-				unpacked = cpu
-			}
-		}
-		bar.Finish()
-	}
-	if unpacked {
-		bar := progress.New(os.Stderr, "loading weights", m.FileBytes())
-		m.Prefault(bar.Add)
-		bar.Finish()
+	err = m.Ready(func(label string, total int64) (func(int64), func()) {
+		bar := progress.New(os.Stderr, label, total)
+		return bar.Add, bar.Finish
+	})
+	if err != nil {
+		m.Close()
+		return nil, err
 	}
 	c := &m.Config
 	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v; running on %s\n",
