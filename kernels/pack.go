@@ -193,48 +193,26 @@ func (c *CPU) packedInputs(w *Matrix, p *packed, x []float32, n int) activations
 	return activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols}
 }
 
-// packedMatMul is MatMul through the packed kernels. Workers take groups
-// of 16 rows; within a group the tokens go four at a time, in blocks small
-// enough to stay in cache while the group is multiplied into them.
+// packedMatMul is MatMul through the packed kernels kp, 16 rows a group.
 func (c *CPU) packedMatMul(out []float32, w *Matrix, p *packed, kp packPair, act activations, n int) {
-	rows := w.Rows
-	tokBlock := max(tileToks, actBlockBytes/act.stride/tileToks*tileToks)
-	groups := (rows + packRows - 1) / packRows
-	c.pool.run(groups, func(glo, ghi int) {
+	c.groupMatMul(out, w.Rows, packRows, n, act.stride, func() (func(int), func(int, bool, *float32, int)) {
 		var a packArgs
-		var part [packRows * tileToks]float32 // outputs of a group past the last row
 		a.stride, a.n = act.stride, p.n
-		for t0 := 0; t0 < n; t0 += tokBlock {
-			for g := glo; g < ghi; g++ {
-				grp := p.data[g*p.groupBytes:]
-				r0 := g * packRows
-				whole := r0+packRows <= rows
-				for t := t0; t < min(n, t0+tokBlock); {
-					k, kernel := tileToks, kp[0]
-					if t+tileToks > n {
-						k, kernel = 1, kp[1]
-					}
-					a.w = &grp[0]
-					a.x = (*byte)(unsafe.Add(unsafe.Pointer(act.base), t*act.stride))
-					if act.scales != nil {
-						a.s = (*float32)(unsafe.Add(unsafe.Pointer(act.scales), t*act.stride))
-						a.c = (*int32)(unsafe.Add(unsafe.Pointer(act.corrs), t*act.stride))
-					}
-					if whole {
-						a.out, a.ostride = &out[t*rows+r0], 4*rows
-					} else {
-						a.out, a.ostride = &part[0], 4*packRows
-					}
-					kernel(&a)
-					if !whole {
-						for j := range k {
-							copy(out[(t+j)*rows+r0:(t+j)*rows+rows], part[j*packRows:])
-						}
-					}
-					t += k
-				}
+		group := func(g int) { a.w = &p.data[g*p.groupBytes] }
+		call := func(t int, four bool, out *float32, ostride int) {
+			a.x = (*byte)(unsafe.Add(unsafe.Pointer(act.base), t*act.stride))
+			if act.scales != nil {
+				a.s = (*float32)(unsafe.Add(unsafe.Pointer(act.scales), t*act.stride))
+				a.c = (*int32)(unsafe.Add(unsafe.Pointer(act.corrs), t*act.stride))
+			}
+			a.out, a.ostride = out, ostride
+			if four {
+				kp[0](&a)
+			} else {
+				kp[1](&a)
 			}
 		}
+		return group, call
 	})
 }
 

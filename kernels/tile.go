@@ -201,58 +201,81 @@ func roundAway(v float32) int8 {
 	return int8(t)
 }
 
-// tileMatMul is MatMul through the tiles kp. Workers take groups of four
-// weight rows; within a group, the tokens go four at a time, in blocks
-// small enough to stay in cache while the rows are multiplied into them.
-func (c *CPU) tileMatMul(out []float32, w *Matrix, kp *tilePair, act activations, n int) {
-	rows, rb := w.Rows, w.RowBytes()
-	tokBlock := max(tileToks, actBlockBytes/act.stride/tileToks*tileToks)
-	groups := (rows + tileRows - 1) / tileRows
+// groupMatMul runs the kernels of a matmul with n tokens into rows
+// outputs each. Workers take groups of groupRows weight rows; within a
+// group the tokens go four at a time (the last ones one at a time), in
+// blocks small enough to stay in cache while the group is multiplied into
+// them. newWorker is called once per worker: its group(g) readies group
+// g's weights, and its call(t, four, out, ostride) multiplies them into
+// tokens t… (four of them, or one), writing token j's outputs at
+// out + j·ostride bytes. A last group past the matrix's end writes to a
+// buffer, copied out row by row.
+func (c *CPU) groupMatMul(out []float32, rows, groupRows, n, actStride int,
+	newWorker func() (group func(g int), call func(t int, four bool, out *float32, ostride int))) {
+	tokBlock := max(tileToks, actBlockBytes/actStride/tileToks*tileToks)
+	groups := (rows + groupRows - 1) / groupRows
 	c.pool.run(groups, func(glo, ghi int) {
-		var a tileArgs
-		var part [tileRows * tileToks]float32 // outputs of a group past the last row
-		a.stride, a.n, a.pf = act.stride, act.n, 16*rb
-		var deq []float32
-		if act.dequantize {
-			deq = make([]float32, tileRows*w.Cols)
-			a.pf = 0
-		}
+		group, call := newWorker()
+		var part [packRows * tileToks]float32 // groupRows ≤ packRows
 		for t0 := 0; t0 < n; t0 += tokBlock {
 			for g := glo; g < ghi; g++ {
-				r0 := g * tileRows
-				for i := range a.w {
-					r := min(r0+i, rows-1)
-					a.w[i] = &w.Data[r*rb]
-					if deq != nil {
-						row := deq[i*w.Cols : (i+1)*w.Cols]
-						w.DequantizeRow(r, row)
-						a.w[i] = (*byte)(unsafe.Pointer(&row[0]))
-					}
-				}
-				whole := r0+tileRows <= rows
+				group(g)
+				r0 := g * groupRows
+				whole := r0+groupRows <= rows
 				for t := t0; t < min(n, t0+tokBlock); {
-					k, tile := tileToks, kp.x4
+					k := tileToks
 					if t+tileToks > n {
-						k, tile = 1, kp.x1
-					}
-					a.x = (*byte)(unsafe.Add(unsafe.Pointer(act.base), t*act.stride))
-					if act.scales != nil {
-						a.s = (*float32)(unsafe.Add(unsafe.Pointer(act.scales), t*act.stride))
+						k = 1
 					}
 					if whole {
-						a.out, a.ostride = &out[t*rows+r0], 4*rows
+						call(t, k == tileToks, &out[t*rows+r0], 4*rows)
 					} else {
-						a.out, a.ostride = &part[0], 4*tileRows
-					}
-					tile(&a)
-					if !whole {
+						call(t, k == tileToks, &part[0], 4*groupRows)
 						for j := range k {
-							copy(out[(t+j)*rows+r0:(t+j)*rows+rows], part[j*tileRows:])
+							copy(out[(t+j)*rows+r0:(t+j)*rows+rows], part[j*groupRows:])
 						}
 					}
 					t += k
 				}
 			}
 		}
+	})
+}
+
+// tileMatMul is MatMul through the tiles kp, four weight rows a group.
+func (c *CPU) tileMatMul(out []float32, w *Matrix, kp *tilePair, act activations, n int) {
+	rows, rb := w.Rows, w.RowBytes()
+	c.groupMatMul(out, rows, tileRows, n, act.stride, func() (func(int), func(int, bool, *float32, int)) {
+		var a tileArgs
+		a.stride, a.n, a.pf = act.stride, act.n, 16*rb
+		var deq []float32
+		if act.dequantize {
+			deq = make([]float32, tileRows*w.Cols)
+			a.pf = 0
+		}
+		group := func(g int) {
+			for i := range a.w {
+				r := min(g*tileRows+i, rows-1)
+				a.w[i] = &w.Data[r*rb]
+				if deq != nil {
+					row := deq[i*w.Cols : (i+1)*w.Cols]
+					w.DequantizeRow(r, row)
+					a.w[i] = (*byte)(unsafe.Pointer(&row[0]))
+				}
+			}
+		}
+		call := func(t int, four bool, out *float32, ostride int) {
+			a.x = (*byte)(unsafe.Add(unsafe.Pointer(act.base), t*act.stride))
+			if act.scales != nil {
+				a.s = (*float32)(unsafe.Add(unsafe.Pointer(act.scales), t*act.stride))
+			}
+			a.out, a.ostride = out, ostride
+			if four {
+				kp.x4(&a)
+			} else {
+				kp.x1(&a)
+			}
+		}
+		return group, call
 	})
 }

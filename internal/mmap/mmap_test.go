@@ -20,15 +20,7 @@ func TestOpenPrefault(t *testing.T) {
 			want[i+j] = byte(v >> (8 * j))
 		}
 	}
-	path := filepath.Join(t.TempDir(), "weights")
-	if err := os.WriteFile(path, want, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := mapBytes(t, want)
 	var done int64
 	m.Prefault(func(n int64) { done += n })
 	if done != int64(len(want)) {
@@ -84,15 +76,7 @@ func TestRelease(t *testing.T) {
 	for i := range want {
 		want[i] = byte(i * 7)
 	}
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, want, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := mapBytes(t, want)
 	m.Prefault(func(int64) {})
 	m.Release(m.Data[5000 : 600<<10])
 	m.Release(make([]byte, 10)) // not the mapping's
@@ -100,4 +84,19 @@ func TestRelease(t *testing.T) {
 	if !bytes.Equal(m.Data, want) {
 		t.Fatal("bytes changed after Release")
 	}
+}
+
+// mapBytes writes b to a file and maps it, for the rest of the test.
+func mapBytes(t *testing.T, b []byte) *File {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "weights")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
