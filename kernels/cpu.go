@@ -209,8 +209,12 @@ type attnKernels struct {
 // what the CPU backend uses (nil: plain loops).
 var simdAttention, attention *attnKernels
 
-// Attention is the reference's causal grouped-query attention, with each
-// (query row, head) pair computed by one worker.
+// Attention is the reference's causal grouped-query attention. A worker
+// takes a (query row, KV head) pair and computes the query heads that
+// share that KV head together, a cache block at a time, so each block of
+// keys and values is read from memory once for the group and then from L1
+// (for Qwen2.5-0.5B, 7 heads share one). Each head's output sees the same
+// operations as if it were computed alone.
 func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int) {
 	group := nHeads / nKVHeads
 	scale := float32(1 / math.Sqrt(float64(headDim)))
@@ -222,53 +226,74 @@ func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, h
 	if headDim%16 != 0 {
 		ak = nil
 	}
-	c.pool.run(len(pos)*nHeads, func(lo, hi int) {
-		scores := make([]float32, maxPos+1)
+	c.pool.run(len(pos)*nKVHeads, func(lo, hi int) {
+		scores := make([]float32, group*(maxPos+1))
+		stats := make([]float32, 2*group) // attendSIMD's maxima and sums
 		for i := lo; i < hi; i++ {
-			t, h := i/nHeads, i%nHeads
-			qh := q[i*headDim : (i+1)*headDim]
-			oh := out[i*headDim : (i+1)*headDim]
-			kvOff := (h / group) * headDim
-			s := scores[:pos[t]+1]
+			t, kvh := i/nKVHeads, i%nKVHeads
+			h0 := t*nHeads + kvh*group // the group's first head, in q and out
+			qg := q[h0*headDim : (h0+group)*headDim]
+			og := out[h0*headDim : (h0+group)*headDim]
+			kvOff := kvh * headDim
+			n := pos[t] + 1
 			if ak != nil {
-				attendSIMD(ak, oh, qh, kv, kvOff, s, scale)
+				attendSIMD(ak, og, qg, kv, kvOff, scores[:group*n], stats, n, headDim, scale)
 				continue
 			}
-			for j := range s {
-				s[j] = fast.f32(floatBytes(qh), kv.Key(j)[kvOff:kvOff+headDim]) * scale
-			}
-			Softmax(s)
-			clear(oh)
-			for j, sj := range s {
-				v := kv.Value(j)[kvOff : kvOff+headDim]
-				for k := range oh {
-					oh[k] += sj * v[k]
+			for h := range group {
+				qh, oh := qg[h*headDim:(h+1)*headDim], og[h*headDim:(h+1)*headDim]
+				s := scores[:n]
+				for j := range s {
+					s[j] = fast.f32(floatBytes(qh), kv.Key(j)[kvOff:kvOff+headDim]) * scale
+				}
+				Softmax(s)
+				clear(oh)
+				for j, sj := range s {
+					v := kv.Value(j)[kvOff : kvOff+headDim]
+					for k := range oh {
+						oh[k] += sj * v[k]
+					}
 				}
 			}
 		}
 	})
 }
 
-// attendSIMD is one query head's attention over positions 0…len(s)−1,
-// a cache block at a time: out = Σ_j exp(s_j − max)·v_j / Σ_j exp(s_j − max).
-func attendSIMD(ak *attnKernels, out, q []float32, kv *KV, kvOff int, s []float32, scale float32) {
-	dim, n := len(q), len(s)
-	m := float32(math.Inf(-1))
+// attendSIMD is the attention of a group of query heads (q, out: heads of
+// dim floats one after another) over positions 0…n−1 of one KV head: for
+// each head out = Σ_j exp(s_j − max)·v_j / Σ_j exp(s_j − max), s the
+// head's n scores in scores; stats holds 2·group floats of scratch.
+// Block-outer loops keep each block of keys and values in L1 while every
+// head of the group reads it.
+func attendSIMD(ak *attnKernels, out, q []float32, kv *KV, kvOff int, scores, stats []float32, n, dim int, scale float32) {
+	group := len(q) / dim
+	m, sums := stats[:group], stats[group:2*group]
+	for h := range m {
+		m[h] = float32(math.Inf(-1))
+	}
 	for p := 0; p < n; p += kv.BlockSize {
 		rows := min(kv.BlockSize, n-p)
 		k := kv.Keys[kv.row(p)+kvOff:]
-		m = max(m, ak.scores(&q[0], &k[0], kv.Width, rows, dim, scale, &s[p]))
+		for h := range group {
+			m[h] = max(m[h], ak.scores(&q[h*dim], &k[0], kv.Width, rows, dim, scale, &scores[h*n+p]))
+		}
 	}
-	sum := ak.exp(&s[0], n, m)
+	for h := range group {
+		sums[h] = ak.exp(&scores[h*n], n, m[h])
+	}
 	clear(out)
 	for p := 0; p < n; p += kv.BlockSize {
 		rows := min(kv.BlockSize, n-p)
 		v := kv.Values[kv.row(p)+kvOff:]
-		ak.axpy(&out[0], &v[0], kv.Width, rows, dim, &s[p])
+		for h := range group {
+			ak.axpy(&out[h*dim], &v[0], kv.Width, rows, dim, &scores[h*n+p])
+		}
 	}
-	inv := 1 / sum
-	for i := range out {
-		out[i] *= inv
+	for h := range group {
+		inv := 1 / sums[h]
+		for i := range out[h*dim : (h+1)*dim] {
+			out[h*dim+i] *= inv
+		}
 	}
 }
 
