@@ -40,7 +40,7 @@ type tileKernels struct {
 	// bfloat16 activations.
 	q8_0Packed, q4_0Packed, f16Packed, bf16Packed, bf16DotPacked packPair
 	// quantizeQ8 is quantizeQ8Row, faster.
-	quantizeQ8 func(x []float32, q []byte, scales []float32)
+	quantizeQ8 func(x []float32, q []byte, scales []float32, sums []int32)
 	// toBF16 is toBF16Row, faster.
 	toBF16 func(x []float32, out []uint16)
 }
@@ -103,7 +103,7 @@ func q8Record(cols int) (quants, corrs, stride int) {
 // between the pool's threads. The values are those of quant.Quantize(Q8_0):
 // d = amax/127 stored as f16, q = round(x·127/amax) half away from zero.
 // With bias ≠ 0 each block's correction −bias·Σq is filled in too.
-func (c *CPU) quantizeQ8(x []float32, n, cols int, bias int32, quantize func(x []float32, q []byte, scales []float32)) activations {
+func (c *CPU) quantizeQ8(x []float32, n, cols int, bias int32, quantize func(x []float32, q []byte, scales []float32, sums []int32)) activations {
 	qb, cb, stride := q8Record(cols)
 	buf := actBufs.Get().(*[]byte)
 	if need := n*stride + 64; cap(*buf) < need {
@@ -116,16 +116,13 @@ func (c *CPU) quantizeQ8(x []float32, n, cols int, bias int32, quantize func(x [
 		for t := lo; t < hi; t++ {
 			rec := b[t*stride : (t+1)*stride]
 			scales := unsafe.Slice((*float32)(unsafe.Pointer(&rec[qb])), cols/32)
-			quantize(x[t*cols:(t+1)*cols], rec[:cols], scales)
+			var corrs []int32
 			if bias != 0 {
-				corrs := unsafe.Slice((*int32)(unsafe.Pointer(&rec[cb])), cols/32)
-				for k := range corrs {
-					var sum int32
-					for _, q := range rec[32*k : 32*k+32] {
-						sum += int32(int8(q))
-					}
-					corrs[k] = -bias * sum
-				}
+				corrs = unsafe.Slice((*int32)(unsafe.Pointer(&rec[cb])), cols/32)
+			}
+			quantize(x[t*cols:(t+1)*cols], rec[:cols], scales, corrs)
+			for k := range corrs {
+				corrs[k] *= -bias // Σq → −bias·Σq
 			}
 		}
 	})
@@ -165,7 +162,9 @@ func toBF16Row(x []float32, out []uint16) {
 	}
 }
 
-func quantizeQ8Row(x []float32, q []byte, scales []float32) {
+// quantizeQ8Row quantizes x to Q8_0 quants and scales, and, if sums is not
+// nil, stores each block's Σq there.
+func quantizeQ8Row(x []float32, q []byte, scales []float32, sums []int32) {
 	for b := range scales {
 		xb := x[32*b : 32*b+32]
 		var amax float32
@@ -178,8 +177,14 @@ func quantizeQ8Row(x []float32, q []byte, scales []float32) {
 			id = 1 / d
 		}
 		scales[b] = quant.F16ToF32(quant.F32ToF16(d))
+		var sum int32
 		for j, v := range xb {
-			q[32*b+j] = byte(roundAway(v * id))
+			r := roundAway(v * id)
+			q[32*b+j] = byte(r)
+			sum += int32(r)
+		}
+		if sums != nil {
+			sums[b] = sum
 		}
 	}
 }

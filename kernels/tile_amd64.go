@@ -67,12 +67,17 @@ func toBF16RowAVX512(x []float32, out []uint16) {
 }
 
 //go:noescape
-func quantizeQ8AVX512(x *float32, q *byte, s *float32, blocks int)
+func quantizeQ8AVX512(x *float32, q *byte, s *float32, sums *int32, blocks int)
 
-func quantizeQ8RowAVX512(x []float32, q []byte, scales []float32) {
+func quantizeQ8RowAVX512(x []float32, q []byte, scales []float32, sums []int32) {
 	if len(scales) > 0 {
 		_, _ = x[32*len(scales)-1], q[32*len(scales)-1]
-		quantizeQ8AVX512(&x[0], &q[0], &scales[0], len(scales))
+		var sp *int32
+		if sums != nil {
+			_ = sums[len(scales)-1]
+			sp = &sums[0]
+		}
+		quantizeQ8AVX512(&x[0], &q[0], &scales[0], sp, len(scales))
 	}
 }
 

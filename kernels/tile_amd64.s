@@ -277,11 +277,12 @@ TEXT ·f32TileX1(SB), NOSPLIT, $0-8
 // The Q8_0 quantization of quantizeQ8Row, 32 floats a step: the same
 // float32 operations (amax/127, its reciprocal, x·(1/d)), rounding half
 // away from zero by truncating and correcting with the exact remainder.
-TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-32
+TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-40
 	MOVQ x+0(FP), SI
 	MOVQ q+8(FP), DI
 	MOVQ s+16(FP), BX
-	MOVQ blocks+24(FP), CX
+	MOVQ sums+24(FP), DX
+	MOVQ blocks+32(FP), CX
 	MOVL $0x7fffffff, AX
 	VPBROADCASTD AX, Z31           // abs mask
 	MOVL $0x3f000000, AX
@@ -327,6 +328,20 @@ qzero:
 	QROUND(Z1, Z6, Z7)
 	VPMOVSDB Z2, (DI)
 	VPMOVSDB Z6, 16(DI)
+	TESTQ DX, DX
+	JZ    qnosum
+	VPADDD  Z6, Z2, Z2             // the block's Σq, for packed weights
+	VSHUFI64X2 $0x4e, Z2, Z2, Z3
+	VPADDD  Z3, Z2, Z2
+	VSHUFI64X2 $0xb1, Z2, Z2, Z3
+	VPADDD  Z3, Z2, Z2
+	VPSHUFD $0x4e, Z2, Z3
+	VPADDD  Z3, Z2, Z2
+	VPSHUFD $0xb1, Z2, Z3
+	VPADDD  Z3, Z2, Z2
+	VMOVD   X2, (DX)
+	ADDQ    $4, DX
+qnosum:
 	ADDQ $128, SI
 	ADDQ $32, DI
 	ADDQ $4, BX

@@ -202,7 +202,8 @@ func FuzzTile(f *testing.F) {
 }
 
 // TestQuantizeQ8Fast checks the SIMD activation quantizer against the Go
-// one bit for bit, and the Go one against quant.Quantize(Q8_0).
+// one bit for bit, and the Go one against quant.Quantize(Q8_0); the block
+// sums against the quants.
 func TestQuantizeQ8Fast(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, blocks := range []int{1, 2, 7, 28} {
@@ -224,9 +225,16 @@ func TestQuantizeQ8Fast(t *testing.T) {
 			if k != nil {
 				quantize = k.quantizeQ8
 			}
-			q, s := make([]byte, 32*blocks), make([]float32, blocks)
-			quantize(x, q, s)
+			q, s, sums := make([]byte, 32*blocks), make([]float32, blocks), make([]int32, blocks)
+			quantize(x, q, s, sums)
 			for b := range blocks {
+				var sum int32
+				for _, v := range q[32*b : 32*b+32] {
+					sum += int32(int8(v))
+				}
+				if sums[b] != sum {
+					t.Errorf("%s blocks=%d: block %d sum %d, want %d", tileName(k), blocks, b, sums[b], sum)
+				}
 				if d := half(want[b*q8Block:]); math.Float32bits(d) != math.Float32bits(s[b]) {
 					t.Errorf("%s blocks=%d: block %d scale %v, want %v", tileName(k), blocks, b, s[b], d)
 				}
