@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"math"
 	"sync"
 	"unsafe"
 
@@ -162,48 +161,25 @@ func toBF16Row(x []float32, out []uint16) {
 	}
 }
 
-// quantizeQ8Row quantizes x to Q8_0 quants and scales, and, if sums is not
-// nil, stores each block's Σq there.
+// quantizeQ8Row is the activation quantizer's plain form: quant.Quantize
+// (Q8_0) block by block, its quants and scales laid out as the kernels read
+// them, and, if sums is not nil, each block's Σq.
 func quantizeQ8Row(x []float32, q []byte, scales []float32, sums []int32) {
+	var blk [34]byte // one Q8_0 block: float16 d, 32 quants
 	for b := range scales {
-		xb := x[32*b : 32*b+32]
-		var amax float32
-		for _, v := range xb {
-			amax = max(amax, abs32(v))
+		if err := quant.Quantize(quant.Q8_0, x[32*b:32*b+32], blk[:]); err != nil {
+			panic(err) // unreachable: 32 values make one block
 		}
-		d := amax / 127
-		var id float32
-		if d != 0 {
-			id = 1 / d
-		}
-		scales[b] = quant.F16ToF32(quant.F32ToF16(d))
-		var sum int32
-		for j, v := range xb {
-			r := roundAway(v * id)
-			q[32*b+j] = byte(r)
-			sum += int32(r)
-		}
+		scales[b] = quant.F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8)
+		copy(q[32*b:32*b+32], blk[2:])
 		if sums != nil {
+			var sum int32
+			for _, v := range blk[2:] {
+				sum += int32(int8(v))
+			}
 			sums[b] = sum
 		}
 	}
-}
-
-func abs32(x float32) float32 {
-	return math.Float32frombits(math.Float32bits(x) &^ (1 << 31))
-}
-
-// roundAway rounds half away from zero, like C's roundf, as the Q8_0
-// quantizer does; v is within ±127.5 here.
-func roundAway(v float32) int8 {
-	t := int(v)
-	switch f := v - float32(t); {
-	case f >= 0.5:
-		t++
-	case f <= -0.5:
-		t--
-	}
-	return int8(t)
 }
 
 // groupMatMul runs the kernels of a matmul with n tokens into rows
