@@ -35,11 +35,15 @@ func Plot(r *Report, path string) error {
 	if len(panels) == 0 {
 		return fmt.Errorf("plot: nothing to draw")
 	}
+	return WritePNG(path, panels)
+}
+
+// WritePNG draws plots side by side, 5 by 4 inches each, into a PNG file.
+func WritePNG(path string, panels []*plot.Plot) error {
 	const w, h = 5 * vg.Inch, 4 * vg.Inch
 	img := vgimg.New(w*vg.Length(len(panels)), h)
-	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Millimeter * 4}
-	canvases := plot.Align([][]*plot.Plot{panels}, tiles, dc)
+	canvases := plot.Align([][]*plot.Plot{panels}, tiles, draw.New(img))
 	for i, p := range panels {
 		p.Draw(canvases[0][i])
 	}

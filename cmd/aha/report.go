@@ -12,10 +12,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
+	"github.com/aha-inference/aha/bench"
 	"github.com/aha-inference/aha/rollout"
 )
 
@@ -118,19 +116,5 @@ func plotReport(path string, recs []rollout.Record, groups []rollout.Group) erro
 		return fmt.Errorf("plot: %w", err)
 	}
 
-	const w, hgt = 5 * vg.Inch, 4 * vg.Inch
-	img := vgimg.New(2*w, hgt)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: 4 * vg.Millimeter}
-	canvases := plot.Align([][]*plot.Plot{{hist, curve}}, tiles, draw.New(img))
-	hist.Draw(canvases[0][0])
-	curve.Draw(canvases[0][1])
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return f.Close()
+	return bench.WritePNG(path, []*plot.Plot{hist, curve})
 }
