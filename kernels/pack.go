@@ -178,17 +178,14 @@ func (c *CPU) packedInputs(w *Matrix, p *packed, x []float32, n int) activations
 		return c.toBF16(x, n, w.Cols)
 	case w.Type == quant.BF16 && w.Cols%2 == 1:
 		// The kernels read columns in pairs: a zero after each row.
-		buf := actBufs.Get().(*[]byte)
 		stride := 4 * (w.Cols + 1)
-		if cap(*buf) < n*stride {
-			*buf = make([]byte, n*stride)
-		}
-		padded := unsafe.Slice((*float32)(unsafe.Pointer(&(*buf)[0])), n*(w.Cols+1))
+		b, buf := actBuffer(n * stride)
+		padded := unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n*(w.Cols+1))
 		for t := range n {
 			copy(padded[t*(w.Cols+1):], x[t*w.Cols:(t+1)*w.Cols])
 			padded[t*(w.Cols+1)+w.Cols] = 0
 		}
-		return activations{base: &(*buf)[0], stride: stride, buf: buf}
+		return activations{base: &b[0], stride: stride, buf: buf}
 	}
 	return activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols}
 }

@@ -85,8 +85,20 @@ type activations struct {
 	dequantize bool
 }
 
-// actBufs recycles quantized-activation buffers between calls.
+// actBufs recycles the buffers of rearranged activations between calls.
 var actBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// actBuffer returns size bytes from actBufs starting on a cache line, and
+// the buffer to put back there when done.
+func actBuffer(size int) ([]byte, *[]byte) {
+	buf := actBufs.Get().(*[]byte)
+	if cap(*buf) < size+64 {
+		*buf = make([]byte, size+64)
+	}
+	b := (*buf)[:size+64]
+	off := int(-uintptr(unsafe.Pointer(&b[0])) & 63)
+	return b[off : off+size], buf
+}
 
 // q8Record lays out one token's Q8_0 activations: cols signed bytes padded
 // to 64 (a last odd block is read as a full 64-byte vector), then one
@@ -104,13 +116,7 @@ func q8Record(cols int) (quants, corrs, stride int) {
 // With bias ≠ 0 each block's correction −bias·Σq is filled in too.
 func (c *CPU) quantizeQ8(x []float32, n, cols int, bias int32, quantize func(x []float32, q []byte, scales []float32, sums []int32)) activations {
 	qb, cb, stride := q8Record(cols)
-	buf := actBufs.Get().(*[]byte)
-	if need := n*stride + 64; cap(*buf) < need {
-		*buf = make([]byte, need)
-	}
-	b := (*buf)[:n*stride+64]
-	off := int(-uintptr(unsafe.Pointer(&b[0])) & 63) // align records to cache lines
-	b = b[off : off+n*stride]
+	b, buf := actBuffer(n * stride)
 	c.pool.run(n, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			rec := b[t*stride : (t+1)*stride]
@@ -134,21 +140,11 @@ func (c *CPU) quantizeQ8(x []float32, n, cols int, bias int32, quantize func(x [
 // multiple of 32 columns.
 func (c *CPU) toBF16(x []float32, n, cols int) activations {
 	stride := (cols + 31) &^ 31 * 2
-	buf := actBufs.Get().(*[]byte)
-	if need := n*stride + 64; cap(*buf) < need {
-		*buf = make([]byte, need)
-	}
-	b := (*buf)[:n*stride+64]
-	off := int(-uintptr(unsafe.Pointer(&b[0])) & 63)
-	b = b[off : off+n*stride]
+	b, buf := actBuffer(n * stride)
 	c.pool.run(n, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			row := unsafe.Slice((*uint16)(unsafe.Pointer(&b[t*stride])), stride/2)
-			convert := toBF16Row
-			if tiles != nil && tiles.toBF16 != nil {
-				convert = tiles.toBF16
-			}
-			convert(x[t*cols:(t+1)*cols], row[:cols])
+			tiles.toBF16(x[t*cols:(t+1)*cols], row[:cols]) // set wherever bf16DotPacked is
 			clear(row[cols:])
 		}
 	})
