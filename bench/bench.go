@@ -31,6 +31,7 @@ type Report struct {
 	Synthetic   string    `json:"synthetic,omitempty"` // "SHAPE TYPE" when the model is synthetic
 	Backend     string    `json:"backend,omitempty"`   // aha's compute backend, e.g. "cpu-avx2"
 	Threads     int       `json:"threads,omitempty"`
+	ThreadsWhy  string    `json:"threads_why,omitempty"` // how Threads was chosen ("as asked", or why the default is what it is)
 	Repetitions int       `json:"repetitions,omitempty"`
 
 	Peer  *Peer      `json:"peer,omitempty"`

@@ -61,6 +61,16 @@ func WriteTable(w io.Writer, r *Report) error {
 			return err
 		}
 	}
+	if r.Backend != "" {
+		fmt.Fprintf(w, "backend: %s", r.Backend)
+		if r.Threads > 0 {
+			fmt.Fprintf(w, ", %d threads", r.Threads)
+			if r.ThreadsWhy != "" {
+				fmt.Fprintf(w, " (%s)", r.ThreadsWhy)
+			}
+		}
+		fmt.Fprintln(w)
+	}
 	if r.PeakRSSBytes > 0 {
 		fmt.Fprintf(w, "peak resident memory: aha %s", mib(r.PeakRSSBytes))
 		if r.Peer != nil && r.Peer.PeakRSSBytes > 0 {

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"log"
 	"math"
 	"runtime"
@@ -33,23 +34,46 @@ type CPU struct {
 	// step of 1/127 of each 32-block's largest.
 	FloatActivations bool
 
-	pool *pool
+	pool       *pool
+	threadsWhy string
 }
 
 // NewCPU starts a CPU backend with the given number of threads; threads ≤ 0
-// means one per physical core. Close stops its threads.
+// means DefaultThreads. Close stops its threads.
 func NewCPU(threads int) *CPU {
+	why := "as asked"
 	if threads <= 0 {
-		threads = cpuid.CPU.PhysicalCores
-		if threads <= 0 {
-			threads = runtime.NumCPU()
-		}
+		threads, why = DefaultThreads()
 	}
-	return &CPU{pool: newPool(threads)}
+	return &CPU{pool: newPool(threads), threadsWhy: why}
+}
+
+// DefaultThreads returns the number of threads a CPU backend starts when
+// none is asked for, and a phrase saying how it was chosen: one per
+// physical core, but never more than the CPUs this process may run on
+// (runtime.GOMAXPROCS, which follows the CPU affinity mask and the cgroup
+// CPU limit). Virtual machines and containers often report the host's
+// cores (a 2-vCPU guest has been seen reporting 254), and threads beyond
+// the usable CPUs spin against each other: 8–33× slower there.
+func DefaultThreads() (int, string) {
+	return defaultThreads(cpuid.CPU.PhysicalCores, runtime.GOMAXPROCS(0))
+}
+
+// defaultThreads is DefaultThreads' policy over what the processor reports
+// (physical, ≤ 0 when unknown) and what the process may use (usable).
+func defaultThreads(physical, usable int) (int, string) {
+	usable = max(usable, 1)
+	switch {
+	case physical <= 0:
+		return usable, fmt.Sprintf("one per usable CPU (%d); the physical core count is unknown", usable)
+	case physical > usable:
+		return usable, fmt.Sprintf("capped at the %d CPUs this process may use, by its affinity mask, cgroup limit or GOMAXPROCS; the processor reports %d physical cores", usable, physical)
+	}
+	return physical, "one per physical core"
 }
 
 // Default is the backend the model runs on: the CPU backend with threads
-// threads (≤ 0: one per physical core).
+// threads (≤ 0: DefaultThreads).
 func Default(threads int) Backend {
 	if simdKernels == nil {
 		log.Printf("kernels: no SIMD dot products for this CPU; using portable Go kernels")
@@ -66,6 +90,10 @@ func (c *CPU) Name() string {
 
 // Threads is the number of threads the backend splits work between.
 func (c *CPU) Threads() int { return c.pool.threads() }
+
+// ThreadsWhy says how Threads was chosen: "as asked", or DefaultThreads'
+// reason.
+func (c *CPU) ThreadsWhy() string { return c.threadsWhy }
 
 // Close stops the worker threads; c must not be used afterwards.
 func (c *CPU) Close() { c.pool.close() }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -491,5 +492,40 @@ func BenchmarkAttention(b *testing.B) {
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
+	}
+}
+
+func TestDefaultThreadsPolicy(t *testing.T) {
+	for _, c := range []struct{ physical, usable, want int }{
+		{254, 2, 2}, // a 2-vCPU guest reporting the host's cores
+		{128, 4, 4}, // a container limited to 4 CPUs
+		{8, 16, 8},  // SMT: one thread per core, not per hardware thread
+		{8, 8, 8},   // bare metal without SMT
+		{0, 6, 6},   // core count unknown
+		{-1, 0, 1},  // nothing known: still one thread
+		{16, 1, 1},  // taskset -c 0
+	} {
+		got, why := defaultThreads(c.physical, c.usable)
+		if got != c.want || why == "" {
+			t.Errorf("defaultThreads(%d, %d) = %d, %q; want %d with a reason", c.physical, c.usable, got, why, c.want)
+		}
+	}
+}
+
+func TestDefaultThreadsFitsTheProcess(t *testing.T) {
+	n, why := DefaultThreads()
+	if n < 1 || n > runtime.GOMAXPROCS(0) {
+		t.Fatalf("DefaultThreads() = %d (%s); GOMAXPROCS is %d", n, why, runtime.GOMAXPROCS(0))
+	}
+	c := NewCPU(0)
+	defer c.Close()
+	if c.Threads() != n || c.ThreadsWhy() != why {
+		t.Fatalf("NewCPU(0) runs %d threads (%s); DefaultThreads says %d (%s)", c.Threads(), c.ThreadsWhy(), n, why)
+	}
+	// GOMAXPROCS is what the affinity mask and cgroup limit set at start;
+	// lowering it by hand must lower the default too.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if n, why := DefaultThreads(); n != 1 {
+		t.Fatalf("with GOMAXPROCS 1, DefaultThreads() = %d (%s)", n, why)
 	}
 }

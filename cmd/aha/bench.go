@@ -14,6 +14,7 @@ import (
 
 	"github.com/aha-inference/aha/bench"
 	"github.com/aha-inference/aha/internal/progress"
+	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/quant"
@@ -45,7 +46,7 @@ func runBench(args []string) error {
 	typeName := fs.String("type", "q8_0", "with --synth: the weight type ("+strings.Join(model.ExportTypes(), ", ")+")")
 	vocab := fs.String("vocab", "", "with --synth: the tokenizer (a GGUF, tokenizer.json or HF folder; default: the embedded model's, padded)")
 	keep := fs.Bool("keep", false, "with --synth: keep the temporary GGUF and print its path")
-	threads := fs.Int("t", 0, "threads (0 = one per physical core); the peer gets the same number")
+	threads := fs.Int("t", 0, "threads (0 = one per physical core, at most the CPUs this process may use); the peer gets the same number")
 	device := fs.String("device", "cpu", "where to run the model: cpu, or cuda (falls back to the CPU, saying why, when no GPU is usable)")
 	reps := fs.Int("reps", 3, "repetitions of each figure after the warm-up")
 	seed := fs.Uint64("seed", 1, "random seed of synthetic weights, token ids, prompts and arrivals")
@@ -129,8 +130,8 @@ func runBench(args []string) error {
 	defer l.close()
 	report.Model, report.Backend = l.model.Path, l.model.Backend().Name()
 	report.Threads = *threads
-	if b, ok := l.model.Backend().(interface{ Threads() int }); ok {
-		report.Threads = b.Threads()
+	if b, ok := l.model.Backend().(*kernels.CPU); ok {
+		report.Threads, report.ThreadsWhy = b.Threads(), b.ThreadsWhy()
 	}
 
 	if mode == "rollout" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log"
 
 	"github.com/aha-inference/aha/kernels"
@@ -24,4 +25,13 @@ func selectBackend(device string, threads int) (kernels.Backend, error) {
 		return b, nil
 	}
 	return nil, usagef("unknown --device %q (cpu or cuda)", device)
+}
+
+// describeBackend names a backend for the load line, with the CPU
+// backend's thread count and how it was chosen.
+func describeBackend(b kernels.Backend) string {
+	if c, ok := b.(*kernels.CPU); ok {
+		return fmt.Sprintf("%s with %d threads (%s)", c.Name(), c.Threads(), c.ThreadsWhy())
+	}
+	return b.Name()
 }

@@ -44,7 +44,7 @@ func (s *samplingFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.minTokens, "min-tokens", 0, "generate at least this many tokens before EOS or a stop may end a sample")
 	fs.Var(&s.stop, "stop", "stop string (repeatable); the output ends before it")
 	fs.BoolVar(&s.ignoreEOS, "ignore-eos", false, "keep generating past the model's end-of-sequence token")
-	fs.IntVar(&s.threads, "t", 0, "threads (0 = one per physical core)")
+	fs.IntVar(&s.threads, "t", 0, "threads (0 = one per physical core, at most the CPUs this process may use)")
 	fs.StringVar(&s.device, "device", "cpu", "where to run the model: cpu, or cuda (falls back to the CPU, saying why, when no GPU is usable)")
 	fs.BoolVar(&s.useGenConfig, "generation-config", false, "apply the model's recommended sampling values (generation_config.json) instead of the neutral defaults; explicit flags still win")
 }

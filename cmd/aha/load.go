@@ -69,7 +69,7 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 	}
 	c := &m.Config
 	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v; running on %s\n",
-		name, c.Architecture, c.Layers, c.Hidden, c.VocabSize, m.Format, time.Since(start).Round(time.Millisecond), m.Backend().Name())
+		name, c.Architecture, c.Layers, c.Hidden, c.VocabSize, m.Format, time.Since(start).Round(time.Millisecond), describeBackend(m.Backend()))
 	return &loaded{model: m, tok: tok}, nil
 }
 

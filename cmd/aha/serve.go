@@ -30,7 +30,7 @@ func runServe(args []string) error {
 	port := fs.Int("port", 8000, "port to listen on (0: any free port)")
 	name := fs.String("served-model-name", "", "model id of the API (default: the model's file or folder name)")
 	templateFile := fs.String("template", "", "chat template file overriding the model's")
-	threads := fs.Int("t", 0, "threads (0 = one per physical core)")
+	threads := fs.Int("t", 0, "threads (0 = one per physical core, at most the CPUs this process may use)")
 	maxN := fs.Int("max-n", 128, "largest n one request may ask for (at most --max-seqs)")
 	maxBody := fs.Int64("max-body-bytes", 32<<20, "largest request body")
 	swapDrain := fs.Duration("swap-drain", 30*time.Second, "how long /load_weights/ lets running requests finish before aborting them")
