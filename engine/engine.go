@@ -22,8 +22,10 @@ type Options struct {
 	MaxSeqs        int   // sequences running at once (256)
 	Context        int   // most positions per sequence: the model's, capped by the cache
 	// NewDecoder makes the streaming detokenizer each sample's text and
-	// stop strings come from (tokenizer.Tokenizer.NewStream); nil: no text.
-	NewDecoder         func() Decoder
+	// stop strings come from (tokenizer.Tokenizer.NewStream), given the
+	// prompt, so that a sample's text is what its tokens add to the
+	// prompt's text; nil: no text.
+	NewDecoder         func(prompt []int) Decoder
 	DisablePrefixCache bool
 }
 
@@ -791,7 +793,7 @@ func (e *Engine) fork(u *unit) []*sample {
 		p.Seed += uint64(i)
 		s := &sample{r: r, index: i, seed: p.Seed, sampler: NewSampler(p, r.req.Prompt, r.req.MinTokens, stop), maxTok: maxTok, stop: newStopMatcher(r.req.Stop)}
 		if e.opts.NewDecoder != nil {
-			s.dec = e.opts.NewDecoder()
+			s.dec = e.opts.NewDecoder(r.req.Prompt)
 		}
 		seq := u.seq
 		if i > 0 {

@@ -33,7 +33,7 @@ func newEngine(t *testing.T, threads int, opts Options) *Engine {
 	cpu := kernels.NewCPU(threads)
 	m.SetBackend(cpu)
 	if opts.NewDecoder == nil {
-		opts.NewDecoder = func() Decoder { return idDecoder{} }
+		opts.NewDecoder = func([]int) Decoder { return idDecoder{} }
 	}
 	e, err := New(m, opts)
 	if err != nil {
@@ -440,7 +440,7 @@ func BenchmarkDecode(b *testing.B) {
 			cpu := kernels.NewCPU(2)
 			defer cpu.Close()
 			m.SetBackend(cpu)
-			e, err := New(m, Options{NewDecoder: func() Decoder { return idDecoder{} }})
+			e, err := New(m, Options{NewDecoder: func([]int) Decoder { return idDecoder{} }})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -40,7 +40,7 @@ func newTestServer(t *testing.T, m *model.Model, tok *tokenizer.Tokenizer, cfg C
 	}
 	cpu := kernels.NewCPU(2)
 	m.SetBackend(cpu)
-	opts.NewDecoder = func() engine.Decoder { return tok.NewStream(true) }
+	opts.NewDecoder = func(prompt []int) engine.Decoder { return tok.NewStream(prompt, true) }
 	eng, err := engine.New(m, opts)
 	if err != nil {
 		t.Fatal(err)

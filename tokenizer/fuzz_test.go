@@ -30,7 +30,7 @@ func FuzzRoundTrip(f *testing.F) {
 				}
 			}
 			text := tok.Decode(ids, false)
-			stream := tok.NewStream(false)
+			stream := tok.NewStream(nil, false)
 			var b strings.Builder
 			for _, id := range ids {
 				b.WriteString(stream.Add(id))

@@ -192,18 +192,30 @@ type Stream struct {
 	t           *Tokenizer
 	skipSpecial bool
 	pending     []byte
-	started     bool
+	started     bool // text has been decoded before: no leading space to drop
 }
 
-// NewStream starts a streaming decode.
-func (t *Tokenizer) NewStream(skipSpecial bool) *Stream {
-	return &Stream{t: t, skipSpecial: skipSpecial}
+// NewStream starts a streaming decode of the ids that follow prompt (nil
+// for none). What the stream returns is the text those ids add to the
+// prompt's text, so that Decode(prompt) + the stream's text = Decode(prompt
+// + ids), as vLLM defines a completion's text: SentencePiece decoding drops
+// the leading space of the whole text only, so a completion after "Answer:"
+// starts " Daddy", not "Daddy". (A prompt that ends inside a UTF-8
+// character decodes with U+FFFD where the joined ids would complete it;
+// prompts made by Encode never do.)
+func (t *Tokenizer) NewStream(prompt []int, skipSpecial bool) *Stream {
+	s := &Stream{t: t, skipSpecial: skipSpecial}
+	for i := len(prompt) - 1; i >= 0 && !s.started; i-- {
+		s.started = t.keep(prompt[i], skipSpecial) && t.pieces[prompt[i]] != ""
+	}
+	return s
 }
 
 // Add appends one id and returns the text that is now complete. The
 // concatenation of everything Add and Flush return equals Decode of all the
-// ids, except that for SentencePiece vocabularies an invalid run of byte
-// tokens gets one U+FFFD per maximal invalid sequence rather than per byte.
+// ids (after the prompt, as NewStream says), except that for SentencePiece
+// vocabularies an invalid run of byte tokens gets one U+FFFD per maximal
+// invalid sequence rather than per byte.
 func (s *Stream) Add(id int) string {
 	if !s.t.keep(id, s.skipSpecial) {
 		return ""

@@ -151,7 +151,7 @@ func TestStream(t *testing.T) {
 		// Emoji and CJK split over several byte tokens.
 		text := "Hi 🦙 and 🚀🚀, 日本語のテキスト, Äpfel ✅!"
 		ids := tok.Encode(text, false)
-		s := tok.NewStream(false)
+		s := tok.NewStream(nil, false)
 		var b strings.Builder
 		split := false
 		for _, id := range ids {
@@ -168,6 +168,45 @@ func TestStream(t *testing.T) {
 		}
 		if !split {
 			t.Errorf("%s: no token of %q holds part of a character; the test checks nothing", path, text)
+		}
+	}
+}
+
+// TestStreamAfterPrompt checks the rule completions are decoded by: the
+// text a stream started after a prompt returns is what its ids add to the
+// prompt's text, at every split of a text into prompt and completion. On
+// SentencePiece vocabularies the completion keeps its leading space.
+func TestStreamAfterPrompt(t *testing.T) {
+	for _, path := range []string{"testdata/tokenizers/qwen3", "testdata/vocab/ggml-vocab-llama-bpe.gguf",
+		"testdata/vocab/ggml-vocab-llama-spm.gguf", "models/stories260K/stories260K.gguf"} {
+		tok := load(t, path)
+		for _, skip := range []bool{false, true} {
+			text := "Answer: Daddy, 日本語 🦙 and\n  more."
+			ids := tok.Encode(text, true)
+			spaces := 0
+			for k := 0; k <= len(ids); k++ {
+				prompt, completion := ids[:k], ids[k:]
+				head := tok.Decode(prompt, skip)
+				if strings.ContainsRune(head, utf8.RuneError) {
+					continue // the prompt ends inside a character (see NewStream)
+				}
+				s := tok.NewStream(prompt, skip)
+				var b strings.Builder
+				for _, id := range completion {
+					b.WriteString(s.Add(id))
+				}
+				b.WriteString(s.Flush())
+				if got, want := head+b.String(), tok.Decode(ids, skip); got != want {
+					t.Fatalf("%s (skip special %v): prompt %v decodes %q, completion %v streams %q: joined %q, want %q",
+						path, skip, prompt, head, completion, b.String(), got, want)
+				}
+				if head != "" && strings.HasPrefix(b.String(), " ") {
+					spaces++
+				}
+			}
+			if spaces == 0 {
+				t.Errorf("%s: no completion started with a space; the test checks nothing", path)
+			}
 		}
 	}
 }
@@ -232,7 +271,7 @@ func TestSkipSpecial(t *testing.T) {
 		if got := tok.Decode(ids, true); got != c.skipped {
 			t.Errorf("%s: Decode(%v, true) = %q, want %q", c.path, ids, got, c.skipped)
 		}
-		s := tok.NewStream(true)
+		s := tok.NewStream(nil, true)
 		var b strings.Builder
 		for _, id := range ids {
 			b.WriteString(s.Add(id))

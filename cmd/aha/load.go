@@ -78,7 +78,7 @@ func (l *loaded) close() { l.model.Close() }
 // engine starts a batching engine over the model, its samples decoded to
 // text by the model's tokenizer.
 func (l *loaded) engine(opts engine.Options) (*engine.Engine, error) {
-	opts.NewDecoder = func() engine.Decoder { return l.tok.NewStream(true) }
+	opts.NewDecoder = func(prompt []int) engine.Decoder { return l.tok.NewStream(prompt, true) }
 	return engine.New(l.model, opts)
 }
 

@@ -55,9 +55,19 @@ func TestRollout(t *testing.T) {
 	if err != nil || len(recs) != 12 {
 		t.Fatalf("%d records, %v\n%s", len(recs), err, stderr)
 	}
+	l, err := load("", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
 	seen := map[rollout.Key]bool{}
 	for _, r := range recs {
 		seen[r.Key()] = true
+		// The completion is what its tokens add to the prompt's text (no
+		// stop strings here to cut it short).
+		if head, all := l.tok.Decode(r.PromptTokenIDs, true), l.tok.Decode(slices.Concat(r.PromptTokenIDs, r.CompletionTokenIDs), true); head+r.Completion != all {
+			t.Errorf("record %v: %q + %q != %q", r.Key(), head, r.Completion, all)
+		}
 		if r.Seed != rollout.SampleSeed(11, r.PromptID, 3, r.SampleIndex) {
 			t.Errorf("record %v has seed %d", r.Key(), r.Seed)
 		}
