@@ -406,7 +406,7 @@ type unit struct {
 	seq      *model.Seq
 	feed     []int
 	rowsFrom int    // positions from here on want their logits (scoring, prompt logprobs); -1: only the last
-	order    uint64 // admission order: the newest is preempted first
+	order    uint64 // admission order (see compareAge): the newest is preempted first
 }
 
 // loop is the scheduler goroutine.
@@ -483,8 +483,7 @@ func (e *Engine) step(admit bool) {
 		}
 	}
 	for len(e.queue) > 0 && e.queue[0].ctx.Err() != nil {
-		e.abortQueued(e.queue[0], false)
-		e.queue = e.queue[1:]
+		e.abortQueued(e.popQueue(), false)
 	}
 
 	steps, units := e.plan(admit)
@@ -496,8 +495,7 @@ func (e *Engine) step(admit bool) {
 		case len(e.units) > 0:
 			e.fail(e.oldest().r, err)
 		case admit && len(e.queue) > 0:
-			r := e.queue[0]
-			e.queue = e.queue[1:]
+			r := e.popQueue()
 			e.mu.Lock()
 			e.stats.Waiting--
 			e.mu.Unlock()
@@ -551,6 +549,16 @@ func (e *Engine) step(admit bool) {
 	e.mu.Unlock()
 }
 
+// popQueue takes the first queued request. Its slot is cleared: the
+// queue's array outlives the requests it has handed out, and each holds
+// megabytes once sampling (its samplers, its outputs).
+func (e *Engine) popQueue() *request {
+	r := e.queue[0]
+	e.queue[0] = nil
+	e.queue = e.queue[1:]
+	return r
+}
+
 // updateStats refreshes the gauges after the scheduler changed the cache.
 func (e *Engine) updateStats() {
 	e.mu.Lock()
@@ -572,13 +580,22 @@ func (e *Engine) reserved(steps []model.Step) int {
 }
 
 func (e *Engine) oldest() *unit {
-	o := e.units[0]
-	for _, u := range e.units {
-		if u.order < o.order {
-			o = u
-		}
+	return slices.MinFunc(e.units, compareAge)
+}
+
+// compareAge orders units by admission: by request, then by sample index,
+// since a request's samples are forked together and share its order. The
+// order is total, so preemption can pick any sequence, a sibling included.
+func compareAge(a, b *unit) int {
+	return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.index(), b.index()))
+}
+
+// index is the unit's sample index; −1 for a root, which has no siblings.
+func (u *unit) index() int {
+	if u.s == nil {
+		return -1
 	}
-	return o
+	return u.s.index
 }
 
 // plan chooses this step's work within the token budget and the free
@@ -619,7 +636,7 @@ func (e *Engine) plan(admit bool) ([]model.Step, []*unit) {
 		}
 		return k
 	}
-	byAge := slices.SortedStableFunc(slices.Values(e.units), func(a, b *unit) int { return cmp.Compare(a.order, b.order) })
+	byAge := slices.SortedFunc(slices.Values(e.units), compareAge)
 
 	// Decode steps: one token per sample, oldest first. A sample that
 	// cannot get a block preempts the newest sequences, or waits itself.
@@ -683,7 +700,7 @@ func (e *Engine) plan(admit bool) ([]model.Step, []*unit) {
 		if running+r.req.N > e.opts.MaxSeqs || blocks > room() {
 			break
 		}
-		e.queue = e.queue[1:]
+		e.popQueue()
 		u := e.admit(r)
 		recount()
 		if k := chunk(u); k > 0 {
@@ -698,7 +715,7 @@ func (e *Engine) plan(admit bool) ([]model.Step, []*unit) {
 func (e *Engine) newest(u *unit, taken map[*unit]bool) *unit {
 	var victim *unit
 	for _, v := range e.units {
-		if v.seq != nil && !taken[v] && v.order > u.order && v.rowsFrom < 0 && (victim == nil || v.order > victim.order) {
+		if v.seq != nil && !taken[v] && compareAge(v, u) > 0 && v.rowsFrom < 0 && (victim == nil || compareAge(v, victim) > 0) {
 			victim = v
 		}
 	}
@@ -961,11 +978,14 @@ func (s *sample) flush() string {
 }
 
 // end retires a finished sample; the request ends with its last sample.
+// Its sampler goes at once: over a real vocabulary it is megabytes, and
+// the other samples may run much longer.
 func (e *Engine) end(s *sample) {
 	r := s.r
 	if s.unit.seq != nil {
 		s.unit.seq.Free()
 	}
+	s.sampler, s.dec = nil, nil
 	e.removeUnit(s.unit)
 	r.left--
 	if r.left == 0 {

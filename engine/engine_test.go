@@ -7,10 +7,12 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"weak"
 
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/kernels"
@@ -332,6 +334,69 @@ func TestPreemption(t *testing.T) {
 		t.Errorf("oversized request: %v", err)
 	}
 	checkBlocksFree(t, small)
+}
+
+// TestPreemptionAmongSiblings: one request whose samples fit the cache one
+// at a time but not together. Its samples preempt each other (the newest
+// sample first) instead of failing the request, and every sample gets the
+// tokens it gets in a large cache.
+func TestPreemptionAmongSiblings(t *testing.T) {
+	big := newEngine(t, 2, Options{})
+	small := newEngine(t, 2, Options{CacheTokens: 96, BlockSize: 8})
+	req := rlRequest(testPrompts[0], 4, 9)
+	req.MaxTokens = 60 // one sample needs 79 of the 96 positions; four need ~260
+	want := generate(t, big, req)
+	got := generate(t, small, req)
+	for j := range want.Samples {
+		if !reflect.DeepEqual(got.Samples[j].Tokens, want.Samples[j].Tokens) {
+			t.Errorf("sample %d: with preemption %v, without %v", j, got.Samples[j].Tokens, want.Samples[j].Tokens)
+		}
+	}
+	if small.Stats().Preemptions == 0 {
+		t.Error("the small cache never preempted: the test does not test preemption")
+	}
+	checkBlocksFree(t, small)
+}
+
+// TestQueueReleasesRequests: once finished, no request stays reachable
+// from the scheduler (each holds its samplers and outputs: megabytes over a
+// real vocabulary, once per prompt of a large batch).
+func TestQueueReleasesRequests(t *testing.T) {
+	e := newEngine(t, 2, Options{MaxSeqs: 2})
+	var refs []weak.Pointer[request]
+	func() {
+		var reqs []*request
+		for i := range 32 {
+			r, err := e.submit(context.Background(), rlRequest(testPrompts[i%len(testPrompts)], 2, uint64(i)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs = append(reqs, r)
+			refs = append(refs, weak.Make(r))
+		}
+		for _, r := range reqs {
+			for {
+				if _, fin := r.wait(); fin {
+					break
+				}
+			}
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+		}
+	}()
+	runtime.GC()
+	runtime.GC()
+	held := 0
+	for _, w := range refs {
+		if w.Value() != nil {
+			held++
+		}
+	}
+	if held > 0 {
+		t.Errorf("%d of %d finished requests are still reachable", held, len(refs))
+	}
+	checkBlocksFree(t, e)
 }
 
 // TestScoreAgreesWithSampling scores sampled completions and expects the
