@@ -50,7 +50,7 @@ const (
 	// vocabulary, nothing applied.
 	LogprobsRaw LogprobMode = "raw"
 	// LogprobsScaled is the log-softmax of logits / temperature over the
-	// whole vocabulary (temperature 0 counts as 1), no penalties and no
+	// whole vocabulary (a greedy temperature counts as 1), no penalties and no
 	// truncation: what TRL and verl recompute in the trainer.
 	LogprobsScaled LogprobMode = "scaled"
 )

@@ -16,7 +16,7 @@ import (
 // neutral (it is greedy, Temperature 0); DefaultSampling is: plain sampling
 // from the model's distribution, nothing truncated.
 type SamplingParams struct {
-	Temperature float64 // 0 = greedy
+	Temperature float64 // below GreedyBelow (0 included) = greedy
 	TopK        int     // ≤ 0 = off
 	TopP        float64 // 1 = off; must be in (0, 1]
 	MinP        float64 // 0 = off; must be in [0, 1)
@@ -37,12 +37,23 @@ type SamplingParams struct {
 // are neutral, so RL runs and reference comparisons see the model as it is.
 func DefaultSampling() SamplingParams { return SamplingParams{Temperature: 1, TopP: 1} }
 
+// GreedyBelow is the temperature under which sampling is greedy, as in
+// vLLM. Logits are divided by the temperature in float32, where smaller
+// ones overflow or underflow (1e-40 gave NaN distributions, 1e-50 counted
+// as 1); nobody means anything but greedy by them.
+const GreedyBelow = 1e-5
+
+// Greedy reports whether p picks the most likely token (Temperature below
+// GreedyBelow); the processed distribution then has temperature 1 and the
+// scaled logprobs count it as 1.
+func (p *SamplingParams) Greedy() bool { return p.Temperature < GreedyBelow }
+
 // Validate checks the ranges; vocab bounds the logit bias ids.
 func (p *SamplingParams) Validate(vocab int) error {
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case p.Temperature < 0 || !finite(p.Temperature):
-		return fmt.Errorf("temperature %g must be ≥ 0", p.Temperature)
+	case p.Temperature < 0 || p.Temperature > math.MaxFloat32 || !finite(p.Temperature):
+		return fmt.Errorf("temperature %g must be ≥ 0 and finite in float32", p.Temperature)
 	case !(p.TopP > 0 && p.TopP <= 1):
 		return fmt.Errorf("top_p %g must be in (0, 1]", p.TopP)
 	case !(p.MinP >= 0 && p.MinP < 1):
@@ -115,7 +126,7 @@ func (s *Sampler) Accept(id int) {
 // Sample computes the next-token distribution from logits and draws from it.
 func (s *Sampler) Sample(logits []float32) int {
 	s.next(logits)
-	if s.p.Temperature == 0 {
+	if s.p.Greedy() {
 		// Truncation always keeps the best token, so greedy needs no
 		// probabilities (unless processed logprobs ask for them).
 		return Argmax(s.z)
@@ -174,7 +185,7 @@ func (s *Sampler) next(logits []float32) {
 			z[id] -= float32(p.FrequencyPenalty*float64(n) + p.PresencePenalty)
 		}
 	}
-	if t := float32(p.Temperature); t != 0 && t != 1 {
+	if t := float32(p.Temperature); !p.Greedy() && t != 1 {
 		for i := range z {
 			z[i] /= t
 		}
@@ -346,7 +357,7 @@ func (s *Sampler) Logprob(mode LogprobMode, logits []float32, id, top int) (floa
 	switch mode {
 	case LogprobsRaw, LogprobsScaled:
 		t := float32(1)
-		if mode == LogprobsScaled && s.p.Temperature != 0 {
+		if mode == LogprobsScaled && !s.p.Greedy() {
 			t = float32(s.p.Temperature)
 		}
 		mx := logits[Argmax(logits)] / t

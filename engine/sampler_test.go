@@ -19,6 +19,7 @@ func TestSamplerValidates(t *testing.T) {
 		{Temperature: 1, TopP: 1.5},
 		{Temperature: 1, TopP: 1, MinP: 1},
 		{Temperature: math.NaN(), TopP: 1},
+		{Temperature: 1e39, TopP: 1}, // +Inf in float32
 		{Temperature: 1, TopP: 1, RepetitionPenalty: -1},
 		{Temperature: 1, TopP: 1, LogitBias: map[int]float32{10: 1}},
 		{Temperature: 1, TopP: 1, PresencePenalty: math.Inf(1)},
@@ -43,6 +44,39 @@ func TestGreedyAndTruncation(t *testing.T) {
 				t.Fatalf("%+v: sampled %d, want 1", p, got)
 			}
 		}
+	}
+}
+
+// TestTinyTemperatures: temperatures whose division overflows float32
+// (or that float32 rounds to 0) sample greedily, with finite processed
+// logprobs, and scale nothing in the scaled mode, like temperature 0.
+func TestTinyTemperatures(t *testing.T) {
+	logits := []float32{0.5, 3, 2.9, -1, 3}
+	greedy := NewSampler(SamplingParams{TopP: 1}, nil, 0, nil)
+	greedy.Sample(logits)
+	for _, temp := range []float64{9e-6, 1e-20, 1e-40, 1e-50, 1e-300} {
+		p := SamplingParams{Temperature: temp, TopP: 1, Seed: 3}
+		if err := p.Validate(len(logits)); err != nil {
+			t.Fatalf("temperature %g refused: %v", temp, err)
+		}
+		s := NewSampler(p, nil, 0, nil)
+		for range 10 {
+			if got := s.Sample(logits); got != 1 {
+				t.Fatalf("temperature %g sampled %d, want the argmax 1", temp, got)
+			}
+		}
+		for _, mode := range []LogprobMode{LogprobsProcessed, LogprobsScaled} {
+			for id := range logits {
+				got, _ := s.Logprob(mode, logits, id, 0)
+				want, _ := greedy.Logprob(mode, logits, id, 0)
+				if got != want || math.IsNaN(float64(got)) {
+					t.Errorf("temperature %g, %s logprob of %d: %v, temperature 0 gives %v", temp, mode, id, got, want)
+				}
+			}
+		}
+	}
+	if p := (SamplingParams{Temperature: 2e-5}); p.Greedy() {
+		t.Error("temperature 2e-5 counted as greedy")
 	}
 }
 

@@ -76,8 +76,8 @@ func (sp *sampling) request(lim limits, defaultMax int) (engine.Request, *apiErr
 	}
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	if v := sp.Temperature; v != nil {
-		if *v < 0 || !finite(*v) {
-			return req, invalid("temperature", "temperature = %g must be ≥ 0", *v)
+		if *v < 0 || *v > math.MaxFloat32 || !finite(*v) {
+			return req, invalid("temperature", "temperature = %g must be ≥ 0 and finite in float32", *v)
 		}
 		p.Temperature = *v
 	}

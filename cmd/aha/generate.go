@@ -32,7 +32,7 @@ type samplingFlags struct {
 }
 
 func (s *samplingFlags) register(fs *flag.FlagSet) {
-	fs.Float64Var(&s.temp, "temp", 1, "sampling temperature (0 = greedy)")
+	fs.Float64Var(&s.temp, "temp", 1, "sampling temperature (0, or anything below 1e-5, = greedy)")
 	fs.Float64Var(&s.topP, "top-p", 1, "nucleus sampling: keep the most likely tokens up to this probability mass (1 = off)")
 	fs.IntVar(&s.topK, "top-k", 0, "keep only the k most likely tokens (0 = off)")
 	fs.Float64Var(&s.minP, "min-p", 0, "drop tokens less likely than this fraction of the most likely one (0 = off)")
