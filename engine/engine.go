@@ -173,8 +173,8 @@ func (e *Engine) ResetPrefixCache() {
 // old weights). It returns the old model for the caller to close.
 func (e *Engine) Swap(ctx context.Context, m *model.Model) (*model.Model, error) {
 	old := e.Model()
-	if err := sameShape(&old.Config, &m.Config); err != nil {
-		return nil, fmt.Errorf("swap weights: %w", err)
+	if err := e.CheckSwap(m); err != nil {
+		return nil, err
 	}
 	e.run(func() {
 		// New requests wait in the queue meanwhile: step admits none.
@@ -188,6 +188,15 @@ func (e *Engine) Swap(ctx context.Context, m *model.Model) (*model.Model, error)
 		e.setModel(m)
 	})
 	return old, nil
+}
+
+// CheckSwap says whether Swap would take m: the same architecture and
+// shapes as the served model. Call it before paging m in.
+func (e *Engine) CheckSwap(m *model.Model) error {
+	if err := sameShape(&e.Model().Config, &m.Config); err != nil {
+		return fmt.Errorf("swap weights: %w", err)
+	}
+	return nil
 }
 
 func sameShape(a, b *model.Config) error {

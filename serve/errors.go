@@ -43,6 +43,8 @@ func (e *apiError) errorType() string {
 		return "server_error"
 	case e.status == http.StatusNotFound:
 		return "not_found_error"
+	case e.status == http.StatusUnauthorized:
+		return "authentication_error"
 	}
 	return "invalid_request_error"
 }
@@ -82,12 +84,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // is a JSON object; it returns the object's fields, so handlers can tell a
 // field that is absent from one that is null.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, map[string]json.RawMessage, *apiError) {
+	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, code: "request_too_large",
+		message: fmt.Sprintf("the request body is over the %d-byte limit", limit)}
+	// A declared length over the limit is refused before waiting for it.
+	if r.ContentLength > limit {
+		return nil, nil, tooLarge
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "request_too_large",
-				message: fmt.Sprintf("the request body is over the %d-byte limit", limit)}
+			return nil, nil, tooLarge
 		}
 		return nil, nil, invalid("", "reading the request body: %v", err)
 	}

@@ -18,9 +18,12 @@ package serve
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"log"
+	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -56,7 +59,13 @@ type Config struct {
 	// SwapDrain is how long /load_weights/ lets running requests finish
 	// before aborting them (default 30 s).
 	SwapDrain time.Duration
-	Log       *log.Logger // default: the standard logger
+	// APIKey, when set, must come with every request but /health/ as
+	// "Authorization: Bearer KEY" (vLLM's --api-key).
+	APIKey string
+	// AllowRemoteLoad lets clients other than loopback ones call
+	// /load_weights/, which reads any path the server can read.
+	AllowRemoteLoad bool
+	Log             *log.Logger // default: the standard logger
 }
 
 // Server is the HTTP handler. Its methods are safe for concurrent use.
@@ -65,8 +74,13 @@ type Server struct {
 	routes   map[string]route
 	metrics  *metrics
 	draining atomic.Bool
-	swapMu   sync.Mutex // one /load_weights/ at a time
-	started  time.Time
+
+	// Model work in flight, so Drain can say when it is over.
+	runMu   sync.Mutex
+	running int
+	idle    chan struct{} // closed when draining and nothing runs
+	swapMu  sync.Mutex    // one /load_weights/ at a time
+	started time.Time
 }
 
 // route is one endpoint. A handler returns an error only while it has
@@ -105,7 +119,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = log.Default()
 	}
-	s := &Server{cfg: cfg, metrics: newMetrics(), started: time.Now()}
+	s := &Server{cfg: cfg, metrics: newMetrics(), started: time.Now(), idle: make(chan struct{})}
 	// Paths are matched without their trailing slash: TRL's have one,
 	// OpenAI's do not, and clients are not always exact.
 	s.routes = map[string]route{
@@ -129,9 +143,45 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Drain makes the server refuse new model work with 503 (and /health/
-// report it), for a graceful shutdown: requests already running go on.
-func (s *Server) Drain() { s.draining.Store(true) }
+// Drain makes the server refuse new model work with 503 and Retry-After
+// (and /health/ report it), for a graceful shutdown: requests already
+// running go on. The channel it returns is closed once they have all
+// finished (or been aborted through the engine).
+func (s *Server) Drain() <-chan struct{} {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if !s.draining.Swap(true) && s.running == 0 {
+		close(s.idle)
+	}
+	return s.idle
+}
+
+// begin counts a request that runs model work, unless the server is
+// draining; end uncounts it.
+func (s *Server) begin() bool {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.running++
+	return true
+}
+
+func (s *Server) end() {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	if s.running--; s.running == 0 && s.draining.Load() {
+		close(s.idle)
+	}
+}
+
+// shuttingDown is the answer to model work while draining: clients that
+// retry (TRL's, the OpenAI SDKs) go to another server or try later.
+func shuttingDown(w http.ResponseWriter) *apiError {
+	w.Header().Set("Retry-After", "5")
+	return &apiError{status: http.StatusServiceUnavailable, message: "the server is shutting down"}
+}
 
 // ServeHTTP routes a request, counts it, and turns a panic into a 500
 // (logged) so that no input can take the server down.
@@ -157,19 +207,45 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	var err *apiError
 	switch {
+	case key != "/health" && !s.authorized(r):
+		rec.Header().Set("WWW-Authenticate", "Bearer")
+		err = &apiError{status: http.StatusUnauthorized, code: "invalid_api_key",
+			message: "a valid API key is required: send it as Authorization: Bearer KEY"}
 	case !found:
 		err = &apiError{status: http.StatusNotFound, message: "no endpoint at " + r.URL.Path}
 	case r.Method != rt.method && !(r.Method == http.MethodHead && rt.method == http.MethodGet):
 		rec.Header().Set("Allow", rt.method)
 		err = &apiError{status: http.StatusMethodNotAllowed, message: r.Method + " is not allowed on " + r.URL.Path + "; use " + rt.method}
-	case rt.admits && s.draining.Load():
-		err = &apiError{status: http.StatusServiceUnavailable, message: "the server is shutting down"}
+	case rt.admits && !s.begin():
+		err = shuttingDown(rec)
+	case rt.admits:
+		err = func() *apiError { defer s.end(); return rt.handle(rec, r) }()
 	default:
 		err = rt.handle(rec, r)
 	}
 	if err != nil {
 		writeError(rec, err)
 	}
+}
+
+// authorized reports whether r carries the API key, if one is set. The
+// comparison takes the same time wherever the keys differ.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.APIKey == "" {
+		return true
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.APIKey)) == 1
+}
+
+// fromLoopback reports whether r came over a loopback connection.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // recorder remembers the status written, for the metrics and the panic

@@ -22,7 +22,7 @@ import (
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) *apiError {
 	if s.draining.Load() {
-		return &apiError{status: http.StatusServiceUnavailable, message: "the server is shutting down"}
+		return shuttingDown(w)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil

@@ -36,8 +36,25 @@ func (s *Server) loadWeights(w http.ResponseWriter, r *http.Request) *apiError {
 	if req.Path == "" {
 		return invalid("path", "path is required: the folder of the new checkpoint")
 	}
-	s.swapMu.Lock()
+	if !s.cfg.AllowRemoteLoad && !fromLoopback(r) {
+		return &apiError{status: http.StatusForbidden, code: "remote_load_refused",
+			message: "/load_weights/ is served to loopback clients only (start the server with --allow-remote-load to change that)"}
+	}
+	// One swap at a time; a second is refused rather than queued, so a
+	// swap that cannot finish never holds up the ones after it.
+	if !s.swapMu.TryLock() {
+		return &apiError{status: http.StatusConflict, code: "swap_in_progress", message: "another /load_weights/ is in progress"}
+	}
 	defer s.swapMu.Unlock()
+	// Remote clients learn that loading failed, not which paths exist:
+	// the details go to the server's log.
+	failed := func(what string, err error) *apiError {
+		s.cfg.Log.Printf("load_weights: %s %s: %v", what, req.Path, err)
+		if !fromLoopback(r) {
+			return invalid("path", "%s the checkpoint failed (details in the server's log); the previous weights are still served", what)
+		}
+		return invalid("path", "%s path %s: %v (the previous weights are still served)", what, req.Path, err)
+	}
 
 	start := time.Now()
 	old := s.cfg.Engine.Model()
@@ -54,11 +71,16 @@ func (s *Server) loadWeights(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	m, err := load(req.Path)
 	if err != nil {
-		return invalid("path", "loading path %s: %v (the previous weights are still served)", req.Path, err)
+		return failed("loading", err)
+	}
+	// Shapes come from the headers: check them before paging anything in.
+	if err := s.cfg.Engine.CheckSwap(m); err != nil {
+		m.Close()
+		return failed("loading", err)
 	}
 	if err := m.Ready(nil); err != nil {
 		m.Close()
-		return invalid("path", "loading path %s: %v (the previous weights are still served)", req.Path, err)
+		return failed("loading", err)
 	}
 	loaded := time.Since(start)
 
@@ -69,17 +91,20 @@ func (s *Server) loadWeights(w http.ResponseWriter, r *http.Request) *apiError {
 	prev, err := s.cfg.Engine.Swap(ctx, m) // checks the architecture and shapes
 	if err != nil {
 		m.Close()
-		return invalid("path", "swapping in path %s: %v (the previous weights are still served)", req.Path, err)
+		return failed("swapping in", err)
 	}
 	if err := prev.Close(); err != nil {
 		s.cfg.Log.Printf("load_weights: unmapping %s: %v", prev.Path, err)
 	}
 	s.cfg.Log.Printf("load_weights: now serving %s (loaded in %v, swapped in %v)", m.Path, loaded.Round(time.Millisecond), (time.Since(start) - loaded).Round(time.Millisecond))
-	writeJSON(w, http.StatusOK, map[string]any{
-		"message":  "loaded " + req.Path,
-		"path":     m.Path,
-		"previous": prev.Path,
-		"seconds":  json.Number(fmt.Sprintf("%.3f", time.Since(start).Seconds())),
-	})
+	resp := map[string]any{
+		"message": "loaded " + req.Path,
+		"path":    m.Path,
+		"seconds": json.Number(fmt.Sprintf("%.3f", time.Since(start).Seconds())),
+	}
+	if fromLoopback(r) {
+		resp["previous"] = prev.Path // not a path remote clients gave
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

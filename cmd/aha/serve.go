@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/serve"
 	"github.com/aha-inference/aha/tokenizer/template"
+	"golang.org/x/net/netutil"
 )
 
 func init() {
@@ -35,6 +35,11 @@ func runServe(args []string) error {
 	maxBody := fs.Int64("max-body-bytes", 32<<20, "largest request body")
 	swapDrain := fs.Duration("swap-drain", 30*time.Second, "how long /load_weights/ lets running requests finish before aborting them")
 	grace := fs.Duration("shutdown-timeout", 30*time.Second, "on SIGTERM or Ctrl-C, how long running requests may finish before they are aborted")
+	apiKey := fs.String("api-key", os.Getenv("AHA_API_KEY"), "require Authorization: Bearer KEY on every endpoint but /health/ (default $AHA_API_KEY)")
+	allowRemoteLoad := fs.Bool("allow-remote-load", false, "let non-loopback clients call /load_weights/, which reads any path the server can read")
+	readTimeout := fs.Duration("read-timeout", time.Minute, "longest time to read a request, body included")
+	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	maxConns := fs.Int("max-connections", 1024, "most connections open at once; more wait to be accepted")
 	var ef engineFlags
 	ef.register(fs)
 	if err := parseFlags(fs, args, ""); err != nil {
@@ -47,8 +52,11 @@ func runServe(args []string) error {
 	if *port < 0 || *port > 65535 {
 		return usagef("--port %d: want 0…65535", *port)
 	}
-	if *maxN < 1 || *maxBody < 1 {
-		return usagef("--max-n and --max-body-bytes must be at least 1")
+	if *maxN < 1 || *maxBody < 1 || *maxConns < 1 {
+		return usagef("--max-n, --max-body-bytes and --max-connections must be at least 1")
+	}
+	if *readTimeout <= 0 || *idleTimeout <= 0 {
+		return usagef("--read-timeout and --idle-timeout must be positive")
 	}
 
 	l, err := load(*modelPath, *threads)
@@ -71,9 +79,11 @@ func runServe(args []string) error {
 			ids, _, err := l.chatPrompt(*name, msgs, *templateFile, kwargs)
 			return ids, err
 		},
-		MaxBodyBytes: *maxBody,
-		MaxN:         min(*maxN, ef.maxSeqs),
-		SwapDrain:    *swapDrain,
+		MaxBodyBytes:    *maxBody,
+		MaxN:            min(*maxN, ef.maxSeqs),
+		SwapDrain:       *swapDrain,
+		APIKey:          *apiKey,
+		AllowRemoteLoad: *allowRemoteLoad,
 	})
 	if err != nil {
 		eng.Close()
@@ -84,10 +94,15 @@ func runServe(args []string) error {
 		eng.Close()
 		return err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+	// No write timeout: a streamed completion may run for minutes.
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: min(30*time.Second, *readTimeout),
+		ReadTimeout: *readTimeout, IdleTimeout: *idleTimeout}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(netutil.LimitListener(ln, *maxConns)) }()
 	log.Printf("serving %s on http://%s (OpenAI API under /v1/, TRL's /generate/, /chat/, /get_sequence_logprobs/, /load_weights/, /metrics)", *name, ln.Addr())
+	if ip := net.ParseIP(*host); *apiKey == "" && (ip == nil || !ip.IsLoopback()) {
+		log.Printf("warning: listening on %s without --api-key: anyone who can reach the port can use the model", *host)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -99,21 +114,26 @@ func runServe(args []string) error {
 	}
 	stop() // a second signal ends the process at once
 
-	// Stop admitting, let running requests finish within the grace period,
-	// then abort the rest (their clients get what was generated, ended
-	// with finish_reason "abort").
+	// Stop admitting (new model work gets 503 with Retry-After and
+	// /health/ says so, the listener staying open meanwhile), let running
+	// requests finish within the grace period, then abort the rest (their
+	// clients get what was generated, ended with finish_reason "abort").
 	log.Printf("shutting down: running requests have %v to finish", *grace)
-	handler.Drain()
-	graceCtx, cancel := context.WithTimeout(context.Background(), *grace)
-	defer cancel()
-	if err := srv.Shutdown(graceCtx); errors.Is(err, context.DeadlineExceeded) {
+	idle := handler.Drain()
+	select {
+	case <-idle:
+	case <-time.After(*grace):
 		log.Printf("aborting the requests still running")
 		eng.AbortAll()
-		abortCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(abortCtx); err != nil {
-			srv.Close()
+		select {
+		case <-idle:
+		case <-time.After(10 * time.Second):
 		}
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(closeCtx); err != nil {
+		srv.Close()
 	}
 	eng.Close()
 	// /load_weights/ may have replaced the model loaded at the start (which
