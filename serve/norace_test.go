@@ -2,5 +2,4 @@
 
 package serve
 
-// rounds is TestLoadSoak's number of rounds.
-const rounds = 20
+const raceEnabled = false

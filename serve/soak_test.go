@@ -19,8 +19,8 @@ import (
 // the end. The soft memory limit makes the collector fight a regression
 // before it takes the machine down.
 func TestLoadSoak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a 20-round load test")
+	if testing.Short() || raceEnabled {
+		t.Skip("a 20-round load test: not under -short or the race detector")
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(2 << 30))
 	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
@@ -32,7 +32,7 @@ func TestLoadSoak(t *testing.T) {
 	ts.postOK(t, "/generate/", map[string]any{"prompts": []string{"warm up"}, "max_tokens": 2}, &struct{}{})
 	base := liveHeap()
 	var first int64
-	for round := range rounds {
+	for round := range 20 {
 		var out struct {
 			CompletionIDs [][]int `json:"completion_ids"`
 		}
