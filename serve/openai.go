@@ -306,11 +306,21 @@ type chatLogprobs struct {
 	Content []chatLogprob `json:"content"`
 }
 
+// chatLogprob is one position of a chat choice's logprobs. OpenAI's schema
+// requires top_logprobs, an empty list when none were asked for.
 type chatLogprob struct {
-	Token       string        `json:"token"`
-	Logprob     logprob       `json:"logprob"`
-	Bytes       []int         `json:"bytes"`
-	TopLogprobs []chatLogprob `json:"top_logprobs,omitempty"`
+	Token       string           `json:"token"`
+	Logprob     logprob          `json:"logprob"`
+	Bytes       []int            `json:"bytes"`
+	TopLogprobs []chatTopLogprob `json:"top_logprobs"`
+}
+
+// chatTopLogprob is one alternative: OpenAI's TopLogprob has no list of
+// its own.
+type chatTopLogprob struct {
+	Token   string  `json:"token"`
+	Logprob logprob `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
 }
 
 type chatResponse struct {
@@ -402,10 +412,10 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 
 func (s *Server) chatLogprob(id int, lp float32, top []engine.TokenLogprob) chatLogprob {
 	piece := s.cfg.Tokenizer.Piece(id)
-	c := chatLogprob{Token: piece, Logprob: logprob(lp), Bytes: byteList(piece), TopLogprobs: []chatLogprob{}}
+	c := chatLogprob{Token: piece, Logprob: logprob(lp), Bytes: byteList(piece), TopLogprobs: []chatTopLogprob{}}
 	for _, t := range top {
 		p := s.cfg.Tokenizer.Piece(t.ID)
-		c.TopLogprobs = append(c.TopLogprobs, chatLogprob{Token: p, Logprob: logprob(t.Logprob), Bytes: byteList(p)})
+		c.TopLogprobs = append(c.TopLogprobs, chatTopLogprob{Token: p, Logprob: logprob(t.Logprob), Bytes: byteList(p)})
 	}
 	return c
 }

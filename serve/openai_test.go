@@ -371,3 +371,81 @@ func TestHealthAndDrain(t *testing.T) {
 		t.Errorf("metrics while draining: %d", status)
 	}
 }
+
+// checkTokenLogprobs checks a chat choice's logprobs against OpenAI's
+// schema (ChatCompletionTokenLogprob): token, logprob, bytes and
+// top_logprobs are all required, and each TopLogprob has exactly token,
+// logprob and bytes. It returns the number of positions.
+func checkTokenLogprobs(t *testing.T, logprobs json.RawMessage, top int) int {
+	t.Helper()
+	var l struct {
+		Content []map[string]json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(logprobs, &l); err != nil || l.Content == nil {
+		t.Fatalf("logprobs %s: %v", logprobs, err)
+	}
+	checkEntry := func(e map[string]json.RawMessage, keys ...string) {
+		t.Helper()
+		for _, k := range keys {
+			if _, ok := e[k]; !ok {
+				t.Errorf("entry %s lacks %q", e, k)
+			}
+		}
+		var token string
+		var lp float64
+		var b []int
+		if json.Unmarshal(e["token"], &token) != nil || json.Unmarshal(e["logprob"], &lp) != nil || json.Unmarshal(e["bytes"], &b) != nil {
+			t.Errorf("entry %s: token, logprob or bytes of the wrong type", e)
+		}
+	}
+	for _, e := range l.Content {
+		checkEntry(e, "token", "logprob", "bytes", "top_logprobs")
+		var tops []map[string]json.RawMessage
+		if err := json.Unmarshal(e["top_logprobs"], &tops); err != nil || tops == nil || len(tops) != top {
+			t.Errorf("top_logprobs %s: want a list of %d", e["top_logprobs"], top)
+		}
+		for _, tp := range tops {
+			checkEntry(tp, "token", "logprob", "bytes")
+			if len(tp) != 3 {
+				t.Errorf("top logprob %s has fields beyond token, logprob and bytes", tp)
+			}
+		}
+	}
+	return len(l.Content)
+}
+
+// TestChatLogprobsSchema checks chat logprobs with and without
+// top_logprobs, streamed and not, against OpenAI's schema.
+func TestChatLogprobsSchema(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	for _, top := range []int{-1, 0, 3} {
+		req := map[string]any{"messages": []map[string]any{{"role": "user", "content": "Once upon a time"}}, "max_tokens": 6, "logprobs": true, "seed": 1}
+		if top >= 0 {
+			req["top_logprobs"] = top
+		}
+		var out struct {
+			Choices []struct {
+				Logprobs json.RawMessage `json:"logprobs"`
+			} `json:"choices"`
+		}
+		ts.postOK(t, "/v1/chat/completions", req, &out)
+		want := max(top, 0)
+		if n := checkTokenLogprobs(t, out.Choices[0].Logprobs, want); n == 0 {
+			t.Errorf("top_logprobs %d: no positions", top)
+		}
+		req["stream"] = true
+		for _, raw := range ts.stream(t, "/v1/chat/completions", req) {
+			var c struct {
+				Choices []struct {
+					Logprobs json.RawMessage `json:"logprobs"`
+				} `json:"choices"`
+			}
+			if err := json.Unmarshal(raw, &c); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Choices) == 1 && !isNull(c.Choices[0].Logprobs) {
+				checkTokenLogprobs(t, c.Choices[0].Logprobs, want)
+			}
+		}
+	}
+}
