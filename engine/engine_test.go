@@ -335,23 +335,31 @@ func TestPreemption(t *testing.T) {
 }
 
 // TestScoreAgreesWithSampling scores sampled completions and expects the
-// logprobs sampling reported, in every mode; prompt logprobs must agree
-// with scoring the prompt's tail.
+// logprobs sampling reported, in every mode, with fewer top logprobs than
+// top-k keeps and with more (the list is then filled with removed tokens);
+// prompt logprobs must agree with scoring the prompt's tail.
 func TestScoreAgreesWithSampling(t *testing.T) {
 	e := newEngine(t, 2, Options{})
 	for _, mode := range []LogprobMode{LogprobsProcessed, LogprobsRaw, LogprobsScaled} {
-		req := rlRequest(testPrompts[1], 2, 7)
-		req.LogprobMode, req.TopLogprobs = mode, 3
-		out := generate(t, e, req)
-		for _, s := range out.Samples {
-			p := req.Sampling
-			p.Seed = s.Seed
-			sc, err := e.Score(context.Background(), req.Prompt, s.Tokens, p, mode, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(sc.Logprobs, s.Logprobs) || !reflect.DeepEqual(sc.TopLogprobs, s.TopLogprobs) {
-				t.Errorf("%s sample %d: scored %v, sampled %v", mode, s.Index, sc.Logprobs, s.Logprobs)
+		for _, top := range []int{3, 50} { // rlRequest's top-k is 40
+			req := rlRequest(testPrompts[1], 2, 7)
+			req.LogprobMode, req.TopLogprobs = mode, top
+			out := generate(t, e, req)
+			for _, s := range out.Samples {
+				p := req.Sampling
+				p.Seed = s.Seed
+				sc, err := e.Score(context.Background(), req.Prompt, s.Tokens, p, mode, top)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(sc.Logprobs, s.Logprobs) || !reflect.DeepEqual(sc.TopLogprobs, s.TopLogprobs) {
+					t.Errorf("%s top %d sample %d: scored %v, sampled %v", mode, top, s.Index, sc.Logprobs, s.Logprobs)
+				}
+				for pos, alts := range s.TopLogprobs {
+					if len(alts) != top {
+						t.Errorf("%s top %d sample %d position %d: %d alternatives", mode, top, s.Index, pos, len(alts))
+					}
+				}
 			}
 		}
 	}

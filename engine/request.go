@@ -24,8 +24,10 @@ type Request struct {
 	IgnoreEOS   bool  // keep going past the model's EOS ids (not past StopIDs)
 
 	// Logprobs records each sampled token's log-probability; TopLogprobs
-	// adds that many most likely alternatives per position. LogprobMode
-	// says under which distribution (default LogprobsProcessed).
+	// adds that many most likely alternatives per position (all of them
+	// when the vocabulary is smaller; in processed mode, tokens truncation
+	// removed fill the list at −∞). LogprobMode says under which
+	// distribution (default LogprobsProcessed).
 	Logprobs    bool
 	TopLogprobs int
 	LogprobMode LogprobMode

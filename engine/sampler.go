@@ -366,14 +366,26 @@ func (s *Sampler) Logprob(mode LogprobMode, logits []float32, id, top int) (floa
 		}
 		return float32(float64(s.z[i]) - lse)
 	}
-	if !s.all && top > 0 {
-		out := make([]TokenLogprob, 0, min(top, len(s.cand)))
-		for _, c := range s.cand[:min(top, len(s.cand))] {
+	if !s.all && top > 0 && top <= len(s.cand) {
+		out := make([]TokenLogprob, 0, top)
+		for _, c := range s.cand[:top] {
 			out = append(out, TokenLogprob{c.id, lp(c.id)})
 		}
 		return lp(id), out
 	}
-	return lp(id), topBy(len(s.z), top, lp)
+	if s.all {
+		return lp(id), topBy(len(s.z), top, lp)
+	}
+	// Truncation kept fewer tokens than asked for. The list still holds top
+	// entries, as vLLM's do: the kept tokens, then the best of the removed
+	// ones at −∞. Ranking by the processed logits puts the kept ones first
+	// (truncation keeps a prefix of that order, ties by id) and ranks the
+	// removed ones deterministically, so scoring reports what sampling did.
+	out := topBy(len(s.z), top, func(i int) float32 { return s.z[i] })
+	for i := range out {
+		out[i].Logprob = lp(out[i].ID)
+	}
+	return lp(id), out
 }
 
 // topBy returns the n tokens with the largest lp, best first, ties by id.

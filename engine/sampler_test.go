@@ -238,9 +238,26 @@ func TestLogprobModes(t *testing.T) {
 			t.Errorf("processed %d: %v", id, got)
 		}
 	}
-	_, top := s.Logprob(LogprobsProcessed, logits, 0, 5)
-	if len(top) != 3 || top[0].ID != 0 || top[1].ID != 1 || top[2].ID != 2 {
-		t.Errorf("processed top: %v, want the 3 kept tokens best first", top)
+	// Asked for more tokens than truncation kept, the list is still full:
+	// the kept ones best first, then the removed ones at −∞ in the order of
+	// their processed logits (0 and −2 for tokens 3 and 4).
+	inf := float32(math.Inf(-1))
+	for n, want := range map[int][]TokenLogprob{
+		2: {{0, kept[0]}, {1, kept[1]}},
+		3: {{0, kept[0]}, {1, kept[1]}, {2, kept[2]}},
+		5: {{0, kept[0]}, {1, kept[1]}, {2, kept[2]}, {3, inf}, {4, inf}},
+		9: {{0, kept[0]}, {1, kept[1]}, {2, kept[2]}, {3, inf}, {4, inf}},
+	} {
+		_, top := s.Logprob(LogprobsProcessed, logits, 0, n)
+		if len(top) != len(want) {
+			t.Fatalf("processed top %d: %v, want %v", n, top, want)
+		}
+		for i := range top {
+			if top[i].ID != want[i].ID || !(math.Abs(float64(top[i].Logprob-want[i].Logprob)) <= 1e-6 || top[i].Logprob == want[i].Logprob) {
+				t.Errorf("processed top %d: %v, want %v", n, top, want)
+				break
+			}
+		}
 	}
 }
 

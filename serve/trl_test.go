@@ -250,3 +250,38 @@ func TestChatTemplateKwargs(t *testing.T) {
 		t.Errorf("template variables %v, want %v twice", got, kw)
 	}
 }
+
+// TestTruncatedTopLogprobs checks that processed logprobs list as many
+// alternatives as asked even when top-k kept fewer tokens: vLLM reports
+// the removed ones at −∞, written -9999.
+func TestTruncatedTopLogprobs(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	var out trlOut
+	ts.postOK(t, "/generate/", map[string]any{"prompts": []string{"Once upon a time"}, "max_tokens": 8, "top_k": 2, "logprobs": 5,
+		"generation_kwargs": map[string]any{"seed": 4}}, &out)
+	for pos, lps := range out.Logprobs[0] {
+		if len(lps) != 5 {
+			t.Fatalf("position %d: %d logprobs, want 5: %v", pos, len(lps), lps)
+		}
+		for j, lp := range lps {
+			if removed := j >= 2; removed != (lp == -9999) {
+				t.Errorf("position %d: %v, want two kept tokens then -9999", pos, lps)
+				break
+			}
+		}
+	}
+	var chat struct {
+		Choices []struct {
+			Logprobs struct {
+				Content []chatLP `json:"content"`
+			} `json:"logprobs"`
+		} `json:"choices"`
+	}
+	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "user", "content": "Hi"}}, "max_tokens": 4,
+		"top_k": 2, "logprobs": true, "top_logprobs": 4, "seed": 4}, &chat)
+	for _, c := range chat.Choices[0].Logprobs.Content {
+		if len(c.TopLogprobs) != 4 || c.TopLogprobs[3].Logprob != -9999 {
+			t.Errorf("chat top logprobs %+v, want 4 with the removed at -9999", c.TopLogprobs)
+		}
+	}
+}
