@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/tokenizer/template"
@@ -130,14 +131,14 @@ func TestCompletionLogprobs(t *testing.T) {
 		if lp > 0 || math.IsNaN(lp) {
 			t.Errorf("position %d: logprob %g", i, lp)
 		}
-		if l.Tokens[i] != ts.tok.Piece(all[i]) {
-			t.Errorf("position %d: token %q, want %q", i, l.Tokens[i], ts.tok.Piece(all[i]))
+		if l.Tokens[i] != ts.tok.TokenText(all[i]) {
+			t.Errorf("position %d: token %q, want %q", i, l.Tokens[i], ts.tok.TokenText(all[i]))
 		}
 		// The top dict holds 3 alternatives and the chosen token.
 		if got, ok := l.TopLogprobs[i][l.Tokens[i]]; !ok || math.Abs(got-lp) > 1e-6 || len(l.TopLogprobs[i]) < 3 || len(l.TopLogprobs[i]) > 4 {
 			t.Errorf("position %d: top %v lacks the token %q at %g", i, l.TopLogprobs[i], l.Tokens[i], lp)
 		}
-		if l.TextOffset[i] != l.TextOffset[i-1]+len(l.Tokens[i-1]) {
+		if l.TextOffset[i] != l.TextOffset[i-1]+utf8.RuneCountInString(l.Tokens[i-1]) {
 			t.Errorf("position %d: text offset %d after %d", i, l.TextOffset[i], l.TextOffset[i-1])
 		}
 	}
@@ -204,7 +205,7 @@ func TestChatCompletions(t *testing.T) {
 		}
 		for j, lp := range c.Logprobs.Content {
 			piece := ts.tok.Piece(c.TokenIDs[j])
-			if lp.Token != piece || len(lp.Bytes) != len(piece) || len(lp.TopLogprobs) != 2 || lp.TopLogprobs[0].Logprob < lp.TopLogprobs[1].Logprob || lp.Logprob > lp.TopLogprobs[0].Logprob {
+			if lp.Token != ts.tok.TokenText(c.TokenIDs[j]) || len(lp.Bytes) != len(piece) || len(lp.TopLogprobs) != 2 || lp.TopLogprobs[0].Logprob < lp.TopLogprobs[1].Logprob || lp.Logprob > lp.TopLogprobs[0].Logprob {
 				t.Errorf("choice %d token %d: %+v", i, j, lp)
 			}
 		}
@@ -447,5 +448,93 @@ func TestChatLogprobsSchema(t *testing.T) {
 				checkTokenLogprobs(t, c.Choices[0].Logprobs, want)
 			}
 		}
+	}
+}
+
+// TestLogprobTokenText checks how logprobs name tokens over a byte-level
+// vocabulary whose tokens can hold part of a character: each reads as
+// Hugging Face decodes it alone (one U+FFFD for a partial character), text
+// offsets count code points, and chat bytes are the token's own.
+func TestLogprobTokenText(t *testing.T) {
+	ts, _ := newQwenServer(t)
+	const text = "Hi 🦙 and 日本語, Äpfel, 鱻龘 ꙮ"
+	ids := ts.tok.Encode(text, true)
+	var out completionOut
+	ts.postOK(t, "/v1/completions", map[string]any{"prompt": text, "echo": true, "logprobs": 2, "max_tokens": 4, "temperature": 0}, &out)
+	l := out.Choices[0].Logprobs
+	if len(l.Tokens) < len(ids) {
+		t.Fatalf("%d tokens for a prompt of %d", len(l.Tokens), len(ids))
+	}
+	offset, partial := 0, 0
+	for i, tok := range l.Tokens {
+		if !utf8.ValidString(tok) || l.TextOffset[i] != offset {
+			t.Errorf("token %d %q at offset %d, want valid UTF-8 at %d", i, tok, l.TextOffset[i], offset)
+		}
+		offset += utf8.RuneCountInString(tok)
+		for alt := range l.TopLogprobs[i] {
+			if !utf8.ValidString(alt) {
+				t.Errorf("token %d: alternative %q is not valid UTF-8", i, alt)
+			}
+		}
+		if i >= len(ids) {
+			continue
+		}
+		piece := ts.tok.Piece(ids[i])
+		if start := strings.TrimPrefix(piece, " "); len(start) >= 2 && !utf8.FullRuneInString(start) {
+			partial++
+			if want := piece[:len(piece)-len(start)] + "\uFFFD"; tok != want {
+				t.Errorf("prompt token %d holds %q, the start of a character: named %q, want %q", i, piece, tok, want)
+			}
+		} else if tok != ts.tok.Decode(ids[i:i+1], false) {
+			t.Errorf("prompt token %d named %q, want %q", i, tok, ts.tok.Decode(ids[i:i+1], false))
+		}
+	}
+	if partial == 0 {
+		t.Fatalf("no prompt token of %q holds part of a character: the test checks nothing", text)
+	}
+
+	var chat chatOut
+	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "user", "content": text}}, "max_tokens": 6,
+		"temperature": 0, "logprobs": true, "top_logprobs": 2, "return_token_ids": true}, &chat)
+	for j, lp := range chat.Choices[0].Logprobs.Content {
+		id := chat.Choices[0].TokenIDs[j]
+		if lp.Token != ts.tok.TokenText(id) || string(bytesOf(lp.Bytes)) != ts.tok.Piece(id) {
+			t.Errorf("chat token %d: %q %v, want %q with the bytes of %q", j, lp.Token, lp.Bytes, ts.tok.TokenText(id), ts.tok.Piece(id))
+		}
+	}
+}
+
+func bytesOf(v []int) []byte {
+	b := make([]byte, len(v))
+	for i, x := range v {
+		b[i] = byte(x)
+	}
+	return b
+}
+
+// TestStreamTextOffsets checks that streamed legacy logprobs give each
+// token's offset in the choice's whole text, continuing across chunks.
+func TestStreamTextOffsets(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	chunks := ts.stream(t, "/v1/completions", map[string]any{"prompt": []string{"Once upon a time", "Lily"}, "n": 2, "max_tokens": 16,
+		"logprobs": 1, "seed": 8, "ignore_eos": true, "stream": true})
+	sent := map[int]int{}
+	tokens := 0
+	for _, raw := range chunks {
+		var c completionOut
+		if err := json.Unmarshal(raw, &c); err != nil || len(c.Choices) != 1 {
+			t.Fatalf("chunk %s: %v", raw, err)
+		}
+		ch := c.Choices[0]
+		if ch.Logprobs != nil {
+			tokens++
+			if len(ch.Logprobs.TextOffset) != 1 || ch.Logprobs.TextOffset[0] != sent[ch.Index] {
+				t.Errorf("choice %d: text_offset %v, want [%d]", ch.Index, ch.Logprobs.TextOffset, sent[ch.Index])
+			}
+		}
+		sent[ch.Index] += utf8.RuneCountInString(ch.Text)
+	}
+	if tokens != 4*16 {
+		t.Errorf("%d tokens streamed with logprobs, want %d", tokens, 4*16)
 	}
 }
