@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -15,20 +16,36 @@ import (
 // (return_token_ids, top_k, min_p, repetition_penalty, stop_token_ids …)
 // and aha's logprob_mode.
 
+// modelPath is where GET /v1/models/{id} answers.
+const modelPath = "/v1/models/"
+
 func (s *Server) models(w http.ResponseWriter, r *http.Request) *apiError {
-	m := s.cfg.Engine.Model()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"object": "list",
-		"data": []any{map[string]any{
-			"id":            s.cfg.Name,
-			"object":        "model",
-			"created":       s.started.Unix(),
-			"owned_by":      "aha",
-			"root":          m.Path,
-			"max_model_len": s.cfg.Engine.Context(),
-		}},
-	})
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []any{s.modelObject()}})
 	return nil
+}
+
+// model answers GET /v1/models/{id}: the served model's object, or a 404
+// naming the model asked for.
+func (s *Server) model(w http.ResponseWriter, r *http.Request) *apiError {
+	id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, modelPath), "/")
+	if id != s.cfg.Name {
+		return s.unknownModel(id)
+	}
+	writeJSON(w, http.StatusOK, s.modelObject())
+	return nil
+}
+
+// modelObject is OpenAI's Model object for the served model, with vLLM's
+// root and max_model_len.
+func (s *Server) modelObject() map[string]any {
+	return map[string]any{
+		"id":            s.cfg.Name,
+		"object":        "model",
+		"created":       s.started.Unix(),
+		"owned_by":      "aha",
+		"root":          s.cfg.Engine.Model().Path,
+		"max_model_len": s.cfg.Engine.Context(),
+	}
 }
 
 type streamOptions struct {

@@ -1,9 +1,11 @@
 package serve
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -53,6 +55,49 @@ func TestModels(t *testing.T) {
 	}
 	if out.Object != "list" || len(out.Data) != 1 || out.Data[0].ID != "stories" || out.Data[0].MaxModelLen != ts.eng.Context() {
 		t.Errorf("got %s", body)
+	}
+	list := body
+
+	// GET /v1/models/{id}: OpenAI's Model object (id, object "model",
+	// created, owned_by), the list's entry; ids may hold slashes.
+	for _, name := range []string{"stories", "org/stories-260K"} {
+		ts := newTestServer(t, nil, nil, Config{Name: name}, engine.Options{})
+		for _, path := range []string{"/v1/models/" + name, "/v1/models/" + url.PathEscape(name), "/v1/models/" + name + "/"} {
+			status, body := ts.get(t, path)
+			var m struct {
+				ID      *string `json:"id"`
+				Object  *string `json:"object"`
+				Created *int64  `json:"created"`
+				OwnedBy *string `json:"owned_by"`
+			}
+			if err := json.Unmarshal(body, &m); status != 200 || err != nil || m.ID == nil || *m.ID != name || m.Object == nil || *m.Object != "model" ||
+				m.Created == nil || *m.Created <= 0 || m.OwnedBy == nil {
+				t.Errorf("GET %s: %d %s", path, status, body)
+			}
+		}
+	}
+	var entry struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(list, &entry); err != nil {
+		t.Fatal(err)
+	}
+	if _, one := ts.get(t, "/v1/models/stories"); !reflect.DeepEqual(bytes.TrimSpace(one), []byte(entry.Data[0])) {
+		t.Errorf("GET /v1/models/stories gave %s, the list %s", one, entry.Data[0])
+	}
+	for _, name := range []string{"gpt-4", "stories/x", ""} {
+		status, body := ts.get(t, "/v1/models/"+name+"/")
+		var e struct {
+			Error struct {
+				Message string `json:"message"`
+				Param   string `json:"param"`
+				Code    string `json:"code"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(body, &e); status != http.StatusNotFound || err != nil || !strings.Contains(e.Error.Message, "the model "+name+" ") ||
+			e.Error.Param != "model" || e.Error.Code != "model_not_found" {
+			t.Errorf("GET /v1/models/%s/: %d %s, want a 404 naming the model", name, status, body)
+		}
 	}
 }
 

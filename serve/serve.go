@@ -1,7 +1,7 @@
 // Package serve is aha's HTTP server. One handler answers, over one engine
 // that batches every concurrent request into the same forward steps:
 //
-//   - the OpenAI API: GET /v1/models, POST /v1/completions and
+//   - the OpenAI API: GET /v1/models (and /v1/models/{id}), POST /v1/completions and
 //     POST /v1/chat/completions, streamed as server-sent events on request;
 //   - the generation contract of TRL's vllm-serve, which RL trainers call:
 //     GET /health/, GET /get_world_size/, POST /generate/, POST /chat/,
@@ -140,7 +140,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimSuffix(r.URL.Path, "/")
 	rt, found := s.routes[key]
 	label := key
-	if !found {
+	switch {
+	case !found && strings.HasPrefix(key, modelPath):
+		// GET /v1/models/{id}; the id may itself hold slashes ("Qwen/Qwen3-8B").
+		rt, found, label = route{http.MethodGet, s.model, false}, true, modelPath+"{id}"
+	case !found:
 		label = "other" // unknown paths must not grow the metric without bound
 	}
 	defer func() {
@@ -218,8 +222,13 @@ func (s *Server) checkModel(name *string) *apiError {
 	if name == nil || *name == "" || *name == s.cfg.Name {
 		return nil
 	}
+	return s.unknownModel(*name)
+}
+
+// unknownModel is the 404 for a model this server does not serve.
+func (s *Server) unknownModel(name string) *apiError {
 	return &apiError{status: http.StatusNotFound, param: "model", code: "model_not_found",
-		message: "the model " + *name + " does not exist here; this server serves " + s.cfg.Name}
+		message: "the model " + name + " does not exist here; this server serves " + s.cfg.Name}
 }
 
 // tokenize turns prompts into token ids; text gets the tokenizer's special
