@@ -91,7 +91,11 @@ func TestBadInput(t *testing.T) {
 		{"top_logprobs without logprobs", "POST", "/v1/chat/completions", `{` + msgs + `, "top_logprobs": 2}`, 400, "top_logprobs"},
 		{"top_logprobs over the limit", "POST", "/v1/chat/completions", `{` + msgs + `, "logprobs": true, "top_logprobs": 21}`, 400, "top_logprobs"},
 		{"logprobs not a bool", "POST", "/v1/chat/completions", `{` + msgs + `, "logprobs": 2}`, 400, "logprobs"},
-		{"chat max_completion_tokens", "POST", "/v1/chat/completions", `{` + msgs + fmt.Sprintf(`, "max_completion_tokens": %d}`, ctx), 400, "max_tokens"},
+		{"chat max_completion_tokens", "POST", "/v1/chat/completions", `{` + msgs + fmt.Sprintf(`, "max_completion_tokens": %d}`, ctx), 400, "max_completion_tokens"},
+		{"chat max_completion_tokens zero", "POST", "/v1/chat/completions", `{` + msgs + `, "max_completion_tokens": 0}`, 400, "max_completion_tokens"},
+		{"chat max_completion_tokens past the context", "POST", "/v1/chat/completions", `{` + msgs + fmt.Sprintf(`, "max_completion_tokens": %d}`, ctx-2), 400, "max_completion_tokens"},
+		{"chat min_tokens over max_completion_tokens", "POST", "/v1/chat/completions", `{` + msgs + `, "max_completion_tokens": 2, "min_tokens": 3}`, 400, "min_tokens"},
+		{"chat max_tokens zero", "POST", "/v1/chat/completions", `{` + msgs + `, "max_tokens": 0}`, 400, "max_tokens"},
 		{"chat unknown model", "POST", "/v1/chat/completions", `{"model": "x", ` + msgs + `}`, 404, "model"},
 
 		{"generate prompts missing", "POST", "/generate/", `{"n": 2}`, 400, "prompts"},

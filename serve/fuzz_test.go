@@ -67,7 +67,7 @@ func FuzzRequest(f *testing.F) {
 			}
 		}
 		for _, p := range prompts {
-			if p.isText || !check(checkPrompt(p.ids, base.MaxTokens, lim, "prompt")) {
+			if p.isText || !check(checkPrompt(p.ids, base.MaxTokens, "max_tokens", lim, "prompt")) {
 				continue
 			}
 			for _, id := range p.ids {

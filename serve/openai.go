@@ -161,7 +161,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) *apiError {
 		if len(ids) > 1 {
 			field = fmt.Sprintf("prompt[%d]", i)
 		}
-		if aerr := checkPrompt(ids[i], base.MaxTokens, lim, field); aerr != nil {
+		if aerr := checkPrompt(ids[i], base.MaxTokens, req.maxTokensField(), lim, field); aerr != nil {
 			return aerr
 		}
 		reqs[i] = base
@@ -372,7 +372,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 		return aerr
 	}
 	if req.MaxCompletionTokens != nil {
-		req.MaxTokens = req.MaxCompletionTokens
+		req.MaxTokens, req.maxField = req.MaxCompletionTokens, "max_completion_tokens"
 	}
 	lim := s.limits()
 	base, aerr := req.request(lim, 0) // vLLM's chat default: until the context is full
@@ -393,7 +393,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 	if aerr != nil {
 		return aerr
 	}
-	if aerr := checkPrompt(ids, base.MaxTokens, lim, "messages"); aerr != nil {
+	if aerr := checkPrompt(ids, base.MaxTokens, req.maxTokensField(), lim, "messages"); aerr != nil {
 		return aerr
 	}
 	base.Prompt = ids

@@ -38,6 +38,18 @@ type sampling struct {
 	// LogprobMode is aha's extra: raw, scaled or processed (the default,
 	// vLLM's processed_logprobs, which TRL's vllm-serve also uses).
 	LogprobMode string `json:"logprob_mode"`
+
+	// maxField is the name the request gave MaxTokens, for errors: chat's
+	// max_completion_tokens lands there too.
+	maxField string
+}
+
+// maxTokensField names the field MaxTokens came from.
+func (sp *sampling) maxTokensField() string {
+	if sp.maxField == "" {
+		return "max_tokens"
+	}
+	return sp.maxField
 }
 
 // limits are what a request is checked against.
@@ -60,17 +72,18 @@ func (sp *sampling) request(lim limits, defaultMax int) (engine.Request, *apiErr
 		req.N = *sp.N
 	}
 	if sp.MaxTokens != nil {
+		name := sp.maxTokensField()
 		if *sp.MaxTokens < 1 {
-			return req, invalid("max_tokens", "max_tokens = %d must be at least 1", *sp.MaxTokens)
+			return req, invalid(name, "%s = %d must be at least 1", name, *sp.MaxTokens)
 		}
 		if *sp.MaxTokens >= lim.context {
-			return req, invalid("max_tokens", "max_tokens = %d does not fit the context of %d tokens", *sp.MaxTokens, lim.context)
+			return req, invalid(name, "%s = %d does not fit the context of %d tokens", name, *sp.MaxTokens, lim.context)
 		}
 		req.MaxTokens = *sp.MaxTokens
 	}
 	if sp.MinTokens != nil {
 		if *sp.MinTokens < 0 || req.MaxTokens > 0 && *sp.MinTokens > req.MaxTokens {
-			return req, invalid("min_tokens", "min_tokens = %d must be between 0 and max_tokens", *sp.MinTokens)
+			return req, invalid("min_tokens", "min_tokens = %d must be between 0 and %s", *sp.MinTokens, sp.maxTokensField())
 		}
 		req.MinTokens = *sp.MinTokens
 	}
@@ -249,8 +262,9 @@ func parseIDs(raw json.RawMessage, field string) ([]int, *apiError) {
 }
 
 // checkPrompt checks token ids against the vocabulary and the context,
-// with room for maxTokens more (0: at least one).
-func checkPrompt(ids []int, maxTokens int, lim limits, field string) *apiError {
+// with room for maxTokens more (0: at least one), which the request set in
+// the field maxField.
+func checkPrompt(ids []int, maxTokens int, maxField string, lim limits, field string) *apiError {
 	if len(ids) == 0 {
 		return invalid(field, "%s is empty (no tokens)", field)
 	}
@@ -263,8 +277,8 @@ func checkPrompt(ids []int, maxTokens int, lim limits, field string) *apiError {
 		return invalid(field, "%s has %d tokens; the context holds %d, so at most %d fit with one generated token", field, len(ids), lim.context, lim.context-1)
 	}
 	if len(ids)+maxTokens > lim.context {
-		return invalid("max_tokens", "max_tokens = %d after a prompt of %d tokens needs %d positions; this model's context holds %d",
-			maxTokens, len(ids), len(ids)+maxTokens, lim.context)
+		return invalid(maxField, "%s = %d after a prompt of %d tokens needs %d positions; this model's context holds %d",
+			maxField, maxTokens, len(ids), len(ids)+maxTokens, lim.context)
 	}
 	return nil
 }

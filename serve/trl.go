@@ -162,7 +162,7 @@ func (s *Server) trlRun(w http.ResponseWriter, r *http.Request, base engine.Requ
 	}
 	reqs := make([]engine.Request, len(prompts))
 	for i, ids := range prompts {
-		if aerr := checkPrompt(ids, base.MaxTokens, lim, fmt.Sprintf("%s[%d]", field, i)); aerr != nil {
+		if aerr := checkPrompt(ids, base.MaxTokens, "max_tokens", lim, fmt.Sprintf("%s[%d]", field, i)); aerr != nil {
 			return aerr
 		}
 		reqs[i] = base
