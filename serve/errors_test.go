@@ -100,6 +100,9 @@ func TestBadInput(t *testing.T) {
 
 		{"generate prompts missing", "POST", "/generate/", `{"n": 2}`, 400, "prompts"},
 		{"generate prompts wrong", "POST", "/generate/", `{"prompts": [true]}`, 400, "prompts[0]"},
+		{"generate stream", "POST", "/generate/", `{"prompts": ["a"], "stream": true}`, 400, "stream"},
+		{"chat stream", "POST", "/chat/", `{"messages": [[{"role": "user", "content": "hi"}]], "stream": true}`, 400, "stream"},
+		{"chat messages null", "POST", "/chat/", `{"messages": null}`, 400, "messages"},
 		{"generate n zero", "POST", "/generate/", `{"prompts": ["a"], "n": 0}`, 400, "n"},
 		{"generate logprobs negative", "POST", "/generate/", `{"prompts": ["a"], "logprobs": -1}`, 400, "logprobs"},
 		{"generate kwargs unknown", "POST", "/generate/", `{"prompts": ["a"], "generation_kwargs": {"beam_width": 2}}`, 400, "generation_kwargs.beam_width"},

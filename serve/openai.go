@@ -134,6 +134,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
+	if len(prompts) == 0 {
+		return invalid("prompt", "prompt is empty")
+	}
 	if len(prompts) > s.cfg.MaxPrompts {
 		return invalid("prompt", "%d prompts is over the limit of %d", len(prompts), s.cfg.MaxPrompts)
 	}

@@ -214,7 +214,7 @@ type prompt struct {
 }
 
 // parsePrompts reads a prompt field: a string, a list of token ids, or a
-// list of either.
+// list of either (an empty list gives no prompts).
 func parsePrompts(raw json.RawMessage, field string) ([]prompt, *apiError) {
 	if isNull(raw) {
 		return nil, invalid(field, "%s is required", field)
@@ -228,7 +228,7 @@ func parsePrompts(raw json.RawMessage, field string) ([]prompt, *apiError) {
 		return nil, invalid(field, "%s: expected a string, a list of token ids, or a list of either", field)
 	}
 	if len(items) == 0 {
-		return nil, invalid(field, "%s is empty", field)
+		return []prompt{}, nil
 	}
 	if first := strings.TrimSpace(string(items[0])); first != "" && (first[0] == '-' || first[0] >= '0' && first[0] <= '9') {
 		ids, err := parseIDs(raw, field)

@@ -276,6 +276,17 @@ func (s *Server) engineError(err error) *apiError {
 	return &apiError{status: http.StatusInternalServerError, message: err.Error()}
 }
 
+// aborted is the error for a request the engine aborted while the client
+// was still waiting: a weight swap's drain ran out, or the server is
+// shutting down. Both are worth retrying.
+func (s *Server) aborted() *apiError {
+	msg := "a weight swap (/load_weights/) aborted the request before it finished; retry it: it will run on the new weights"
+	if s.draining.Load() {
+		msg = "the server is shutting down and aborted the request before it finished; retry it on a running server"
+	}
+	return &apiError{status: http.StatusServiceUnavailable, code: "request_aborted", message: msg}
+}
+
 // runAll runs reqs concurrently (the engine batches them) and returns
 // their outputs in order. The first failure cancels the rest.
 func (s *Server) runAll(ctx context.Context, reqs []engine.Request, emit func(i int, ev engine.Event) error) ([]*engine.Output, *apiError) {

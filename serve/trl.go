@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/aha-inference/aha/engine"
@@ -80,6 +81,13 @@ func (s *Server) trlParams(body []byte, fields map[string]json.RawMessage, lim l
 	if aerr := checkUnsupported(fields, ""); aerr != nil {
 		return engine.Request{}, aerr
 	}
+	// vllm-serve answers one JSON object and its client never streams;
+	// refusing stream tells a caller expecting events what it will get
+	// (the OpenAI endpoints stream).
+	if v := strings.Join(strings.Fields(string(fields["stream"])), ""); v != "" && v != "null" && v != "false" {
+		return engine.Request{}, &apiError{status: http.StatusBadRequest, param: "stream", code: "unsupported_parameter",
+			message: "stream is not supported by TRL's /generate/ and /chat/, which answer one JSON object; stream from /v1/completions or /v1/chat/completions"}
+	}
 	var p trlSampling
 	if aerr := decodeInto(body, &p, ""); aerr != nil {
 		return engine.Request{}, aerr
@@ -143,8 +151,8 @@ func (s *Server) trlChat(w http.ResponseWriter, r *http.Request) *apiError {
 		return aerr
 	}
 	var convs []json.RawMessage
-	if err := json.Unmarshal(fields["messages"], &convs); err != nil || len(convs) == 0 {
-		return invalid("messages", "messages: expected a non-empty list of conversations (lists of messages)")
+	if err := json.Unmarshal(fields["messages"], &convs); err != nil || convs == nil {
+		return invalid("messages", "messages: expected a list of conversations (lists of messages)")
 	}
 	ids := make([][]int, len(convs))
 	for i, c := range convs {
@@ -155,10 +163,19 @@ func (s *Server) trlChat(w http.ResponseWriter, r *http.Request) *apiError {
 	return s.trlRun(w, r, base, ids, "messages", lim)
 }
 
-// trlRun generates for each prompt and answers in TRL's shape.
+// trlRun generates for each prompt and answers in TRL's shape. A request
+// aborted by a weight swap or a shutdown is an error, not a 200 with
+// truncated completions: TRL's response cannot say a completion was cut
+// short, and its client raises on the status, so the trainer can retry.
 func (s *Server) trlRun(w http.ResponseWriter, r *http.Request, base engine.Request, prompts [][]int, field string, lim limits) *apiError {
 	if len(prompts) > s.cfg.MaxPrompts {
 		return invalid(field, "%d prompts is over the limit of %d", len(prompts), s.cfg.MaxPrompts)
+	}
+	if len(prompts) == 0 {
+		// vLLM generates nothing, and TRL's server answers empty lists
+		// (logprobs included, whatever was asked).
+		writeJSON(w, http.StatusOK, trlResponse{PromptIDs: [][]int{}, CompletionIDs: [][]int{}, Logprobs: [][][]logprob{}, LogprobTokenIDs: [][][]int{}})
+		return nil
 	}
 	reqs := make([]engine.Request, len(prompts))
 	for i, ids := range prompts {
@@ -171,6 +188,13 @@ func (s *Server) trlRun(w http.ResponseWriter, r *http.Request, base engine.Requ
 	outs, aerr := s.runAll(r.Context(), reqs, nil)
 	if aerr != nil {
 		return aerr
+	}
+	for _, out := range outs {
+		for _, smp := range out.Samples {
+			if smp.FinishReason == engine.FinishAbort {
+				return s.aborted()
+			}
+		}
 	}
 	n := base.N
 	resp := trlResponse{PromptIDs: prompts, CompletionIDs: make([][]int, len(prompts)*n)}

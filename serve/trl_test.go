@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
+	"io"
 	"math"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/tokenizer/template"
@@ -282,6 +285,83 @@ func TestTruncatedTopLogprobs(t *testing.T) {
 	for _, c := range chat.Choices[0].Logprobs.Content {
 		if len(c.TopLogprobs) != 4 || c.TopLogprobs[3].Logprob != -9999 {
 			t.Errorf("chat top logprobs %+v, want 4 with the removed at -9999", c.TopLogprobs)
+		}
+	}
+}
+
+// TestTRLEmpty checks that no prompts (or no conversations) get empty
+// lists in every field, as vLLM and TRL's server answer, and that
+// stream: false is accepted.
+func TestTRLEmpty(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	const want = `{"prompt_ids":[],"completion_ids":[],"logprobs":[],"logprob_token_ids":[]}`
+	for _, req := range []struct{ path, body string }{
+		{"/generate/", `{"prompts": []}`},
+		{"/generate/", `{"prompts": [], "logprobs": null, "n": 4, "stream": false}`},
+		{"/chat/", `{"messages": []}`},
+		{"/chat/", `{"messages": [], "logprobs": 3}`},
+	} {
+		status, body := ts.post(t, req.path, req.body)
+		if status != http.StatusOK || strings.TrimSpace(string(body)) != want {
+			t.Errorf("POST %s %s: %d %s, want %s", req.path, req.body, status, body, want)
+		}
+	}
+	// Bad parameters are still refused.
+	if status, _ := ts.post(t, "/generate/", `{"prompts": [], "n": 0}`); status != http.StatusBadRequest {
+		t.Errorf("no prompts with n = 0: %d", status)
+	}
+}
+
+// TestTRLAborted aborts running /generate/ requests, as a weight swap's
+// drain running out or a shutdown does: the client gets a retryable 503
+// that says why, not a 200 with truncated completions.
+func TestTRLAborted(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	for _, shutdown := range []bool{false, true} {
+		type result struct {
+			status int
+			body   []byte
+		}
+		before := ts.eng.Stats().GeneratedTokens
+		done := make(chan result)
+		go func() {
+			body, _ := json.Marshal(map[string]any{"prompts": []string{"Once upon a time"}, "n": 4, "max_tokens": ts.eng.Context() - 16,
+				"generation_kwargs": map[string]any{"ignore_eos": true}})
+			resp, err := http.Post(ts.url+"/generate/", "application/json", bytes.NewReader(body))
+			if err != nil {
+				done <- result{0, []byte(err.Error())}
+				return
+			}
+			defer resp.Body.Close()
+			out, _ := io.ReadAll(resp.Body)
+			done <- result{resp.StatusCode, out}
+		}()
+		for ts.eng.Stats().GeneratedTokens == before { // until it runs
+			select {
+			case r := <-done:
+				t.Fatalf("the request ended before it was aborted: %d %s", r.status, r.body)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		if shutdown {
+			ts.srv.Drain()
+		}
+		ts.eng.AbortAll()
+		r := <-done
+		var e struct {
+			Error struct {
+				Message string `json:"message"`
+				Type    string `json:"type"`
+				Code    string `json:"code"`
+			} `json:"error"`
+		}
+		want := "weight swap"
+		if shutdown {
+			want = "shutting down"
+		}
+		if err := json.Unmarshal(r.body, &e); r.status != http.StatusServiceUnavailable || err != nil || e.Error.Code != "request_aborted" ||
+			!strings.Contains(e.Error.Message, want) || !strings.Contains(e.Error.Message, "retry") {
+			t.Errorf("shutdown %v: %d %s, want a 503 saying %q and retry", shutdown, r.status, r.body, want)
 		}
 	}
 }
