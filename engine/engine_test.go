@@ -363,6 +363,32 @@ func TestScoreAgreesWithSampling(t *testing.T) {
 			}
 		}
 	}
+	// Allowed tokens and bad words hold in sampling, and scoring sees them
+	// (the bad words through the completion's earlier tokens).
+	free := generate(t, e, rlRequest(testPrompts[1], 1, 3)).Samples[0].Tokens
+	req := rlRequest(testPrompts[1], 4, 3)
+	req.TopLogprobs = 5
+	req.Sampling.BadWords = [][]int{{free[0]}, {free[2], free[3]}}
+	for id := range 300 {
+		req.Sampling.AllowedIDs = append(req.Sampling.AllowedIDs, id+100)
+	}
+	for _, s := range generate(t, e, req).Samples {
+		for i, id := range s.Tokens {
+			if id < 100 || id >= 400 || id == free[0] || i > 0 && s.Tokens[i-1] == free[2] && id == free[3] {
+				t.Errorf("sample %d: token %d at %d is not allowed (%v)", s.Index, id, i, s.Tokens)
+			}
+		}
+		p := req.Sampling
+		p.Seed = s.Seed
+		sc, err := e.Score(context.Background(), req.Prompt, s.Tokens, p, LogprobsProcessed, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(sc.Logprobs, s.Logprobs) || !reflect.DeepEqual(sc.TopLogprobs, s.TopLogprobs) {
+			t.Errorf("masked sample %d: scored %v, sampled %v", s.Index, sc.Logprobs, s.Logprobs)
+		}
+	}
+
 	prompt := testPrompts[0]
 	out := generate(t, e, Request{Prompt: prompt, Sampling: DefaultSampling(), MaxTokens: 1, PromptLogprobs: true, LogprobMode: LogprobsRaw})
 	sc, err := e.Score(context.Background(), prompt[:1], prompt[1:], DefaultSampling(), LogprobsRaw, 0)

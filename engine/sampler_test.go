@@ -22,6 +22,9 @@ func TestSamplerValidates(t *testing.T) {
 		{Temperature: 1, TopP: 1, RepetitionPenalty: -1},
 		{Temperature: 1, TopP: 1, LogitBias: map[int]float32{10: 1}},
 		{Temperature: 1, TopP: 1, PresencePenalty: math.Inf(1)},
+		{Temperature: 1, TopP: 1, AllowedIDs: []int{3, 10}},
+		{Temperature: 1, TopP: 1, BadWords: [][]int{{1}, {}}},
+		{Temperature: 1, TopP: 1, BadWords: [][]int{{1, -1}}},
 	} {
 		if err := p.Validate(10); err == nil {
 			t.Errorf("%+v accepted", p)
@@ -167,6 +170,7 @@ func TestStopMatcher(t *testing.T) {
 // reading the processed distribution back as logprobs.
 func TestPenalties(t *testing.T) {
 	logits := []float32{2, -1, 0.5, 1}
+	ninf := float32(math.Inf(-1))
 	processed := func(p SamplingParams, prompt, generated []int, minTokens int, stop []int) []float32 {
 		s := NewSampler(p, prompt, minTokens, stop)
 		for _, id := range generated {
@@ -202,6 +206,15 @@ func TestPenalties(t *testing.T) {
 		{"temperature", func(p SamplingParams) SamplingParams { p.Temperature = 0.5; return p }, nil, nil, 0, nil, []float32{4, -2, 1, 2}},
 		{"min tokens", func(p SamplingParams) SamplingParams { return p }, nil, []int{2}, 2, []int{0}, []float32{float32(math.Inf(-1)), -1, 0.5, 1}},
 		{"min tokens reached", func(p SamplingParams) SamplingParams { return p }, nil, []int{2, 2}, 2, []int{0}, []float32{2, -1, 0.5, 1}},
+		{"allowed", func(p SamplingParams) SamplingParams { p.AllowedIDs = []int{1, 3}; return p }, nil, nil, 0, nil, []float32{ninf, -1, ninf, 1}},
+		{"allowed and biased", func(p SamplingParams) SamplingParams {
+			p.AllowedIDs, p.LogitBias = []int{3, 1}, map[int]float32{1: 3, 2: 5}
+			return p
+		}, nil, nil, 0, nil, []float32{ninf, 2, ninf, 1}},
+		{"bad word", func(p SamplingParams) SamplingParams { p.BadWords = [][]int{{2}}; return p }, nil, []int{2}, 0, nil, []float32{2, -1, ninf, 1}},
+		{"bad words after their start", func(p SamplingParams) SamplingParams { p.BadWords = [][]int{{3, 0}, {2, 3, 1}}; return p }, nil, []int{2, 3}, 0, nil, []float32{ninf, ninf, 0.5, 1}},
+		{"bad words elsewhere", func(p SamplingParams) SamplingParams { p.BadWords = [][]int{{3, 0}, {2, 3, 1}}; return p }, nil, []int{3, 2}, 0, nil, []float32{2, -1, 0.5, 1}},
+		{"bad word started in the prompt", func(p SamplingParams) SamplingParams { p.BadWords = [][]int{{3, 0}}; return p }, []int{3}, nil, 0, nil, []float32{2, -1, 0.5, 1}},
 	} {
 		got := processed(tc.p(base), tc.prompt, tc.generated, tc.minTokens, tc.stop)
 		want := logSoftmax(tc.want)
