@@ -158,6 +158,12 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) *apiError {
 		}
 	}
 	ids := s.tokenize(prompts, req.AddSpecialTokens == nil || *req.AddSpecialTokens)
+	for i := range ids {
+		if kept := req.truncate(ids[i]); len(kept) < len(ids[i]) {
+			// Echo shows what the model saw.
+			ids[i], prompts[i] = kept, prompt{ids: kept}
+		}
+	}
 	reqs := make([]engine.Request, len(ids))
 	for i := range ids {
 		field := "prompt"
@@ -396,6 +402,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 	if aerr != nil {
 		return aerr
 	}
+	ids = req.truncate(ids)
 	if aerr := checkPrompt(ids, base.MaxTokens, req.maxTokensField(), lim, "messages"); aerr != nil {
 		return aerr
 	}

@@ -214,6 +214,7 @@ func (s *Server) limits() limits {
 		context:     s.cfg.Engine.Context(),
 		maxN:        s.cfg.MaxN,
 		maxLogprobs: s.cfg.MaxLogprobs,
+		tok:         s.cfg.Tokenizer,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -362,6 +363,111 @@ func TestTRLAborted(t *testing.T) {
 		if err := json.Unmarshal(r.body, &e); r.status != http.StatusServiceUnavailable || err != nil || e.Error.Code != "request_aborted" ||
 			!strings.Contains(e.Error.Message, want) || !strings.Contains(e.Error.Message, "retry") {
 			t.Errorf("shutdown %v: %d %s, want a 503 saying %q and retry", shutdown, r.status, r.body, want)
+		}
+	}
+}
+
+// TestGenerationKwargs checks the vLLM sampling fields TRL passes in
+// generation_kwargs (and the OpenAI endpoints take as extras):
+// truncate_prompt_tokens keeps the prompt's last tokens, allowed_token_ids
+// limits what is drawn, bad_words bans words, detokenize and
+// spaces_between_special_tokens are accepted.
+func TestGenerationKwargs(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	const text = "Once upon a time, there was a little girl"
+	ids := ts.tok.Encode(text, true)
+	run := func(kwargs map[string]any) trlOut {
+		t.Helper()
+		var out trlOut
+		ts.postOK(t, "/generate/", map[string]any{"prompts": []string{text}, "n": 2, "max_tokens": 12, "temperature": 0.9,
+			"generation_kwargs": kwargs}, &out)
+		return out
+	}
+
+	out := run(map[string]any{"seed": 1, "truncate_prompt_tokens": 4, "detokenize": false, "spaces_between_special_tokens": false})
+	if !reflect.DeepEqual(out.PromptIDs[0], ids[len(ids)-4:]) {
+		t.Errorf("truncate_prompt_tokens 4: prompt_ids %v, want the last 4 of %v", out.PromptIDs[0], ids)
+	}
+	want, err := ts.eng.Generate(t.Context(), engine.Request{Prompt: ids[len(ids)-4:], N: 2, MaxTokens: 12,
+		Sampling: engine.SamplingParams{Temperature: 0.9, TopP: 1, Seed: 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range want.Samples {
+		if !reflect.DeepEqual(out.CompletionIDs[i], s.Tokens) {
+			t.Errorf("truncated prompt, completion %d: %v, want %v", i, out.CompletionIDs[i], s.Tokens)
+		}
+	}
+	if out := run(map[string]any{"truncate_prompt_tokens": -1}); !reflect.DeepEqual(out.PromptIDs[0], ids) {
+		t.Errorf("truncate_prompt_tokens -1: prompt_ids %v, want %v", out.PromptIDs[0], ids)
+	}
+
+	allowed := []int{5, 17, 300, 301, 302, 303, 411}
+	for _, c := range run(map[string]any{"allowed_token_ids": allowed, "ignore_eos": true}).CompletionIDs {
+		for _, id := range c {
+			if !slices.Contains(allowed, id) {
+				t.Errorf("allowed_token_ids %v: drew %d in %v", allowed, id, c)
+			}
+		}
+	}
+
+	// Ban the words greedy decoding picks first, then check they never come.
+	var greedy trlOut
+	ts.postOK(t, "/generate/", map[string]any{"prompts": []string{text}, "max_tokens": 12, "temperature": 0}, &greedy)
+	var words []string
+	banned := map[int]bool{}
+	for _, id := range greedy.CompletionIDs[0][:3] {
+		w := strings.TrimSpace(ts.tok.Decode([]int{id}, true))
+		if w == "" {
+			continue
+		}
+		words = append(words, w)
+		if ws := ts.tok.Encode(w, false); len(ws) == 1 {
+			banned[ws[0]] = true
+		}
+		if ws := ts.tok.Encode(" "+w, false); len(ws) == 1 {
+			banned[ws[0]] = true
+		}
+	}
+	if len(banned) == 0 {
+		t.Fatalf("no one-token word among %v: the test checks nothing", greedy.CompletionIDs[0][:3])
+	}
+	for _, c := range run(map[string]any{"bad_words": words, "seed": 2}).CompletionIDs {
+		for _, id := range c {
+			if banned[id] {
+				t.Errorf("bad_words %q: drew %d in %v", words, id, c)
+			}
+		}
+	}
+	var banGreedy trlOut
+	ts.postOK(t, "/generate/", map[string]any{"prompts": []string{text}, "max_tokens": 12, "temperature": 0,
+		"generation_kwargs": map[string]any{"bad_words": words}}, &banGreedy)
+	if banned[greedy.CompletionIDs[0][0]] && banGreedy.CompletionIDs[0][0] == greedy.CompletionIDs[0][0] {
+		t.Errorf("bad_words %q: greedy still begins with %d", words, greedy.CompletionIDs[0][0])
+	}
+
+	// The OpenAI endpoints take the same fields.
+	var cmpl completionOut
+	ts.postOK(t, "/v1/completions", map[string]any{"prompt": text, "max_tokens": 8, "allowed_token_ids": allowed, "bad_words": []string{"x"},
+		"truncate_prompt_tokens": 4, "spaces_between_special_tokens": true, "return_token_ids": true, "echo": true, "ignore_eos": true}, &cmpl)
+	c := cmpl.Choices[0]
+	if !reflect.DeepEqual(c.PromptTokenIDs, ids[len(ids)-4:]) || !strings.HasPrefix(c.Text, ts.tok.Decode(ids[len(ids)-4:], true)) {
+		t.Errorf("completions: prompt %v, text %q, want the last 4 prompt tokens echoed", c.PromptTokenIDs, c.Text)
+	}
+	for _, id := range c.TokenIDs {
+		if !slices.Contains(allowed, id) {
+			t.Errorf("completions: drew %d, not allowed", id)
+		}
+	}
+	var chat chatOut
+	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "user", "content": text}}, "max_tokens": 8,
+		"allowed_token_ids": allowed, "truncate_prompt_tokens": 5, "return_token_ids": true, "ignore_eos": true}, &chat)
+	if len(chat.PromptTokenIDs) != 5 {
+		t.Errorf("chat: %d prompt tokens, want 5", len(chat.PromptTokenIDs))
+	}
+	for _, id := range chat.Choices[0].TokenIDs {
+		if !slices.Contains(allowed, id) {
+			t.Errorf("chat: drew %d, not allowed", id)
 		}
 	}
 }
