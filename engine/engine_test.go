@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/kernels"
@@ -171,6 +173,39 @@ func TestAbortReturnsPartial(t *testing.T) {
 	<-started
 	e.AbortAll()
 	wg.Wait()
+	checkBlocksFree(t, e)
+}
+
+// TestScoreAborted aborts a scoring request waiting behind a generation
+// (one sequence at a time): Score says it was aborted.
+func TestScoreAborted(t *testing.T) {
+	e := newEngine(t, 2, Options{MaxSeqs: 1})
+	started := make(chan struct{})
+	var once sync.Once
+	done := make(chan error)
+	go func() {
+		_, err := e.Generate(context.Background(), Request{Prompt: []int{1, 403}, Sampling: DefaultSampling(), MaxTokens: 1000, IgnoreEOS: true}, func(Event) error {
+			once.Do(func() { close(started) })
+			return nil
+		})
+		done <- err
+	}()
+	<-started
+	scored := make(chan error)
+	go func() {
+		_, err := e.Score(context.Background(), []int{1, 403}, []int{407, 261}, DefaultSampling(), LogprobsProcessed, 0)
+		scored <- err
+	}()
+	for e.Stats().Waiting == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	e.AbortAll()
+	if err := <-scored; !errors.Is(err, ErrAborted) {
+		t.Errorf("Score: %v, want ErrAborted", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Generate: %v", err)
+	}
 	checkBlocksFree(t, e)
 }
 

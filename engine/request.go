@@ -140,6 +140,11 @@ type Scores struct {
 // ErrClosed is returned for requests made to a closed engine.
 var ErrClosed = errors.New("engine is closed")
 
+// ErrAborted is Score's error when AbortAll or a weight swap ends the
+// request before it is scored (Generate returns such requests' partial
+// samples, which end with FinishAbort).
+var ErrAborted = errors.New("engine: the request was aborted")
+
 // validate checks a request against the model's vocabulary and context.
 func (r *Request) validate(vocab, context int) error {
 	if len(r.Prompt) == 0 {

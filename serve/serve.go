@@ -262,7 +262,8 @@ const statusClientClosed = 499
 
 // engineError maps an engine failure to a response. Requests are checked
 // before they reach the engine, so what remains is a request too large for
-// the KV cache, shutdown, or a bug.
+// the KV cache, shutdown, a scoring request a swap or shutdown aborted, or
+// a bug.
 func (s *Server) engineError(err error) *apiError {
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -270,6 +271,8 @@ func (s *Server) engineError(err error) *apiError {
 		return &apiError{status: statusClientClosed, message: "the request was cancelled"}
 	case errors.Is(err, engine.ErrClosed):
 		return &apiError{status: http.StatusServiceUnavailable, message: "the server is shutting down"}
+	case errors.Is(err, engine.ErrAborted):
+		return s.aborted()
 	case errors.Is(err, model.ErrCacheFull):
 		return invalid("n", "the request needs more KV cache than the server has: %v", err)
 	}
