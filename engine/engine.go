@@ -285,7 +285,10 @@ func (e *Engine) Score(ctx context.Context, prompt, completion []int, p Sampling
 		return nil, r.err
 	}
 	if r.scores == nil {
-		return nil, fmt.Errorf("score: %w", context.Cause(ctx))
+		if err := context.Cause(ctx); err != nil {
+			return nil, fmt.Errorf("score: %w", err)
+		}
+		return nil, ErrAborted // by AbortAll or a swap, not by the caller
 	}
 	return r.scores, nil
 }

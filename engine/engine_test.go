@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"weak"
 
 	"github.com/aha-inference/aha/internal/shared"
@@ -173,6 +175,39 @@ func TestAbortReturnsPartial(t *testing.T) {
 	<-started
 	e.AbortAll()
 	wg.Wait()
+	checkBlocksFree(t, e)
+}
+
+// TestScoreAborted aborts a scoring request waiting behind a generation
+// (one sequence at a time): Score says it was aborted.
+func TestScoreAborted(t *testing.T) {
+	e := newEngine(t, 2, Options{MaxSeqs: 1})
+	started := make(chan struct{})
+	var once sync.Once
+	done := make(chan error)
+	go func() {
+		_, err := e.Generate(context.Background(), Request{Prompt: []int{1, 403}, Sampling: DefaultSampling(), MaxTokens: 1000, IgnoreEOS: true}, func(Event) error {
+			once.Do(func() { close(started) })
+			return nil
+		})
+		done <- err
+	}()
+	<-started
+	scored := make(chan error)
+	go func() {
+		_, err := e.Score(context.Background(), []int{1, 403}, []int{407, 261}, DefaultSampling(), LogprobsProcessed, 0)
+		scored <- err
+	}()
+	for e.Stats().Waiting == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	e.AbortAll()
+	if err := <-scored; !errors.Is(err, ErrAborted) {
+		t.Errorf("Score: %v, want ErrAborted", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Generate: %v", err)
+	}
 	checkBlocksFree(t, e)
 }
 
@@ -400,26 +435,60 @@ func TestQueueReleasesRequests(t *testing.T) {
 }
 
 // TestScoreAgreesWithSampling scores sampled completions and expects the
-// logprobs sampling reported, in every mode; prompt logprobs must agree
-// with scoring the prompt's tail.
+// logprobs sampling reported, in every mode, with fewer top logprobs than
+// top-k keeps and with more (the list is then filled with removed tokens);
+// prompt logprobs must agree with scoring the prompt's tail.
 func TestScoreAgreesWithSampling(t *testing.T) {
 	e := newEngine(t, 2, Options{})
 	for _, mode := range []LogprobMode{LogprobsProcessed, LogprobsRaw, LogprobsScaled} {
-		req := rlRequest(testPrompts[1], 2, 7)
-		req.LogprobMode, req.TopLogprobs = mode, 3
-		out := generate(t, e, req)
-		for _, s := range out.Samples {
-			p := req.Sampling
-			p.Seed = s.Seed
-			sc, err := e.Score(context.Background(), req.Prompt, s.Tokens, p, mode, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(sc.Logprobs, s.Logprobs) || !reflect.DeepEqual(sc.TopLogprobs, s.TopLogprobs) {
-				t.Errorf("%s sample %d: scored %v, sampled %v", mode, s.Index, sc.Logprobs, s.Logprobs)
+		for _, top := range []int{3, 50} { // rlRequest's top-k is 40
+			req := rlRequest(testPrompts[1], 2, 7)
+			req.LogprobMode, req.TopLogprobs = mode, top
+			out := generate(t, e, req)
+			for _, s := range out.Samples {
+				p := req.Sampling
+				p.Seed = s.Seed
+				sc, err := e.Score(context.Background(), req.Prompt, s.Tokens, p, mode, top)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(sc.Logprobs, s.Logprobs) || !reflect.DeepEqual(sc.TopLogprobs, s.TopLogprobs) {
+					t.Errorf("%s top %d sample %d: scored %v, sampled %v", mode, top, s.Index, sc.Logprobs, s.Logprobs)
+				}
+				for pos, alts := range s.TopLogprobs {
+					if len(alts) != top {
+						t.Errorf("%s top %d sample %d position %d: %d alternatives", mode, top, s.Index, pos, len(alts))
+					}
+				}
 			}
 		}
 	}
+	// Allowed tokens and bad words hold in sampling, and scoring sees them
+	// (the bad words through the completion's earlier tokens).
+	free := generate(t, e, rlRequest(testPrompts[1], 1, 3)).Samples[0].Tokens
+	req := rlRequest(testPrompts[1], 4, 3)
+	req.TopLogprobs = 5
+	req.Sampling.BadWords = [][]int{{free[0]}, {free[2], free[3]}}
+	for id := range 300 {
+		req.Sampling.AllowedIDs = append(req.Sampling.AllowedIDs, id+100)
+	}
+	for _, s := range generate(t, e, req).Samples {
+		for i, id := range s.Tokens {
+			if id < 100 || id >= 400 || id == free[0] || i > 0 && s.Tokens[i-1] == free[2] && id == free[3] {
+				t.Errorf("sample %d: token %d at %d is not allowed (%v)", s.Index, id, i, s.Tokens)
+			}
+		}
+		p := req.Sampling
+		p.Seed = s.Seed
+		sc, err := e.Score(context.Background(), req.Prompt, s.Tokens, p, LogprobsProcessed, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(sc.Logprobs, s.Logprobs) || !reflect.DeepEqual(sc.TopLogprobs, s.TopLogprobs) {
+			t.Errorf("masked sample %d: scored %v, sampled %v", s.Index, sc.Logprobs, s.Logprobs)
+		}
+	}
+
 	prompt := testPrompts[0]
 	out := generate(t, e, Request{Prompt: prompt, Sampling: DefaultSampling(), MaxTokens: 1, PromptLogprobs: true, LogprobMode: LogprobsRaw})
 	sc, err := e.Score(context.Background(), prompt[:1], prompt[1:], DefaultSampling(), LogprobsRaw, 0)

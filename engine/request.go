@@ -24,8 +24,10 @@ type Request struct {
 	IgnoreEOS   bool  // keep going past the model's EOS ids (not past StopIDs)
 
 	// Logprobs records each sampled token's log-probability; TopLogprobs
-	// adds that many most likely alternatives per position. LogprobMode
-	// says under which distribution (default LogprobsProcessed).
+	// adds that many most likely alternatives per position (all of them
+	// when the vocabulary is smaller; in processed mode, tokens truncation
+	// removed fill the list at −∞). LogprobMode says under which
+	// distribution (default LogprobsProcessed).
 	Logprobs    bool
 	TopLogprobs int
 	LogprobMode LogprobMode
@@ -137,6 +139,11 @@ type Scores struct {
 
 // ErrClosed is returned for requests made to a closed engine.
 var ErrClosed = errors.New("engine is closed")
+
+// ErrAborted is Score's error when AbortAll or a weight swap ends the
+// request before it is scored (Generate returns such requests' partial
+// samples, which end with FinishAbort).
+var ErrAborted = errors.New("engine: the request was aborted")
 
 // validate checks a request against the model's vocabulary and context.
 func (r *Request) validate(vocab, context int) error {

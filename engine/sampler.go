@@ -6,6 +6,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -29,6 +30,14 @@ type SamplingParams struct {
 	PresencePenalty, FrequencyPenalty float64
 	// LogitBias is added to the named tokens' logits.
 	LogitBias map[int]float32
+	// AllowedIDs, when not empty, are the only tokens that may be drawn:
+	// every other logit is −∞ (vLLM's allowed_token_ids).
+	AllowedIDs []int
+	// BadWords are token sequences never to be generated: the last token
+	// of each is masked wherever the tokens generated just before it are
+	// the rest of it, so a one-token word is never drawn (vLLM's
+	// bad_words, as its sampler applies them: the prompt does not count).
+	BadWords [][]int
 
 	Seed uint64
 }
@@ -71,6 +80,21 @@ func (p *SamplingParams) Validate(vocab int) error {
 			return fmt.Errorf("logit_bias for token %d is NaN", id)
 		}
 	}
+	for _, id := range p.AllowedIDs {
+		if id < 0 || id >= vocab {
+			return fmt.Errorf("allowed token %d is outside the vocabulary (0…%d)", id, vocab-1)
+		}
+	}
+	for _, w := range p.BadWords {
+		if len(w) == 0 {
+			return errors.New("a bad word has no tokens")
+		}
+		for _, id := range w {
+			if id < 0 || id >= vocab {
+				return fmt.Errorf("bad word token %d is outside the vocabulary (0…%d)", id, vocab-1)
+			}
+		}
+	}
 	return nil
 }
 
@@ -82,6 +106,7 @@ type Sampler struct {
 	rng       *rand.Rand
 	prompt    map[int]bool // tokens in the prompt (repetition penalty)
 	counts    map[int]int  // generated tokens and how often
+	output    []int        // generated tokens in order, kept only for bad words
 	generated int
 	minTokens int
 	banned    []int // stop ids masked while fewer than minTokens are generated
@@ -121,6 +146,9 @@ func NewSampler(p SamplingParams, prompt []int, minTokens int, stopIDs []int) *S
 func (s *Sampler) Accept(id int) {
 	s.counts[id]++
 	s.generated++
+	if len(s.p.BadWords) > 0 {
+		s.output = append(s.output, id)
+	}
 }
 
 // Sample computes the next-token distribution from logits and draws from it.
@@ -149,18 +177,33 @@ func (s *Sampler) Sample(logits []float32) int {
 	return s.cand[len(s.cand)-1].id
 }
 
-// next computes the processed logits: logit bias, the min_tokens mask,
-// penalties and temperature (probabilities adds top-k, top-p and min-p).
+// next computes the processed logits: the allowed tokens and bad words
+// masks, logit bias, the min_tokens mask, penalties and temperature
+// (probabilities adds top-k, top-p and min-p).
 func (s *Sampler) next(logits []float32) {
 	p := &s.p
 	s.z = append(s.z[:0], logits...)
 	z := s.z
+	inf := float32(math.Inf(-1))
+	if len(p.AllowedIDs) > 0 {
+		for i := range z {
+			z[i] = inf
+		}
+		for _, id := range p.AllowedIDs {
+			z[id] = logits[id]
+		}
+	}
+	for _, w := range p.BadWords {
+		if rest := w[:len(w)-1]; len(rest) <= len(s.output) && slices.Equal(s.output[len(s.output)-len(rest):], rest) {
+			z[w[len(w)-1]] = inf
+		}
+	}
 	for id, b := range p.LogitBias {
 		z[id] += b
 	}
 	if s.generated < s.minTokens {
 		for _, id := range s.banned {
-			z[id] = float32(math.Inf(-1))
+			z[id] = inf
 		}
 	}
 	if rp := float32(p.RepetitionPenalty); rp != 0 && rp != 1 {
@@ -377,14 +420,26 @@ func (s *Sampler) Logprob(mode LogprobMode, logits []float32, id, top int) (floa
 		}
 		return float32(float64(s.z[i]) - lse)
 	}
-	if !s.all && top > 0 {
-		out := make([]TokenLogprob, 0, min(top, len(s.cand)))
-		for _, c := range s.cand[:min(top, len(s.cand))] {
+	if !s.all && top > 0 && top <= len(s.cand) {
+		out := make([]TokenLogprob, 0, top)
+		for _, c := range s.cand[:top] {
 			out = append(out, TokenLogprob{c.id, lp(c.id)})
 		}
 		return lp(id), out
 	}
-	return lp(id), topBy(len(s.z), top, lp)
+	if s.all {
+		return lp(id), topBy(len(s.z), top, lp)
+	}
+	// Truncation kept fewer tokens than asked for. The list still holds top
+	// entries, as vLLM's do: the kept tokens, then the best of the removed
+	// ones at −∞. Ranking by the processed logits puts the kept ones first
+	// (truncation keeps a prefix of that order, ties by id) and ranks the
+	// removed ones deterministically, so scoring reports what sampling did.
+	out := topBy(len(s.z), top, func(i int) float32 { return s.z[i] })
+	for i := range out {
+		out[i].Logprob = lp(out[i].ID)
+	}
+	return lp(id), out
 }
 
 // topBy returns the n tokens with the largest lp, best first, ties by id.

@@ -23,6 +23,9 @@ func TestSamplerValidates(t *testing.T) {
 		{Temperature: 1, TopP: 1, RepetitionPenalty: -1},
 		{Temperature: 1, TopP: 1, LogitBias: map[int]float32{10: 1}},
 		{Temperature: 1, TopP: 1, PresencePenalty: math.Inf(1)},
+		{Temperature: 1, TopP: 1, AllowedIDs: []int{3, 10}},
+		{Temperature: 1, TopP: 1, BadWords: [][]int{{1}, {}}},
+		{Temperature: 1, TopP: 1, BadWords: [][]int{{1, -1}}},
 	} {
 		if err := p.Validate(10); err == nil {
 			t.Errorf("%+v accepted", p)
@@ -201,6 +204,7 @@ func TestStopMatcher(t *testing.T) {
 // reading the processed distribution back as logprobs.
 func TestPenalties(t *testing.T) {
 	logits := []float32{2, -1, 0.5, 1}
+	ninf := float32(math.Inf(-1))
 	processed := func(p SamplingParams, prompt, generated []int, minTokens int, stop []int) []float32 {
 		s := NewSampler(p, prompt, minTokens, stop)
 		for _, id := range generated {
@@ -236,6 +240,15 @@ func TestPenalties(t *testing.T) {
 		{"temperature", func(p SamplingParams) SamplingParams { p.Temperature = 0.5; return p }, nil, nil, 0, nil, []float32{4, -2, 1, 2}},
 		{"min tokens", func(p SamplingParams) SamplingParams { return p }, nil, []int{2}, 2, []int{0}, []float32{float32(math.Inf(-1)), -1, 0.5, 1}},
 		{"min tokens reached", func(p SamplingParams) SamplingParams { return p }, nil, []int{2, 2}, 2, []int{0}, []float32{2, -1, 0.5, 1}},
+		{"allowed", func(p SamplingParams) SamplingParams { p.AllowedIDs = []int{1, 3}; return p }, nil, nil, 0, nil, []float32{ninf, -1, ninf, 1}},
+		{"allowed and biased", func(p SamplingParams) SamplingParams {
+			p.AllowedIDs, p.LogitBias = []int{3, 1}, map[int]float32{1: 3, 2: 5}
+			return p
+		}, nil, nil, 0, nil, []float32{ninf, 2, ninf, 1}},
+		{"bad word", func(p SamplingParams) SamplingParams { p.BadWords = [][]int{{2}}; return p }, nil, []int{2}, 0, nil, []float32{2, -1, ninf, 1}},
+		{"bad words after their start", func(p SamplingParams) SamplingParams { p.BadWords = [][]int{{3, 0}, {2, 3, 1}}; return p }, nil, []int{2, 3}, 0, nil, []float32{ninf, ninf, 0.5, 1}},
+		{"bad words elsewhere", func(p SamplingParams) SamplingParams { p.BadWords = [][]int{{3, 0}, {2, 3, 1}}; return p }, nil, []int{3, 2}, 0, nil, []float32{2, -1, 0.5, 1}},
+		{"bad word started in the prompt", func(p SamplingParams) SamplingParams { p.BadWords = [][]int{{3, 0}}; return p }, []int{3}, nil, 0, nil, []float32{2, -1, 0.5, 1}},
 	} {
 		got := processed(tc.p(base), tc.prompt, tc.generated, tc.minTokens, tc.stop)
 		want := logSoftmax(tc.want)
@@ -272,9 +285,26 @@ func TestLogprobModes(t *testing.T) {
 			t.Errorf("processed %d: %v", id, got)
 		}
 	}
-	_, top := s.Logprob(LogprobsProcessed, logits, 0, 5)
-	if len(top) != 3 || top[0].ID != 0 || top[1].ID != 1 || top[2].ID != 2 {
-		t.Errorf("processed top: %v, want the 3 kept tokens best first", top)
+	// Asked for more tokens than truncation kept, the list is still full:
+	// the kept ones best first, then the removed ones at −∞ in the order of
+	// their processed logits (0 and −2 for tokens 3 and 4).
+	inf := float32(math.Inf(-1))
+	for n, want := range map[int][]TokenLogprob{
+		2: {{0, kept[0]}, {1, kept[1]}},
+		3: {{0, kept[0]}, {1, kept[1]}, {2, kept[2]}},
+		5: {{0, kept[0]}, {1, kept[1]}, {2, kept[2]}, {3, inf}, {4, inf}},
+		9: {{0, kept[0]}, {1, kept[1]}, {2, kept[2]}, {3, inf}, {4, inf}},
+	} {
+		_, top := s.Logprob(LogprobsProcessed, logits, 0, n)
+		if len(top) != len(want) {
+			t.Fatalf("processed top %d: %v, want %v", n, top, want)
+		}
+		for i := range top {
+			if top[i].ID != want[i].ID || !(math.Abs(float64(top[i].Logprob-want[i].Logprob)) <= 1e-6 || top[i].Logprob == want[i].Logprob) {
+				t.Errorf("processed top %d: %v, want %v", n, top, want)
+				break
+			}
+		}
 	}
 }
 

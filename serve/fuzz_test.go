@@ -3,6 +3,9 @@ package serve
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/tokenizer"
 )
 
 // FuzzRequest feeds arbitrary bodies through the request parsing of
@@ -17,10 +20,21 @@ func FuzzRequest(f *testing.F) {
 		`{"prompt": [1, 600], "stop": "", "response_format": {"type": "text"}, "tools": []}`,
 		`{"prompts": ["a"], "images": [null], "logprobs": null, "repetition_penalty": 1.2, "min_tokens": 2}`,
 		`[]`, `null`, `{"n": 1e400}`,
+		`{"prompt": "a", "bad_words": ["the", " cat dog"], "allowed_token_ids": [5, 6], "truncate_prompt_tokens": -1}`,
+		`{"prompts": [[1]], "generation_kwargs": {"detokenize": false, "stop": ["x"], "spaces_between_special_tokens": false}}`,
 	} {
 		f.Add([]byte(seed))
 	}
-	lim := limits{vocab: 512, context: 256, maxN: 8, maxLogprobs: 20}
+	m, err := model.Load("") // the embedded stories260K, for its tokenizer (bad_words)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { m.Close() })
+	tok, err := tokenizer.FromGGUF(m.GGUF)
+	if err != nil {
+		f.Fatal(err)
+	}
+	lim := limits{vocab: tok.VocabSize(), context: 256, maxN: 8, maxLogprobs: 20, tok: tok}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fields map[string]json.RawMessage
 		if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
@@ -35,7 +49,7 @@ func FuzzRequest(f *testing.F) {
 			}
 			return false
 		}
-		if trl, err := (&Server{}).trlParams(body, fields, lim); check(err) {
+		if trl, _, err := (&Server{}).trlParams(body, fields, lim); check(err) {
 			if err := trl.Sampling.Validate(lim.vocab); err != nil || trl.TopLogprobs > lim.maxLogprobs {
 				t.Fatalf("/generate/ accepted what the engine refuses: %v, top logprobs %d", err, trl.TopLogprobs)
 			}
@@ -67,7 +81,7 @@ func FuzzRequest(f *testing.F) {
 			}
 		}
 		for _, p := range prompts {
-			if p.isText || !check(checkPrompt(p.ids, base.MaxTokens, lim, "prompt")) {
+			if p.isText || !check(checkPrompt(p.ids, base.MaxTokens, "max_tokens", lim, "prompt")) {
 				continue
 			}
 			for _, id := range p.ids {

@@ -6,8 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,7 +77,7 @@ func TestMetrics(t *testing.T) {
 		`aha_time_to_first_token_seconds_count 1`,
 		`aha_time_per_output_token_seconds_count 1`,
 		`aha_time_to_first_token_seconds_bucket{le="+Inf"} 1`,
-		fmt.Sprintf("aha_kv_blocks_total %d", st.BlocksTotal),
+		fmt.Sprintf("aha_kv_blocks_capacity %d", st.BlocksTotal),
 		fmt.Sprintf("aha_generation_tokens_total %d", st.GeneratedTokens),
 		fmt.Sprintf("aha_prompt_tokens_total %d", st.PromptTokens),
 		"aha_running_sequences 0",
@@ -84,15 +87,145 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("no line %q in\n%s", want, text)
 		}
 	}
-	// Every line is a comment or "name{labels} value".
-	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
-		if strings.HasPrefix(line, "# HELP ") || strings.HasPrefix(line, "# TYPE ") {
+	checkExposition(t, text)
+}
+
+// checkExposition parses a Prometheus text exposition and checks the rules
+// promtool check metrics applies: every family has one HELP and one TYPE
+// before its samples, which are contiguous; names and label names are
+// snake_case; counters end in _total and nothing else does; only
+// histograms have _bucket, _sum and _count series and the le label; a
+// histogram's buckets are cumulative with increasing bounds, end at +Inf
+// and agree with its count.
+func checkExposition(t *testing.T, text string) {
+	t.Helper()
+	nameRE := regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+	sampleRE := regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$`)
+	labelRE := regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"$`)
+	type family struct {
+		help, typ  bool
+		kind       string
+		done       bool // its samples ended: no more may follow
+		buckets    []float64
+		cumulative []float64
+		count      float64
+		counted    bool
+	}
+	families := map[string]*family{}
+	get := func(name string) *family {
+		if families[name] == nil {
+			families[name] = &family{}
+		}
+		return families[name]
+	}
+	var current string // the family of the last sample
+	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if rest, ok := strings.CutPrefix(line, "# "); ok {
+			what, rest, _ := strings.Cut(rest, " ")
+			name, arg, _ := strings.Cut(rest, " ")
+			f := get(name)
+			if len(f.cumulative) > 0 || f.counted || f.done || current == name {
+				t.Errorf("%q after the samples of %s", line, name)
+			}
+			switch what {
+			case "HELP":
+				if f.help || arg == "" {
+					t.Errorf("%q: a second or empty HELP", line)
+				}
+				f.help = true
+			case "TYPE":
+				if f.typ {
+					t.Errorf("%q: a second TYPE", line)
+				}
+				f.typ, f.kind = true, arg
+				switch arg {
+				case "counter", "gauge", "histogram":
+				default:
+					t.Errorf("%q: type %q", line, arg)
+				}
+			default:
+				t.Errorf("comment %q is neither HELP nor TYPE", line)
+			}
 			continue
 		}
-		name, value, ok := strings.Cut(line, " ")
-		var v float64
-		if _, err := fmt.Sscan(value, &v); !ok || err != nil || !strings.HasPrefix(name, "aha_") {
+		m := sampleRE.FindStringSubmatch(line)
+		if m == nil {
 			t.Errorf("malformed line %q", line)
+			continue
+		}
+		name, value := m[1], m[4]
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil && value != "+Inf" && value != "-Inf" && value != "NaN" {
+			t.Errorf("%q: value %q", line, value)
+		}
+		labels := map[string]string{}
+		if m[3] != "" {
+			for _, l := range strings.Split(m[3], ",") {
+				lm := labelRE.FindStringSubmatch(l)
+				if lm == nil || !nameRE.MatchString(lm[1]) {
+					t.Errorf("%q: label %q", line, l)
+					continue
+				}
+				labels[lm[1]] = lm[2]
+			}
+		}
+		base, suffix := name, ""
+		for _, s := range []string{"_bucket", "_sum", "_count"} {
+			if b, ok := strings.CutSuffix(name, s); ok && families[b] != nil && families[b].kind == "histogram" {
+				base, suffix = b, s
+			}
+		}
+		f := families[base]
+		switch {
+		case f == nil || !f.help || !f.typ:
+			t.Errorf("%q: no HELP and TYPE for %s before it", line, base)
+			continue
+		case f.done:
+			t.Errorf("%q: the samples of %s are not together", line, base)
+		}
+		if current != "" && current != base {
+			families[current].done = true
+		}
+		current = base
+		if !nameRE.MatchString(base) || !strings.HasPrefix(base, "aha_") {
+			t.Errorf("%s: not a snake_case aha_ name", base)
+		}
+		if isCounter := f.kind == "counter"; isCounter != strings.HasSuffix(base, "_total") {
+			t.Errorf("%s: a %s; counters, and only they, end in _total", base, f.kind)
+		}
+		if f.kind != "histogram" {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				if strings.HasSuffix(base, s) {
+					t.Errorf("%s: a %s must not end in %s", base, f.kind, s)
+				}
+			}
+		}
+		if _, ok := labels["le"]; ok != (suffix == "_bucket") {
+			t.Errorf("%q: le belongs to histogram buckets, and they need it", line)
+		}
+		switch suffix {
+		case "_bucket":
+			le, err := strconv.ParseFloat(labels["le"], 64)
+			if err != nil {
+				t.Errorf("%q: le %q", line, labels["le"])
+			}
+			if n := len(f.buckets); n > 0 && (le <= f.buckets[n-1] || v < f.cumulative[n-1]) {
+				t.Errorf("%q: bounds must increase and counts be cumulative", line)
+			}
+			f.buckets, f.cumulative = append(f.buckets, le), append(f.cumulative, v)
+		case "_count":
+			f.count, f.counted = v, true
+		}
+	}
+	for name, f := range families {
+		if !f.help || !f.typ {
+			t.Errorf("%s: HELP or TYPE missing", name)
+		}
+		if f.kind != "histogram" {
+			continue
+		}
+		if n := len(f.buckets); n == 0 || !math.IsInf(f.buckets[n-1], 1) || !f.counted || f.cumulative[n-1] != f.count {
+			t.Errorf("%s: a histogram needs buckets up to le=\"+Inf\" holding _count, and _count", name)
 		}
 	}
 }

@@ -15,7 +15,9 @@ import (
 // The metrics are written by hand in the Prometheus text format (version
 // 0.0.4): a dozen series, a few lines each. The official client library
 // would bring a dependency tree several times the size of this server for
-// the same output.
+// the same output. Names follow Prometheus' conventions, which promtool
+// check metrics enforces: counters end in _total and nothing else does,
+// durations are in seconds.
 
 type metrics struct {
 	mu       sync.Mutex
@@ -89,7 +91,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) *apiError 
 	gauge("aha_running_sequences", "Sequences being decoded or prefilled.", int64(st.Running))
 	gauge("aha_waiting_requests", "Requests queued, not yet admitted.", int64(st.Waiting))
 	gauge("aha_kv_blocks_used", "KV cache blocks held (the prefix cache's included).", int64(st.BlocksUsed))
-	gauge("aha_kv_blocks_total", "KV cache blocks in all.", int64(st.BlocksTotal))
+	// Not aha_kv_blocks_total: the _total suffix is reserved for counters.
+	gauge("aha_kv_blocks_capacity", "KV cache blocks in all.", int64(st.BlocksTotal))
 	counter("aha_prompt_tokens_total", "Prompt tokens submitted.", st.PromptTokens)
 	counter("aha_prompt_tokens_cached_total", "Prompt tokens taken from the prefix cache.", st.CachedTokens)
 	counter("aha_generation_tokens_total", "Tokens generated.", st.GeneratedTokens)

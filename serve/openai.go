@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/tokenizer/template"
@@ -14,20 +16,36 @@ import (
 // (return_token_ids, top_k, min_p, repetition_penalty, stop_token_ids …)
 // and aha's logprob_mode.
 
+// modelPath is where GET /v1/models/{id} answers.
+const modelPath = "/v1/models/"
+
 func (s *Server) models(w http.ResponseWriter, r *http.Request) *apiError {
-	m := s.cfg.Engine.Model()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"object": "list",
-		"data": []any{map[string]any{
-			"id":            s.cfg.Name,
-			"object":        "model",
-			"created":       s.started.Unix(),
-			"owned_by":      "aha",
-			"root":          m.Path,
-			"max_model_len": s.cfg.Engine.Context(),
-		}},
-	})
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []any{s.modelObject()}})
 	return nil
+}
+
+// model answers GET /v1/models/{id}: the served model's object, or a 404
+// naming the model asked for.
+func (s *Server) model(w http.ResponseWriter, r *http.Request) *apiError {
+	id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, modelPath), "/")
+	if id != s.cfg.Name {
+		return s.unknownModel(id)
+	}
+	writeJSON(w, http.StatusOK, s.modelObject())
+	return nil
+}
+
+// modelObject is OpenAI's Model object for the served model, with vLLM's
+// root and max_model_len.
+func (s *Server) modelObject() map[string]any {
+	return map[string]any{
+		"id":            s.cfg.Name,
+		"object":        "model",
+		"created":       s.started.Unix(),
+		"owned_by":      "aha",
+		"root":          s.cfg.Engine.Model().Path,
+		"max_model_len": s.cfg.Engine.Context(),
+	}
 }
 
 type streamOptions struct {
@@ -78,8 +96,9 @@ type completionChoice struct {
 }
 
 // completionLogprobs is the legacy completions logprobs object. Offsets
-// count bytes of the choice's text; top_logprobs maps each alternative's
-// text to its logprob, the chosen token included (as vLLM does).
+// count code points of the choice's text (Python's len, as vLLM counts);
+// top_logprobs maps each alternative's text to its logprob, the chosen
+// token included (as vLLM does).
 type completionLogprobs struct {
 	Tokens        []string             `json:"tokens"`
 	TokenLogprobs []*logprob           `json:"token_logprobs"`
@@ -115,6 +134,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
+	if len(prompts) == 0 {
+		return invalid("prompt", "prompt is empty")
+	}
 	if len(prompts) > s.cfg.MaxPrompts {
 		return invalid("prompt", "%d prompts is over the limit of %d", len(prompts), s.cfg.MaxPrompts)
 	}
@@ -136,13 +158,19 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) *apiError {
 		}
 	}
 	ids := s.tokenize(prompts, req.AddSpecialTokens == nil || *req.AddSpecialTokens)
+	for i := range ids {
+		if kept := req.truncate(ids[i]); len(kept) < len(ids[i]) {
+			// Echo shows what the model saw.
+			ids[i], prompts[i] = kept, prompt{ids: kept}
+		}
+	}
 	reqs := make([]engine.Request, len(ids))
 	for i := range ids {
 		field := "prompt"
 		if len(ids) > 1 {
 			field = fmt.Sprintf("prompt[%d]", i)
 		}
-		if aerr := checkPrompt(ids[i], base.MaxTokens, lim, field); aerr != nil {
+		if aerr := checkPrompt(ids[i], base.MaxTokens, req.maxTokensField(), lim, field); aerr != nil {
 			return aerr
 		}
 		reqs[i] = base
@@ -173,10 +201,11 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) *apiError {
 			c := completionChoice{Index: i*base.N + smp.Index, Text: echo[i] + smp.Text, FinishReason: &smp.FinishReason}
 			if req.Logprobs != nil {
 				c.Logprobs = &completionLogprobs{}
+				offset := 0
 				if req.Echo {
-					s.addLegacyLogprobs(c.Logprobs, ids[i], out.PromptLogprobs, out.PromptTopLogprobs, true)
+					offset = s.addLegacyLogprobs(c.Logprobs, offset, ids[i], out.PromptLogprobs, out.PromptTopLogprobs, true)
 				}
-				s.addLegacyLogprobs(c.Logprobs, smp.Tokens, smp.Logprobs, smp.TopLogprobs, false)
+				s.addLegacyLogprobs(c.Logprobs, offset, smp.Tokens, smp.Logprobs, smp.TopLogprobs, false)
 			}
 			if req.ReturnTokenIDs {
 				c.PromptTokenIDs, c.TokenIDs = ids[i], smp.Tokens
@@ -188,18 +217,15 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
-// addLegacyLogprobs appends tokens to a legacy logprobs object; the first
+// addLegacyLogprobs appends tokens to a legacy logprobs object, the first
+// at text offset offset, and returns the offset after the last; the first
 // prompt token has no logprob (null).
-func (s *Server) addLegacyLogprobs(l *completionLogprobs, ids []int, lps []float32, tops [][]engine.TokenLogprob, prompt bool) {
-	offset := 0
-	if n := len(l.TextOffset); n > 0 {
-		offset = l.TextOffset[n-1] + len(l.Tokens[n-1])
-	}
+func (s *Server) addLegacyLogprobs(l *completionLogprobs, offset int, ids []int, lps []float32, tops [][]engine.TokenLogprob, prompt bool) int {
 	for i, id := range ids {
-		piece := s.cfg.Tokenizer.Piece(id)
+		piece := s.cfg.Tokenizer.TokenText(id)
 		l.Tokens = append(l.Tokens, piece)
 		l.TextOffset = append(l.TextOffset, offset)
-		offset += len(piece)
+		offset += utf8.RuneCountInString(piece)
 		if prompt && i == 0 || i >= len(lps) {
 			l.TokenLogprobs = append(l.TokenLogprobs, nil)
 			l.TopLogprobs = append(l.TopLogprobs, nil)
@@ -210,7 +236,7 @@ func (s *Server) addLegacyLogprobs(l *completionLogprobs, ids []int, lps []float
 		top := map[string]logprob{}
 		if i < len(tops) {
 			for _, t := range tops[i] {
-				if p := s.cfg.Tokenizer.Piece(t.ID); !has(top, p) {
+				if p := s.cfg.Tokenizer.TokenText(t.ID); !has(top, p) {
 					top[p] = logprob(t.Logprob)
 				}
 			}
@@ -220,6 +246,7 @@ func (s *Server) addLegacyLogprobs(l *completionLogprobs, ids []int, lps []float
 		}
 		l.TopLogprobs = append(l.TopLogprobs, top)
 	}
+	return offset
 }
 
 func has(m map[string]logprob, k string) bool {
@@ -229,7 +256,10 @@ func has(m map[string]logprob, k string) bool {
 
 func (s *Server) streamCompletions(w http.ResponseWriter, r *http.Request, head completionResponse, reqs []engine.Request, echo []string, returnIDs, includeUsage bool) {
 	n := reqs[0].N
-	started := make([]bool, len(reqs)*n) // guarded by the stream's order: each choice's events come from one goroutine
+	// Guarded by the stream's order: each choice's events come from one
+	// goroutine.
+	started := make([]bool, len(reqs)*n)
+	sent := make([]int, len(reqs)*n) // code points of each choice's text so far: its next text offset
 	wantLogprobs := reqs[0].Logprobs
 	st := startStream(w)
 	emit := func(i int, ev engine.Event) error {
@@ -238,6 +268,7 @@ func (s *Server) streamCompletions(w http.ResponseWriter, r *http.Request, head 
 		if !started[idx] {
 			started[idx] = true
 			c.Text = echo[i] + c.Text
+			sent[idx] = utf8.RuneCountInString(echo[i])
 			if returnIDs {
 				c.PromptTokenIDs = reqs[i].Prompt
 			}
@@ -245,12 +276,13 @@ func (s *Server) streamCompletions(w http.ResponseWriter, r *http.Request, head 
 		if ev.ID >= 0 {
 			if wantLogprobs {
 				c.Logprobs = &completionLogprobs{}
-				s.addLegacyLogprobs(c.Logprobs, []int{ev.ID}, []float32{ev.Logprob}, [][]engine.TokenLogprob{ev.Top}, false)
+				s.addLegacyLogprobs(c.Logprobs, sent[idx], []int{ev.ID}, []float32{ev.Logprob}, [][]engine.TokenLogprob{ev.Top}, false)
 			}
 			if returnIDs {
 				c.TokenIDs = []int{ev.ID}
 			}
 		}
+		sent[idx] += utf8.RuneCountInString(ev.Text)
 		if ev.Finish != "" {
 			c.FinishReason = &ev.Finish
 		}
@@ -306,11 +338,21 @@ type chatLogprobs struct {
 	Content []chatLogprob `json:"content"`
 }
 
+// chatLogprob is one position of a chat choice's logprobs. OpenAI's schema
+// requires top_logprobs, an empty list when none were asked for.
 type chatLogprob struct {
-	Token       string        `json:"token"`
-	Logprob     logprob       `json:"logprob"`
-	Bytes       []int         `json:"bytes"`
-	TopLogprobs []chatLogprob `json:"top_logprobs,omitempty"`
+	Token       string           `json:"token"`
+	Logprob     logprob          `json:"logprob"`
+	Bytes       []int            `json:"bytes"`
+	TopLogprobs []chatTopLogprob `json:"top_logprobs"`
+}
+
+// chatTopLogprob is one alternative: OpenAI's TopLogprob has no list of
+// its own.
+type chatTopLogprob struct {
+	Token   string  `json:"token"`
+	Logprob logprob `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
 }
 
 type chatResponse struct {
@@ -339,7 +381,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 		return aerr
 	}
 	if req.MaxCompletionTokens != nil {
-		req.MaxTokens = req.MaxCompletionTokens
+		req.MaxTokens, req.maxField = req.MaxCompletionTokens, "max_completion_tokens"
 	}
 	lim := s.limits()
 	base, aerr := req.request(lim, 0) // vLLM's chat default: until the context is full
@@ -360,7 +402,8 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 	if aerr != nil {
 		return aerr
 	}
-	if aerr := checkPrompt(ids, base.MaxTokens, lim, "messages"); aerr != nil {
+	ids = req.truncate(ids)
+	if aerr := checkPrompt(ids, base.MaxTokens, req.maxTokensField(), lim, "messages"); aerr != nil {
 		return aerr
 	}
 	base.Prompt = ids
@@ -400,12 +443,15 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 	return nil
 }
 
+// chatLogprob names a token by its text alone (TokenText, as vLLM does)
+// and gives its bytes as they are: a token holding part of a character
+// reads U+FFFD, and its bytes let a client join it to the next, as OpenAI
+// intends bytes for.
 func (s *Server) chatLogprob(id int, lp float32, top []engine.TokenLogprob) chatLogprob {
-	piece := s.cfg.Tokenizer.Piece(id)
-	c := chatLogprob{Token: piece, Logprob: logprob(lp), Bytes: byteList(piece), TopLogprobs: []chatLogprob{}}
+	tok := s.cfg.Tokenizer
+	c := chatLogprob{Token: tok.TokenText(id), Logprob: logprob(lp), Bytes: byteList(tok.Piece(id)), TopLogprobs: []chatTopLogprob{}}
 	for _, t := range top {
-		p := s.cfg.Tokenizer.Piece(t.ID)
-		c.TopLogprobs = append(c.TopLogprobs, chatLogprob{Token: p, Logprob: logprob(t.Logprob), Bytes: byteList(p)})
+		c.TopLogprobs = append(c.TopLogprobs, chatTopLogprob{Token: tok.TokenText(t.ID), Logprob: logprob(t.Logprob), Bytes: byteList(tok.Piece(t.ID))})
 	}
 	return c
 }

@@ -1,12 +1,15 @@
 package serve
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/tokenizer/template"
@@ -52,6 +55,49 @@ func TestModels(t *testing.T) {
 	}
 	if out.Object != "list" || len(out.Data) != 1 || out.Data[0].ID != "stories" || out.Data[0].MaxModelLen != ts.eng.Context() {
 		t.Errorf("got %s", body)
+	}
+	list := body
+
+	// GET /v1/models/{id}: OpenAI's Model object (id, object "model",
+	// created, owned_by), the list's entry; ids may hold slashes.
+	for _, name := range []string{"stories", "org/stories-260K"} {
+		ts := newTestServer(t, nil, nil, Config{Name: name}, engine.Options{})
+		for _, path := range []string{"/v1/models/" + name, "/v1/models/" + url.PathEscape(name), "/v1/models/" + name + "/"} {
+			status, body := ts.get(t, path)
+			var m struct {
+				ID      *string `json:"id"`
+				Object  *string `json:"object"`
+				Created *int64  `json:"created"`
+				OwnedBy *string `json:"owned_by"`
+			}
+			if err := json.Unmarshal(body, &m); status != 200 || err != nil || m.ID == nil || *m.ID != name || m.Object == nil || *m.Object != "model" ||
+				m.Created == nil || *m.Created <= 0 || m.OwnedBy == nil {
+				t.Errorf("GET %s: %d %s", path, status, body)
+			}
+		}
+	}
+	var entry struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(list, &entry); err != nil {
+		t.Fatal(err)
+	}
+	if _, one := ts.get(t, "/v1/models/stories"); !reflect.DeepEqual(bytes.TrimSpace(one), []byte(entry.Data[0])) {
+		t.Errorf("GET /v1/models/stories gave %s, the list %s", one, entry.Data[0])
+	}
+	for _, name := range []string{"gpt-4", "stories/x", ""} {
+		status, body := ts.get(t, "/v1/models/"+name+"/")
+		var e struct {
+			Error struct {
+				Message string `json:"message"`
+				Param   string `json:"param"`
+				Code    string `json:"code"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(body, &e); status != http.StatusNotFound || err != nil || !strings.Contains(e.Error.Message, "the model "+name+" ") ||
+			e.Error.Param != "model" || e.Error.Code != "model_not_found" {
+			t.Errorf("GET /v1/models/%s/: %d %s, want a 404 naming the model", name, status, body)
+		}
 	}
 }
 
@@ -130,14 +176,14 @@ func TestCompletionLogprobs(t *testing.T) {
 		if lp > 0 || math.IsNaN(lp) {
 			t.Errorf("position %d: logprob %g", i, lp)
 		}
-		if l.Tokens[i] != ts.tok.Piece(all[i]) {
-			t.Errorf("position %d: token %q, want %q", i, l.Tokens[i], ts.tok.Piece(all[i]))
+		if l.Tokens[i] != ts.tok.TokenText(all[i]) {
+			t.Errorf("position %d: token %q, want %q", i, l.Tokens[i], ts.tok.TokenText(all[i]))
 		}
 		// The top dict holds 3 alternatives and the chosen token.
 		if got, ok := l.TopLogprobs[i][l.Tokens[i]]; !ok || math.Abs(got-lp) > 1e-6 || len(l.TopLogprobs[i]) < 3 || len(l.TopLogprobs[i]) > 4 {
 			t.Errorf("position %d: top %v lacks the token %q at %g", i, l.TopLogprobs[i], l.Tokens[i], lp)
 		}
-		if l.TextOffset[i] != l.TextOffset[i-1]+len(l.Tokens[i-1]) {
+		if l.TextOffset[i] != l.TextOffset[i-1]+utf8.RuneCountInString(l.Tokens[i-1]) {
 			t.Errorf("position %d: text offset %d after %d", i, l.TextOffset[i], l.TextOffset[i-1])
 		}
 	}
@@ -204,7 +250,7 @@ func TestChatCompletions(t *testing.T) {
 		}
 		for j, lp := range c.Logprobs.Content {
 			piece := ts.tok.Piece(c.TokenIDs[j])
-			if lp.Token != piece || len(lp.Bytes) != len(piece) || len(lp.TopLogprobs) != 2 || lp.TopLogprobs[0].Logprob < lp.TopLogprobs[1].Logprob || lp.Logprob > lp.TopLogprobs[0].Logprob {
+			if lp.Token != ts.tok.TokenText(c.TokenIDs[j]) || len(lp.Bytes) != len(piece) || len(lp.TopLogprobs) != 2 || lp.TopLogprobs[0].Logprob < lp.TopLogprobs[1].Logprob || lp.Logprob > lp.TopLogprobs[0].Logprob {
 				t.Errorf("choice %d token %d: %+v", i, j, lp)
 			}
 		}
@@ -369,5 +415,171 @@ func TestHealthAndDrain(t *testing.T) {
 	}
 	if status, _ := ts.get(t, "/metrics"); status != http.StatusOK {
 		t.Errorf("metrics while draining: %d", status)
+	}
+}
+
+// checkTokenLogprobs checks a chat choice's logprobs against OpenAI's
+// schema (ChatCompletionTokenLogprob): token, logprob, bytes and
+// top_logprobs are all required, and each TopLogprob has exactly token,
+// logprob and bytes. It returns the number of positions.
+func checkTokenLogprobs(t *testing.T, logprobs json.RawMessage, top int) int {
+	t.Helper()
+	var l struct {
+		Content []map[string]json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(logprobs, &l); err != nil || l.Content == nil {
+		t.Fatalf("logprobs %s: %v", logprobs, err)
+	}
+	checkEntry := func(e map[string]json.RawMessage, keys ...string) {
+		t.Helper()
+		for _, k := range keys {
+			if _, ok := e[k]; !ok {
+				t.Errorf("entry %s lacks %q", e, k)
+			}
+		}
+		var token string
+		var lp float64
+		var b []int
+		if json.Unmarshal(e["token"], &token) != nil || json.Unmarshal(e["logprob"], &lp) != nil || json.Unmarshal(e["bytes"], &b) != nil {
+			t.Errorf("entry %s: token, logprob or bytes of the wrong type", e)
+		}
+	}
+	for _, e := range l.Content {
+		checkEntry(e, "token", "logprob", "bytes", "top_logprobs")
+		var tops []map[string]json.RawMessage
+		if err := json.Unmarshal(e["top_logprobs"], &tops); err != nil || tops == nil || len(tops) != top {
+			t.Errorf("top_logprobs %s: want a list of %d", e["top_logprobs"], top)
+		}
+		for _, tp := range tops {
+			checkEntry(tp, "token", "logprob", "bytes")
+			if len(tp) != 3 {
+				t.Errorf("top logprob %s has fields beyond token, logprob and bytes", tp)
+			}
+		}
+	}
+	return len(l.Content)
+}
+
+// TestChatLogprobsSchema checks chat logprobs with and without
+// top_logprobs, streamed and not, against OpenAI's schema.
+func TestChatLogprobsSchema(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	for _, top := range []int{-1, 0, 3} {
+		req := map[string]any{"messages": []map[string]any{{"role": "user", "content": "Once upon a time"}}, "max_tokens": 6, "logprobs": true, "seed": 1}
+		if top >= 0 {
+			req["top_logprobs"] = top
+		}
+		var out struct {
+			Choices []struct {
+				Logprobs json.RawMessage `json:"logprobs"`
+			} `json:"choices"`
+		}
+		ts.postOK(t, "/v1/chat/completions", req, &out)
+		want := max(top, 0)
+		if n := checkTokenLogprobs(t, out.Choices[0].Logprobs, want); n == 0 {
+			t.Errorf("top_logprobs %d: no positions", top)
+		}
+		req["stream"] = true
+		for _, raw := range ts.stream(t, "/v1/chat/completions", req) {
+			var c struct {
+				Choices []struct {
+					Logprobs json.RawMessage `json:"logprobs"`
+				} `json:"choices"`
+			}
+			if err := json.Unmarshal(raw, &c); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Choices) == 1 && !isNull(c.Choices[0].Logprobs) {
+				checkTokenLogprobs(t, c.Choices[0].Logprobs, want)
+			}
+		}
+	}
+}
+
+// TestLogprobTokenText checks how logprobs name tokens over a byte-level
+// vocabulary whose tokens can hold part of a character: each reads as
+// Hugging Face decodes it alone (one U+FFFD for a partial character), text
+// offsets count code points, and chat bytes are the token's own.
+func TestLogprobTokenText(t *testing.T) {
+	ts, _ := newQwenServer(t)
+	const text = "Hi 🦙 and 日本語, Äpfel, 鱻龘 ꙮ"
+	ids := ts.tok.Encode(text, true)
+	var out completionOut
+	ts.postOK(t, "/v1/completions", map[string]any{"prompt": text, "echo": true, "logprobs": 2, "max_tokens": 4, "temperature": 0}, &out)
+	l := out.Choices[0].Logprobs
+	if len(l.Tokens) < len(ids) {
+		t.Fatalf("%d tokens for a prompt of %d", len(l.Tokens), len(ids))
+	}
+	offset, partial := 0, 0
+	for i, tok := range l.Tokens {
+		if !utf8.ValidString(tok) || l.TextOffset[i] != offset {
+			t.Errorf("token %d %q at offset %d, want valid UTF-8 at %d", i, tok, l.TextOffset[i], offset)
+		}
+		offset += utf8.RuneCountInString(tok)
+		for alt := range l.TopLogprobs[i] {
+			if !utf8.ValidString(alt) {
+				t.Errorf("token %d: alternative %q is not valid UTF-8", i, alt)
+			}
+		}
+		if i >= len(ids) {
+			continue
+		}
+		piece := ts.tok.Piece(ids[i])
+		if start := strings.TrimPrefix(piece, " "); len(start) >= 2 && !utf8.FullRuneInString(start) {
+			partial++
+			if want := piece[:len(piece)-len(start)] + "\uFFFD"; tok != want {
+				t.Errorf("prompt token %d holds %q, the start of a character: named %q, want %q", i, piece, tok, want)
+			}
+		} else if tok != ts.tok.Decode(ids[i:i+1], false) {
+			t.Errorf("prompt token %d named %q, want %q", i, tok, ts.tok.Decode(ids[i:i+1], false))
+		}
+	}
+	if partial == 0 {
+		t.Fatalf("no prompt token of %q holds part of a character: the test checks nothing", text)
+	}
+
+	var chat chatOut
+	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "user", "content": text}}, "max_tokens": 6,
+		"temperature": 0, "logprobs": true, "top_logprobs": 2, "return_token_ids": true}, &chat)
+	for j, lp := range chat.Choices[0].Logprobs.Content {
+		id := chat.Choices[0].TokenIDs[j]
+		if lp.Token != ts.tok.TokenText(id) || string(bytesOf(lp.Bytes)) != ts.tok.Piece(id) {
+			t.Errorf("chat token %d: %q %v, want %q with the bytes of %q", j, lp.Token, lp.Bytes, ts.tok.TokenText(id), ts.tok.Piece(id))
+		}
+	}
+}
+
+func bytesOf(v []int) []byte {
+	b := make([]byte, len(v))
+	for i, x := range v {
+		b[i] = byte(x)
+	}
+	return b
+}
+
+// TestStreamTextOffsets checks that streamed legacy logprobs give each
+// token's offset in the choice's whole text, continuing across chunks.
+func TestStreamTextOffsets(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	chunks := ts.stream(t, "/v1/completions", map[string]any{"prompt": []string{"Once upon a time", "Lily"}, "n": 2, "max_tokens": 16,
+		"logprobs": 1, "seed": 8, "ignore_eos": true, "stream": true})
+	sent := map[int]int{}
+	tokens := 0
+	for _, raw := range chunks {
+		var c completionOut
+		if err := json.Unmarshal(raw, &c); err != nil || len(c.Choices) != 1 {
+			t.Fatalf("chunk %s: %v", raw, err)
+		}
+		ch := c.Choices[0]
+		if ch.Logprobs != nil {
+			tokens++
+			if len(ch.Logprobs.TextOffset) != 1 || ch.Logprobs.TextOffset[0] != sent[ch.Index] {
+				t.Errorf("choice %d: text_offset %v, want [%d]", ch.Index, ch.Logprobs.TextOffset, sent[ch.Index])
+			}
+		}
+		sent[ch.Index] += utf8.RuneCountInString(ch.Text)
+	}
+	if tokens != 4*16 {
+		t.Errorf("%d tokens streamed with logprobs, want %d", tokens, 4*16)
 	}
 }

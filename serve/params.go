@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/tokenizer"
 )
 
 // sampling holds the generation fields the OpenAI and TRL endpoints share,
@@ -35,9 +37,36 @@ type sampling struct {
 	IgnoreEOS              bool               `json:"ignore_eos"`
 	IncludeStopStrInOutput bool               `json:"include_stop_str_in_output"`
 	SkipSpecialTokens      *bool              `json:"skip_special_tokens"`
+	// SpacesBetweenSpecialTokens is accepted and changes nothing: aha's
+	// text leaves special tokens out (skip_special_tokens = false is
+	// refused), and vLLM ignores it for fast tokenizers, whose decoding
+	// aha follows.
+	SpacesBetweenSpecialTokens *bool    `json:"spaces_between_special_tokens"`
+	AllowedTokenIDs            []int    `json:"allowed_token_ids"`
+	BadWords                   []string `json:"bad_words"`
+	TruncatePromptTokens       *int     `json:"truncate_prompt_tokens"`
 	// LogprobMode is aha's extra: raw, scaled or processed (the default,
 	// vLLM's processed_logprobs, which TRL's vllm-serve also uses).
 	LogprobMode string `json:"logprob_mode"`
+
+	// maxField is the name the request gave MaxTokens, for errors: chat's
+	// max_completion_tokens lands there too.
+	maxField string
+	// keepPrompt is truncate_prompt_tokens as request resolved it: how many
+	// prompt tokens to keep, from the end (0: all).
+	keepPrompt int
+}
+
+// maxBadWords bounds the token sequences bad_words may become (vLLM's
+// default limit): each is checked at every step of every sample.
+const maxBadWords = 128
+
+// maxTokensField names the field MaxTokens came from.
+func (sp *sampling) maxTokensField() string {
+	if sp.maxField == "" {
+		return "max_tokens"
+	}
+	return sp.maxField
 }
 
 // limits are what a request is checked against.
@@ -45,6 +74,7 @@ type limits struct {
 	vocab, context int
 	maxN           int
 	maxLogprobs    int
+	tok            *tokenizer.Tokenizer // turns bad_words into tokens
 }
 
 // request turns the fields into an engine request without its prompt;
@@ -60,17 +90,18 @@ func (sp *sampling) request(lim limits, defaultMax int) (engine.Request, *apiErr
 		req.N = *sp.N
 	}
 	if sp.MaxTokens != nil {
+		name := sp.maxTokensField()
 		if *sp.MaxTokens < 1 {
-			return req, invalid("max_tokens", "max_tokens = %d must be at least 1", *sp.MaxTokens)
+			return req, invalid(name, "%s = %d must be at least 1", name, *sp.MaxTokens)
 		}
 		if *sp.MaxTokens >= lim.context {
-			return req, invalid("max_tokens", "max_tokens = %d does not fit the context of %d tokens", *sp.MaxTokens, lim.context)
+			return req, invalid(name, "%s = %d does not fit the context of %d tokens", name, *sp.MaxTokens, lim.context)
 		}
 		req.MaxTokens = *sp.MaxTokens
 	}
 	if sp.MinTokens != nil {
 		if *sp.MinTokens < 0 || req.MaxTokens > 0 && *sp.MinTokens > req.MaxTokens {
-			return req, invalid("min_tokens", "min_tokens = %d must be between 0 and max_tokens", *sp.MinTokens)
+			return req, invalid("min_tokens", "min_tokens = %d must be between 0 and %s", *sp.MinTokens, sp.maxTokensField())
 		}
 		req.MinTokens = *sp.MinTokens
 	}
@@ -155,12 +186,79 @@ func (sp *sampling) request(lim limits, defaultMax int) (engine.Request, *apiErr
 		return req, &apiError{status: 400, param: "skip_special_tokens", code: "unsupported_parameter",
 			message: "skip_special_tokens = false is not supported by aha: special tokens are always left out of the text (their ids are in the token ids)"}
 	}
+	if sp.AllowedTokenIDs != nil {
+		if len(sp.AllowedTokenIDs) == 0 {
+			return req, invalid("allowed_token_ids", "allowed_token_ids is empty: no token could be generated")
+		}
+		for _, id := range sp.AllowedTokenIDs {
+			if id < 0 || id >= lim.vocab {
+				return req, invalid("allowed_token_ids", "allowed_token_ids: token id %d is outside the vocabulary (0…%d)", id, lim.vocab-1)
+			}
+		}
+		p.AllowedIDs = sp.AllowedTokenIDs
+	}
+	for i, w := range sp.BadWords {
+		ids, aerr := badWordIDs(w, lim, fmt.Sprintf("bad_words[%d]", i))
+		if aerr != nil {
+			return req, aerr
+		}
+		p.BadWords = append(p.BadWords, ids...)
+		if len(p.BadWords) > maxBadWords {
+			return req, invalid("bad_words", "bad_words make %d token sequences or more; at most %d are allowed", len(p.BadWords), maxBadWords)
+		}
+	}
+	if k := sp.TruncatePromptTokens; k != nil {
+		switch {
+		case *k == -1: // vLLM's "as much as the model takes"
+			sp.keepPrompt = lim.context
+		case *k >= 1 && *k <= lim.context:
+			sp.keepPrompt = *k
+		default:
+			return req, invalid("truncate_prompt_tokens", "truncate_prompt_tokens = %d must be -1 (the context) or between 1 and the context of %d tokens", *k, lim.context)
+		}
+	}
 	mode, perr := engine.ParseLogprobMode(sp.LogprobMode)
 	if perr != nil {
 		return req, invalid("logprob_mode", "logprob_mode: %v", perr)
 	}
 	req.LogprobMode = mode
 	return req, nil
+}
+
+// badWordIDs turns a bad word into the token sequences to ban, as vLLM
+// does: the word without its leading spaces, and, when it becomes a
+// different first token but as many tokens, the word after a space (so it
+// is banned at the start of the text and in the middle alike).
+func badWordIDs(word string, lim limits, field string) ([][]int, *apiError) {
+	word = strings.TrimLeftFunc(word, unicode.IsSpace)
+	if word == "" {
+		return nil, invalid("bad_words", "%s is empty", field)
+	}
+	bare := lim.tok.Encode(word, false)
+	if len(bare) == 0 {
+		return nil, invalid("bad_words", "%s has no tokens", field)
+	}
+	out := [][]int{bare}
+	if spaced := lim.tok.Encode(" "+word, false); len(spaced) == len(bare) && spaced[0] != bare[0] {
+		out = append(out, spaced)
+	}
+	for _, w := range out {
+		for _, id := range w {
+			if id < 0 || id >= lim.vocab {
+				return nil, invalid("bad_words", "%s has token id %d, outside the model's vocabulary (0…%d)", field, id, lim.vocab-1)
+			}
+		}
+	}
+	return out, nil
+}
+
+// truncate keeps the last truncate_prompt_tokens tokens of a prompt
+// (vLLM truncates on the left).
+func (sp *sampling) truncate(ids []int) []int {
+	if sp.keepPrompt > 0 && len(ids) > sp.keepPrompt {
+		return ids[len(ids)-sp.keepPrompt:]
+	}
+	return ids
 }
 
 // parseStop reads stop: a string or a list of strings.
@@ -201,7 +299,7 @@ type prompt struct {
 }
 
 // parsePrompts reads a prompt field: a string, a list of token ids, or a
-// list of either.
+// list of either (an empty list gives no prompts).
 func parsePrompts(raw json.RawMessage, field string) ([]prompt, *apiError) {
 	if isNull(raw) {
 		return nil, invalid(field, "%s is required", field)
@@ -215,7 +313,7 @@ func parsePrompts(raw json.RawMessage, field string) ([]prompt, *apiError) {
 		return nil, invalid(field, "%s: expected a string, a list of token ids, or a list of either", field)
 	}
 	if len(items) == 0 {
-		return nil, invalid(field, "%s is empty", field)
+		return []prompt{}, nil
 	}
 	if first := strings.TrimSpace(string(items[0])); first != "" && (first[0] == '-' || first[0] >= '0' && first[0] <= '9') {
 		ids, err := parseIDs(raw, field)
@@ -249,8 +347,9 @@ func parseIDs(raw json.RawMessage, field string) ([]int, *apiError) {
 }
 
 // checkPrompt checks token ids against the vocabulary and the context,
-// with room for maxTokens more (0: at least one).
-func checkPrompt(ids []int, maxTokens int, lim limits, field string) *apiError {
+// with room for maxTokens more (0: at least one), which the request set in
+// the field maxField.
+func checkPrompt(ids []int, maxTokens int, maxField string, lim limits, field string) *apiError {
 	if len(ids) == 0 {
 		return invalid(field, "%s is empty (no tokens)", field)
 	}
@@ -263,8 +362,8 @@ func checkPrompt(ids []int, maxTokens int, lim limits, field string) *apiError {
 		return invalid(field, "%s has %d tokens; the context holds %d, so at most %d fit with one generated token", field, len(ids), lim.context, lim.context-1)
 	}
 	if len(ids)+maxTokens > lim.context {
-		return invalid("max_tokens", "max_tokens = %d after a prompt of %d tokens needs %d positions; this model's context holds %d",
-			maxTokens, len(ids), len(ids)+maxTokens, lim.context)
+		return invalid(maxField, "%s = %d after a prompt of %d tokens needs %d positions; this model's context holds %d",
+			maxField, maxTokens, len(ids), len(ids)+maxTokens, lim.context)
 	}
 	return nil
 }

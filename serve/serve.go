@@ -1,7 +1,7 @@
 // Package serve is aha's HTTP server. One handler answers, over one engine
 // that batches every concurrent request into the same forward steps:
 //
-//   - the OpenAI API: GET /v1/models, POST /v1/completions and
+//   - the OpenAI API: GET /v1/models (and /v1/models/{id}), POST /v1/completions and
 //     POST /v1/chat/completions, streamed as server-sent events on request;
 //   - the generation contract of TRL's vllm-serve, which RL trainers call:
 //     GET /health/, GET /get_world_size/, POST /generate/, POST /chat/,
@@ -190,7 +190,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimSuffix(r.URL.Path, "/")
 	rt, found := s.routes[key]
 	label := key
-	if !found {
+	switch {
+	case !found && strings.HasPrefix(key, modelPath):
+		// GET /v1/models/{id}; the id may itself hold slashes ("Qwen/Qwen3-8B").
+		rt, found, label = route{http.MethodGet, s.model, false}, true, modelPath+"{id}"
+	case !found:
 		label = "other" // unknown paths must not grow the metric without bound
 	}
 	defer func() {
@@ -286,6 +290,7 @@ func (s *Server) limits() limits {
 		context:     s.cfg.Engine.Context(),
 		maxN:        s.cfg.MaxN,
 		maxLogprobs: s.cfg.MaxLogprobs,
+		tok:         s.cfg.Tokenizer,
 	}
 }
 
@@ -294,8 +299,13 @@ func (s *Server) checkModel(name *string) *apiError {
 	if name == nil || *name == "" || *name == s.cfg.Name {
 		return nil
 	}
+	return s.unknownModel(*name)
+}
+
+// unknownModel is the 404 for a model this server does not serve.
+func (s *Server) unknownModel(name string) *apiError {
 	return &apiError{status: http.StatusNotFound, param: "model", code: "model_not_found",
-		message: "the model " + *name + " does not exist here; this server serves " + s.cfg.Name}
+		message: "the model " + name + " does not exist here; this server serves " + s.cfg.Name}
 }
 
 // tokenize turns prompts into token ids; text gets the tokenizer's special
@@ -328,7 +338,8 @@ const statusClientClosed = 499
 
 // engineError maps an engine failure to a response. Requests are checked
 // before they reach the engine, so what remains is a request too large for
-// the KV cache, shutdown, or a bug.
+// the KV cache, shutdown, a scoring request a swap or shutdown aborted, or
+// a bug.
 func (s *Server) engineError(err error) *apiError {
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -336,11 +347,24 @@ func (s *Server) engineError(err error) *apiError {
 		return &apiError{status: statusClientClosed, message: "the request was cancelled"}
 	case errors.Is(err, engine.ErrClosed):
 		return &apiError{status: http.StatusServiceUnavailable, message: "the server is shutting down"}
+	case errors.Is(err, engine.ErrAborted):
+		return s.aborted()
 	case errors.Is(err, model.ErrCacheFull):
 		return invalid("n", "the request needs more KV cache than the server has: %v", err)
 	}
 	s.cfg.Log.Printf("engine error: %v", err)
 	return &apiError{status: http.StatusInternalServerError, message: err.Error()}
+}
+
+// aborted is the error for a request the engine aborted while the client
+// was still waiting: a weight swap's drain ran out, or the server is
+// shutting down. Both are worth retrying.
+func (s *Server) aborted() *apiError {
+	msg := "a weight swap (/load_weights/) aborted the request before it finished; retry it: it will run on the new weights"
+	if s.draining.Load() {
+		msg = "the server is shutting down and aborted the request before it finished; retry it on a running server"
+	}
+	return &apiError{status: http.StatusServiceUnavailable, code: "request_aborted", message: msg}
 }
 
 // runAll runs reqs concurrently (the engine batches them) and returns

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/aha-inference/aha/engine"
@@ -61,6 +62,10 @@ type trlSampling struct {
 	// Logprobs is how many top alternatives to return with each sampled
 	// token's logprob (0: the sampled one only; null: no logprobs).
 	Logprobs *int `json:"logprobs"`
+	// Detokenize false asks vLLM for ids without text. TRL's responses
+	// carry no text, so here it only refuses stop strings, as vLLM does
+	// (they are matched in the text).
+	Detokenize *bool `json:"detokenize"`
 }
 
 // trlResponse is the response of /generate/ and /chat/. logprobs[i][t] are
@@ -74,15 +79,23 @@ type trlResponse struct {
 }
 
 // trlParams reads the generation fields, generation_kwargs applied over
-// them. TRL hands generation_kwargs to vLLM's SamplingParams, which fails
-// on a name it does not know: so does this.
-func (s *Server) trlParams(body []byte, fields map[string]json.RawMessage, lim limits) (engine.Request, *apiError) {
+// them, and returns them too (they truncate the prompts). TRL hands
+// generation_kwargs to vLLM's SamplingParams, which fails on a name it
+// does not know: so does this.
+func (s *Server) trlParams(body []byte, fields map[string]json.RawMessage, lim limits) (engine.Request, *trlSampling, *apiError) {
 	if aerr := checkUnsupported(fields, ""); aerr != nil {
-		return engine.Request{}, aerr
+		return engine.Request{}, nil, aerr
+	}
+	// vllm-serve answers one JSON object and its client never streams;
+	// refusing stream tells a caller expecting events what it will get
+	// (the OpenAI endpoints stream).
+	if v := strings.Join(strings.Fields(string(fields["stream"])), ""); v != "" && v != "null" && v != "false" {
+		return engine.Request{}, nil, &apiError{status: http.StatusBadRequest, param: "stream", code: "unsupported_parameter",
+			message: "stream is not supported by TRL's /generate/ and /chat/, which answer one JSON object; stream from /v1/completions or /v1/chat/completions"}
 	}
 	var p trlSampling
 	if aerr := decodeInto(body, &p, ""); aerr != nil {
-		return engine.Request{}, aerr
+		return engine.Request{}, nil, aerr
 	}
 	if _, ok := fields["logprobs"]; !ok {
 		p.Logprobs = new(int) // TRL's default 0; an explicit null means none
@@ -90,28 +103,31 @@ func (s *Server) trlParams(body []byte, fields map[string]json.RawMessage, lim l
 	if kw := fields["generation_kwargs"]; !isNull(kw) {
 		var kwFields map[string]json.RawMessage
 		if err := json.Unmarshal(kw, &kwFields); err != nil {
-			return engine.Request{}, invalid("generation_kwargs", "generation_kwargs: expected an object")
+			return engine.Request{}, nil, invalid("generation_kwargs", "generation_kwargs: expected an object")
 		}
 		if aerr := checkUnsupported(kwFields, "generation_kwargs"); aerr != nil {
-			return engine.Request{}, aerr
+			return engine.Request{}, nil, aerr
 		}
 		dec := json.NewDecoder(bytes.NewReader(kw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&p); err != nil {
-			return engine.Request{}, jsonError(err, "generation_kwargs")
+			return engine.Request{}, nil, jsonError(err, "generation_kwargs")
 		}
 	}
 	req, aerr := p.request(lim, 16) // TRL's default max_tokens
 	if aerr != nil {
-		return req, aerr
+		return req, nil, aerr
 	}
 	if p.Logprobs != nil {
 		if *p.Logprobs < 0 || *p.Logprobs > lim.maxLogprobs {
-			return req, invalid("logprobs", "logprobs = %d must be between 0 and %d", *p.Logprobs, lim.maxLogprobs)
+			return req, nil, invalid("logprobs", "logprobs = %d must be between 0 and %d", *p.Logprobs, lim.maxLogprobs)
 		}
 		req.Logprobs, req.TopLogprobs = true, *p.Logprobs
 	}
-	return req, nil
+	if p.Detokenize != nil && !*p.Detokenize && len(req.Stop) > 0 {
+		return req, nil, invalid("detokenize", "stop strings need detokenize = true: they are matched in the text")
+	}
+	return req, &p, nil
 }
 
 func (s *Server) trlGenerate(w http.ResponseWriter, r *http.Request) *apiError {
@@ -120,7 +136,7 @@ func (s *Server) trlGenerate(w http.ResponseWriter, r *http.Request) *apiError {
 		return aerr
 	}
 	lim := s.limits()
-	base, aerr := s.trlParams(body, fields, lim)
+	base, p, aerr := s.trlParams(body, fields, lim)
 	if aerr != nil {
 		return aerr
 	}
@@ -129,7 +145,11 @@ func (s *Server) trlGenerate(w http.ResponseWriter, r *http.Request) *apiError {
 		return aerr
 	}
 	// vLLM adds the tokenizer's special tokens (BOS) to text prompts.
-	return s.trlRun(w, r, base, s.tokenize(prompts, true), "prompts", lim)
+	ids := s.tokenize(prompts, true)
+	for i := range ids {
+		ids[i] = p.truncate(ids[i])
+	}
+	return s.trlRun(w, r, base, ids, "prompts", lim)
 }
 
 func (s *Server) trlChat(w http.ResponseWriter, r *http.Request) *apiError {
@@ -138,31 +158,41 @@ func (s *Server) trlChat(w http.ResponseWriter, r *http.Request) *apiError {
 		return aerr
 	}
 	lim := s.limits()
-	base, aerr := s.trlParams(body, fields, lim)
+	base, p, aerr := s.trlParams(body, fields, lim)
 	if aerr != nil {
 		return aerr
 	}
 	var convs []json.RawMessage
-	if err := json.Unmarshal(fields["messages"], &convs); err != nil || len(convs) == 0 {
-		return invalid("messages", "messages: expected a non-empty list of conversations (lists of messages)")
+	if err := json.Unmarshal(fields["messages"], &convs); err != nil || convs == nil {
+		return invalid("messages", "messages: expected a list of conversations (lists of messages)")
 	}
 	ids := make([][]int, len(convs))
 	for i, c := range convs {
 		if ids[i], aerr = s.renderChat(c, fmt.Sprintf("messages[%d]", i), fields["chat_template_kwargs"]); aerr != nil {
 			return aerr
 		}
+		ids[i] = p.truncate(ids[i])
 	}
 	return s.trlRun(w, r, base, ids, "messages", lim)
 }
 
-// trlRun generates for each prompt and answers in TRL's shape.
+// trlRun generates for each prompt and answers in TRL's shape. A request
+// aborted by a weight swap or a shutdown is an error, not a 200 with
+// truncated completions: TRL's response cannot say a completion was cut
+// short, and its client raises on the status, so the trainer can retry.
 func (s *Server) trlRun(w http.ResponseWriter, r *http.Request, base engine.Request, prompts [][]int, field string, lim limits) *apiError {
 	if len(prompts) > s.cfg.MaxPrompts {
 		return invalid(field, "%d prompts is over the limit of %d", len(prompts), s.cfg.MaxPrompts)
 	}
+	if len(prompts) == 0 {
+		// vLLM generates nothing, and TRL's server answers empty lists
+		// (logprobs included, whatever was asked).
+		writeJSON(w, http.StatusOK, trlResponse{PromptIDs: [][]int{}, CompletionIDs: [][]int{}, Logprobs: [][][]logprob{}, LogprobTokenIDs: [][][]int{}})
+		return nil
+	}
 	reqs := make([]engine.Request, len(prompts))
 	for i, ids := range prompts {
-		if aerr := checkPrompt(ids, base.MaxTokens, lim, fmt.Sprintf("%s[%d]", field, i)); aerr != nil {
+		if aerr := checkPrompt(ids, base.MaxTokens, "max_tokens", lim, fmt.Sprintf("%s[%d]", field, i)); aerr != nil {
 			return aerr
 		}
 		reqs[i] = base
@@ -171,6 +201,13 @@ func (s *Server) trlRun(w http.ResponseWriter, r *http.Request, base engine.Requ
 	outs, aerr := s.runAll(r.Context(), reqs, nil)
 	if aerr != nil {
 		return aerr
+	}
+	for _, out := range outs {
+		for _, smp := range out.Samples {
+			if smp.FinishReason == engine.FinishAbort {
+				return s.aborted()
+			}
+		}
 	}
 	n := base.N
 	resp := trlResponse{PromptIDs: prompts, CompletionIDs: make([][]int, len(prompts)*n)}

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
+	"io"
 	"math"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/tokenizer/template"
@@ -248,5 +252,222 @@ func TestChatTemplateKwargs(t *testing.T) {
 	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": msgs, "max_tokens": 2, "chat_template_kwargs": kw}, &chat)
 	if len(got) != 2 || !reflect.DeepEqual(got[0], kw) || !reflect.DeepEqual(got[1], kw) {
 		t.Errorf("template variables %v, want %v twice", got, kw)
+	}
+}
+
+// TestTruncatedTopLogprobs checks that processed logprobs list as many
+// alternatives as asked even when top-k kept fewer tokens: vLLM reports
+// the removed ones at −∞, written -9999.
+func TestTruncatedTopLogprobs(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	var out trlOut
+	ts.postOK(t, "/generate/", map[string]any{"prompts": []string{"Once upon a time"}, "max_tokens": 8, "top_k": 2, "logprobs": 5,
+		"generation_kwargs": map[string]any{"seed": 4}}, &out)
+	for pos, lps := range out.Logprobs[0] {
+		if len(lps) != 5 {
+			t.Fatalf("position %d: %d logprobs, want 5: %v", pos, len(lps), lps)
+		}
+		for j, lp := range lps {
+			if removed := j >= 2; removed != (lp == -9999) {
+				t.Errorf("position %d: %v, want two kept tokens then -9999", pos, lps)
+				break
+			}
+		}
+	}
+	var chat struct {
+		Choices []struct {
+			Logprobs struct {
+				Content []chatLP `json:"content"`
+			} `json:"logprobs"`
+		} `json:"choices"`
+	}
+	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "user", "content": "Hi"}}, "max_tokens": 4,
+		"top_k": 2, "logprobs": true, "top_logprobs": 4, "seed": 4}, &chat)
+	for _, c := range chat.Choices[0].Logprobs.Content {
+		if len(c.TopLogprobs) != 4 || c.TopLogprobs[3].Logprob != -9999 {
+			t.Errorf("chat top logprobs %+v, want 4 with the removed at -9999", c.TopLogprobs)
+		}
+	}
+}
+
+// TestTRLEmpty checks that no prompts (or no conversations) get empty
+// lists in every field, as vLLM and TRL's server answer, and that
+// stream: false is accepted.
+func TestTRLEmpty(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	const want = `{"prompt_ids":[],"completion_ids":[],"logprobs":[],"logprob_token_ids":[]}`
+	for _, req := range []struct{ path, body string }{
+		{"/generate/", `{"prompts": []}`},
+		{"/generate/", `{"prompts": [], "logprobs": null, "n": 4, "stream": false}`},
+		{"/chat/", `{"messages": []}`},
+		{"/chat/", `{"messages": [], "logprobs": 3}`},
+	} {
+		status, body := ts.post(t, req.path, req.body)
+		if status != http.StatusOK || strings.TrimSpace(string(body)) != want {
+			t.Errorf("POST %s %s: %d %s, want %s", req.path, req.body, status, body, want)
+		}
+	}
+	// Bad parameters are still refused.
+	if status, _ := ts.post(t, "/generate/", `{"prompts": [], "n": 0}`); status != http.StatusBadRequest {
+		t.Errorf("no prompts with n = 0: %d", status)
+	}
+}
+
+// TestTRLAborted aborts running /generate/ requests, as a weight swap's
+// drain running out or a shutdown does: the client gets a retryable 503
+// that says why, not a 200 with truncated completions.
+func TestTRLAborted(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	for _, shutdown := range []bool{false, true} {
+		type result struct {
+			status int
+			body   []byte
+		}
+		before := ts.eng.Stats().GeneratedTokens
+		done := make(chan result)
+		go func() {
+			body, _ := json.Marshal(map[string]any{"prompts": []string{"Once upon a time"}, "n": 4, "max_tokens": ts.eng.Context() - 16,
+				"generation_kwargs": map[string]any{"ignore_eos": true}})
+			resp, err := http.Post(ts.url+"/generate/", "application/json", bytes.NewReader(body))
+			if err != nil {
+				done <- result{0, []byte(err.Error())}
+				return
+			}
+			defer resp.Body.Close()
+			out, _ := io.ReadAll(resp.Body)
+			done <- result{resp.StatusCode, out}
+		}()
+		for ts.eng.Stats().GeneratedTokens == before { // until it runs
+			select {
+			case r := <-done:
+				t.Fatalf("the request ended before it was aborted: %d %s", r.status, r.body)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		if shutdown {
+			ts.srv.Drain()
+		}
+		ts.eng.AbortAll()
+		r := <-done
+		var e struct {
+			Error struct {
+				Message string `json:"message"`
+				Type    string `json:"type"`
+				Code    string `json:"code"`
+			} `json:"error"`
+		}
+		want := "weight swap"
+		if shutdown {
+			want = "shutting down"
+		}
+		if err := json.Unmarshal(r.body, &e); r.status != http.StatusServiceUnavailable || err != nil || e.Error.Code != "request_aborted" ||
+			!strings.Contains(e.Error.Message, want) || !strings.Contains(e.Error.Message, "retry") {
+			t.Errorf("shutdown %v: %d %s, want a 503 saying %q and retry", shutdown, r.status, r.body, want)
+		}
+	}
+}
+
+// TestGenerationKwargs checks the vLLM sampling fields TRL passes in
+// generation_kwargs (and the OpenAI endpoints take as extras):
+// truncate_prompt_tokens keeps the prompt's last tokens, allowed_token_ids
+// limits what is drawn, bad_words bans words, detokenize and
+// spaces_between_special_tokens are accepted.
+func TestGenerationKwargs(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	const text = "Once upon a time, there was a little girl"
+	ids := ts.tok.Encode(text, true)
+	run := func(kwargs map[string]any) trlOut {
+		t.Helper()
+		var out trlOut
+		ts.postOK(t, "/generate/", map[string]any{"prompts": []string{text}, "n": 2, "max_tokens": 12, "temperature": 0.9,
+			"generation_kwargs": kwargs}, &out)
+		return out
+	}
+
+	out := run(map[string]any{"seed": 1, "truncate_prompt_tokens": 4, "detokenize": false, "spaces_between_special_tokens": false})
+	if !reflect.DeepEqual(out.PromptIDs[0], ids[len(ids)-4:]) {
+		t.Errorf("truncate_prompt_tokens 4: prompt_ids %v, want the last 4 of %v", out.PromptIDs[0], ids)
+	}
+	want, err := ts.eng.Generate(t.Context(), engine.Request{Prompt: ids[len(ids)-4:], N: 2, MaxTokens: 12,
+		Sampling: engine.SamplingParams{Temperature: 0.9, TopP: 1, Seed: 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range want.Samples {
+		if !reflect.DeepEqual(out.CompletionIDs[i], s.Tokens) {
+			t.Errorf("truncated prompt, completion %d: %v, want %v", i, out.CompletionIDs[i], s.Tokens)
+		}
+	}
+	if out := run(map[string]any{"truncate_prompt_tokens": -1}); !reflect.DeepEqual(out.PromptIDs[0], ids) {
+		t.Errorf("truncate_prompt_tokens -1: prompt_ids %v, want %v", out.PromptIDs[0], ids)
+	}
+
+	allowed := []int{5, 17, 300, 301, 302, 303, 411}
+	for _, c := range run(map[string]any{"allowed_token_ids": allowed, "ignore_eos": true}).CompletionIDs {
+		for _, id := range c {
+			if !slices.Contains(allowed, id) {
+				t.Errorf("allowed_token_ids %v: drew %d in %v", allowed, id, c)
+			}
+		}
+	}
+
+	// Ban the words greedy decoding picks first, then check they never come.
+	var greedy trlOut
+	ts.postOK(t, "/generate/", map[string]any{"prompts": []string{text}, "max_tokens": 12, "temperature": 0}, &greedy)
+	var words []string
+	banned := map[int]bool{}
+	for _, id := range greedy.CompletionIDs[0][:3] {
+		w := strings.TrimSpace(ts.tok.Decode([]int{id}, true))
+		if w == "" {
+			continue
+		}
+		words = append(words, w)
+		if ws := ts.tok.Encode(w, false); len(ws) == 1 {
+			banned[ws[0]] = true
+		}
+		if ws := ts.tok.Encode(" "+w, false); len(ws) == 1 {
+			banned[ws[0]] = true
+		}
+	}
+	if len(banned) == 0 {
+		t.Fatalf("no one-token word among %v: the test checks nothing", greedy.CompletionIDs[0][:3])
+	}
+	for _, c := range run(map[string]any{"bad_words": words, "seed": 2}).CompletionIDs {
+		for _, id := range c {
+			if banned[id] {
+				t.Errorf("bad_words %q: drew %d in %v", words, id, c)
+			}
+		}
+	}
+	var banGreedy trlOut
+	ts.postOK(t, "/generate/", map[string]any{"prompts": []string{text}, "max_tokens": 12, "temperature": 0,
+		"generation_kwargs": map[string]any{"bad_words": words}}, &banGreedy)
+	if banned[greedy.CompletionIDs[0][0]] && banGreedy.CompletionIDs[0][0] == greedy.CompletionIDs[0][0] {
+		t.Errorf("bad_words %q: greedy still begins with %d", words, greedy.CompletionIDs[0][0])
+	}
+
+	// The OpenAI endpoints take the same fields.
+	var cmpl completionOut
+	ts.postOK(t, "/v1/completions", map[string]any{"prompt": text, "max_tokens": 8, "allowed_token_ids": allowed, "bad_words": []string{"x"},
+		"truncate_prompt_tokens": 4, "spaces_between_special_tokens": true, "return_token_ids": true, "echo": true, "ignore_eos": true}, &cmpl)
+	c := cmpl.Choices[0]
+	if !reflect.DeepEqual(c.PromptTokenIDs, ids[len(ids)-4:]) || !strings.HasPrefix(c.Text, ts.tok.Decode(ids[len(ids)-4:], true)) {
+		t.Errorf("completions: prompt %v, text %q, want the last 4 prompt tokens echoed", c.PromptTokenIDs, c.Text)
+	}
+	for _, id := range c.TokenIDs {
+		if !slices.Contains(allowed, id) {
+			t.Errorf("completions: drew %d, not allowed", id)
+		}
+	}
+	var chat chatOut
+	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": []map[string]any{{"role": "user", "content": text}}, "max_tokens": 8,
+		"allowed_token_ids": allowed, "truncate_prompt_tokens": 5, "return_token_ids": true, "ignore_eos": true}, &chat)
+	if len(chat.PromptTokenIDs) != 5 {
+		t.Errorf("chat: %d prompt tokens, want 5", len(chat.PromptTokenIDs))
+	}
+	for _, id := range chat.Choices[0].TokenIDs {
+		if !slices.Contains(allowed, id) {
+			t.Errorf("chat: drew %d, not allowed", id)
+		}
 	}
 }

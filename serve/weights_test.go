@@ -16,6 +16,23 @@ import (
 	"github.com/aha-inference/aha/tokenizer"
 )
 
+// newQwenServer serves the tiny Qwen2 checkpoint, whose byte-level
+// vocabulary has tokens holding parts of characters, and returns its folder.
+func newQwenServer(t *testing.T) (*testServer, string) {
+	t.Helper()
+	dir := shared.Path(t, "models/qwen2-tiny/hf")
+	m, err := model.LoadHF(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.FromHF(dir)
+	if err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	return newTestServer(t, m, tok, Config{}, engine.Options{CacheTokens: 4096}), dir
+}
+
 // perturbedCopy writes a copy of the Hugging Face folder dir into a new
 // temporary folder with the BF16 tensor name negated, and returns it.
 func perturbedCopy(t *testing.T, dir, name string) string {
@@ -61,17 +78,8 @@ func perturbedCopy(t *testing.T, dir, name string) string {
 // TestLoadWeights swaps between two checkpoints of one architecture, and
 // checks that failed loads leave the served weights alone.
 func TestLoadWeights(t *testing.T) {
-	dir := shared.Path(t, "models/qwen2-tiny/hf")
-	m, err := model.LoadHF(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.FromHF(dir)
-	if err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	ts := newTestServer(t, m, tok, Config{}, engine.Options{CacheTokens: 4096})
+	ts, dir := newQwenServer(t)
+	tok := ts.tok
 	negated := perturbedCopy(t, dir, "model.norm.weight")
 
 	prompt := tok.Encode("The capital of France is", true)

@@ -260,6 +260,16 @@ func (t *Tokenizer) Piece(id int) string {
 	return t.pieces[id]
 }
 
+// TokenText returns the text of id on its own, as a logprob names it: its
+// piece, with bytes that are not valid UTF-8 (part of a character) replaced
+// the way Decode replaces them, one U+FFFD per maximal invalid subsequence.
+// That is Hugging Face's decode([id]), except that a SentencePiece word
+// keeps its leading space, which decode strips and vLLM puts back. "" if
+// out of range.
+func (t *Tokenizer) TokenText(id int) string {
+	return string(appendLossy(nil, []byte(t.Piece(id))))
+}
+
 // ID returns the id of a vocabulary entry as stored, or -1.
 func (t *Tokenizer) ID(token string) int {
 	if id, ok := t.added.ids[token]; ok {

@@ -414,3 +414,40 @@ func TestConcurrentEncode(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestTokenText checks single tokens' text: Hugging Face's decode([id])
+// for byte-level vocabularies, the piece with its leading space for
+// SentencePiece ones, and one U+FFFD for a token holding the start of a
+// character (not one per byte).
+func TestTokenText(t *testing.T) {
+	for _, path := range []string{"testdata/tokenizers/qwen3", "testdata/vocab/ggml-vocab-llama-spm.gguf"} {
+		tok := load(t, path)
+		partial := 0
+		for id := range tok.VocabSize() {
+			got, piece := tok.TokenText(id), tok.Piece(id)
+			if !utf8.ValidString(got) {
+				t.Fatalf("%s: TokenText(%d) = %q, not valid UTF-8", path, id, got)
+			}
+			if tok.kind == byteLevel {
+				if want := tok.Decode([]int{id}, false); got != want {
+					t.Errorf("%s: TokenText(%d) = %q, Decode %q", path, id, got, want)
+				}
+			} else if utf8.ValidString(piece) && got != piece {
+				t.Errorf("%s: TokenText(%d) = %q, want the piece %q", path, id, got, piece)
+			}
+			if len(piece) >= 2 && !utf8.FullRuneInString(piece) {
+				partial++
+				if got != "\uFFFD" {
+					t.Errorf("%s: TokenText(%d) of the partial character %q = %q, want one U+FFFD", path, id, piece, got)
+				}
+			}
+		}
+		if tok.kind == byteLevel && partial == 0 {
+			t.Errorf("%s: no token holds the start of a character; the test checks nothing", path)
+		}
+	}
+	spm := load(t, "testdata/vocab/ggml-vocab-llama-spm.gguf")
+	if id := spm.ID("▁the"); id < 0 || spm.TokenText(id) != " the" {
+		t.Errorf("SentencePiece ▁the: id %d, text %q, want \" the\"", id, spm.TokenText(id))
+	}
+}
