@@ -443,6 +443,9 @@ func TestDecodeJSON(t *testing.T) {
 	if err != nil || got != want {
 		t.Fatalf("got %q, %v; want %q", got, err, want)
 	}
+	if got, err := EncodeJSON(x); err != nil || got != `{"z": {"n": 3, "f": 3.0, "e": 100.0}, "b": [1], "a": "é"}` {
+		t.Fatalf("EncodeJSON: got %q, %v", got, err)
+	}
 	for _, bad := range []string{`{`, `[1,]`, `1 2`, strings.Repeat("[", 1000) + strings.Repeat("]", 1000)} {
 		if _, err := DecodeJSON([]byte(bad)); err == nil {
 			t.Errorf("DecodeJSON(%.20q) succeeded, want an error", bad)
