@@ -275,7 +275,6 @@ func checkPrompt(ids []int, maxTokens int, lim limits, field string) *apiError {
 // accepted.
 var unsupported = map[string][]string{
 	"response_format":           {`{"type":"text"}`},
-	"tools":                     nil,
 	"tool_choice":               {`"none"`, `"auto"`},
 	"functions":                 nil,
 	"function_call":             {`"none"`, `"auto"`},
