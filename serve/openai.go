@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/serve/toolcall"
 	"github.com/aha-inference/aha/tokenizer/template"
 )
 
@@ -320,15 +321,25 @@ type chatRequest struct {
 	ReturnTokenIDs      bool            `json:"return_token_ids"`
 }
 
+// chatMessage is a response's message: content is null when the model
+// only called tools.
 type chatMessage struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string     `json:"role"`
+	Content   *string    `json:"content"`
+	ToolCalls []toolCall `json:"tool_calls,omitempty"`
+}
+
+// chatDelta is a streamed piece of a message; what is absent is left out.
+type chatDelta struct {
+	Role      string     `json:"role,omitempty"`
+	Content   *string    `json:"content,omitempty"`
+	ToolCalls []toolCall `json:"tool_calls,omitempty"`
 }
 
 type chatChoice struct {
 	Index        int           `json:"index"`
 	Message      *chatMessage  `json:"message,omitempty"`
-	Delta        *chatMessage  `json:"delta,omitempty"`
+	Delta        *chatDelta    `json:"delta,omitempty"`
 	Logprobs     *chatLogprobs `json:"logprobs"`
 	FinishReason *string       `json:"finish_reason"`
 	TokenIDs     []int         `json:"token_ids,omitempty"`
@@ -398,7 +409,12 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 		base.TopLogprobs = *req.TopLogprobs
 	}
 	base.Logprobs = req.Logprobs
-	ids, aerr := s.renderChat(req.Messages, "messages", fields["chat_template_kwargs"])
+	tools, aerr := parseTools(fields["tools"])
+	if aerr != nil {
+		return aerr
+	}
+	findCalls := wantToolCalls(fields["tool_choice"], tools)
+	ids, aerr := s.renderChat(req.Messages, "messages", fields["chat_template_kwargs"], tools)
 	if aerr != nil {
 		return aerr
 	}
@@ -410,7 +426,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 	head := chatResponse{ID: newID("chatcmpl"), Object: "chat.completion", Created: time.Now().Unix(), Model: s.cfg.Name}
 	if req.Stream {
 		head.Object = "chat.completion.chunk"
-		s.streamChat(w, r, head, base, req.ReturnTokenIDs, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+		s.streamChat(w, r, head, base, findCalls, req.ReturnTokenIDs, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 		return nil
 	}
 	out, aerr := s.generate(r.Context(), base, nil)
@@ -424,6 +440,9 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) *apiErr
 	}
 	for _, smp := range out.Samples {
 		c := chatChoice{Index: smp.Index, Message: &chatMessage{Role: "assistant", Content: &smp.Text}, FinishReason: &smp.FinishReason}
+		if findCalls {
+			c.Message, c.FinishReason = toolMessage(smp.Text, smp.FinishReason)
+		}
 		if req.Logprobs {
 			c.Logprobs = &chatLogprobs{Content: []chatLogprob{}}
 			for i, id := range smp.Tokens {
@@ -465,13 +484,15 @@ func byteList(s string) []int {
 	return out
 }
 
-func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, head chatResponse, req engine.Request, returnIDs, includeUsage bool) {
+// streamChat streams the samples of req; with findCalls, their tool calls
+// as toolDelta finds them.
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, head chatResponse, req engine.Request, findCalls, returnIDs, includeUsage bool) {
 	st := startStream(w)
 	// Each choice opens with the assistant's role, as OpenAI streams.
 	empty := ""
 	for i := range req.N {
 		chunk := head
-		chunk.Choices = []chatChoice{{Index: i, Delta: &chatMessage{Role: "assistant", Content: &empty}}}
+		chunk.Choices = []chatChoice{{Index: i, Delta: &chatDelta{Role: "assistant", Content: &empty}}}
 		if returnIDs && i == 0 {
 			chunk.PromptTokenIDs = req.Prompt
 		}
@@ -479,9 +500,19 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, head chatRes
 			return
 		}
 	}
+	// Each sample's events come from one goroutine, in order.
+	parsers := make([]toolcall.Stream, req.N)
+	send := func(c chatChoice) error {
+		chunk := head
+		chunk.Choices = []chatChoice{c}
+		return st.send(chunk)
+	}
 	emit := func(ev engine.Event) error {
-		text := ev.Text
-		c := chatChoice{Index: ev.Sample, Delta: &chatMessage{Content: &text}}
+		c := chatChoice{Index: ev.Sample, Delta: &chatDelta{Content: &ev.Text}, FinishReason: nilIfEmpty(ev.Finish)}
+		var calls []chatChoice
+		if findCalls {
+			c.Delta, c.FinishReason, calls = toolDelta(ev, &parsers[ev.Sample])
+		}
 		if ev.ID >= 0 {
 			if req.Logprobs {
 				c.Logprobs = &chatLogprobs{Content: []chatLogprob{s.chatLogprob(ev.ID, ev.Logprob, ev.Top)}}
@@ -490,12 +521,12 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, head chatRes
 				c.TokenIDs = []int{ev.ID}
 			}
 		}
-		if ev.Finish != "" {
-			c.FinishReason = &ev.Finish
+		for _, c := range append([]chatChoice{c}, calls...) {
+			if err := send(c); err != nil {
+				return err
+			}
 		}
-		chunk := head
-		chunk.Choices = []chatChoice{c}
-		return st.send(chunk)
+		return nil
 	}
 	out, aerr := s.generate(r.Context(), req, emit)
 	if aerr != nil {
@@ -511,16 +542,19 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, head chatRes
 
 // renderChat checks a conversation and renders it into prompt ids, with
 // chat_template_kwargs (e.g. Qwen3's enable_thinking) as extra template
-// variables. Content may be a string or a list of text parts (joined, as
-// vLLM does for text-only models).
-func (s *Server) renderChat(raw json.RawMessage, field string, kwargsRaw json.RawMessage) ([]int, *apiError) {
+// variables and tools (nil: none) as the template's tools. Messages reach
+// the template as vLLM hands them over: content a string (a list of text
+// parts joined, null or absent made ""), tool_calls only on assistant
+// messages, with their arguments decoded (templateToolCalls), and every
+// other field as given, objects keeping their key order.
+func (s *Server) renderChat(raw json.RawMessage, field string, kwargsRaw json.RawMessage, tools any) ([]int, *apiError) {
 	if s.cfg.ChatPrompt == nil {
 		return nil, &apiError{status: http.StatusNotImplemented, message: "this server has no chat template"}
 	}
 	if isNull(raw) {
 		return nil, invalid(field, "%s is required", field)
 	}
-	var msgs []map[string]any
+	var msgs []map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &msgs); err != nil {
 		return nil, invalid(field, "%s: expected a list of messages (objects with role and content)", field)
 	}
@@ -533,26 +567,33 @@ func (s *Server) renderChat(raw json.RawMessage, field string, kwargsRaw json.Ra
 		if m == nil {
 			return nil, invalid(name, "%s: expected a message object, got null", name)
 		}
-		if role, ok := m["role"].(string); !ok || role == "" {
+		var role string
+		if err := json.Unmarshal(m["role"], &role); err != nil || role == "" {
 			return nil, invalid(name+".role", "%s.role: expected a non-empty string", name)
 		}
-		switch c := m["content"].(type) {
-		case nil, string:
-		case []any:
-			text := ""
-			for j, part := range c {
-				p, _ := part.(map[string]any)
-				t, isText := p["text"].(string)
-				if typ, _ := p["type"].(string); typ != "text" || !isText {
-					return nil, invalid(fmt.Sprintf("%s.content[%d]", name, j), "%s.content[%d]: only text parts ({\"type\": \"text\", \"text\": …}) are supported", name, j)
-				}
-				text += t
+		msg := template.Message{}
+		for k, v := range m {
+			var err error
+			if msg[k], err = template.DecodeJSON(v); err != nil {
+				return nil, invalid(name+"."+k, "%s.%s: %v", name, k, err)
 			}
-			m["content"] = text
-		default:
-			return nil, invalid(name+".content", "%s.content: expected a string or a list of text parts", name)
 		}
-		conv[i] = template.Message(m)
+		content, aerr := messageContent(m["content"], name+".content")
+		if aerr != nil {
+			return nil, aerr
+		}
+		msg["content"] = content
+		delete(msg, "tool_calls")
+		if role == "assistant" {
+			calls, aerr := templateToolCalls(m["tool_calls"], name+".tool_calls")
+			if aerr != nil {
+				return nil, aerr
+			}
+			if calls != nil {
+				msg["tool_calls"] = calls
+			}
+		}
+		conv[i] = msg
 	}
 	var kwargs map[string]any
 	if !isNull(kwargsRaw) {
@@ -560,9 +601,41 @@ func (s *Server) renderChat(raw json.RawMessage, field string, kwargsRaw json.Ra
 			return nil, invalid("chat_template_kwargs", "chat_template_kwargs: expected an object of template variables")
 		}
 	}
+	if tools != nil {
+		if kwargs == nil {
+			kwargs = map[string]any{}
+		}
+		kwargs["tools"] = tools
+	}
 	ids, err := s.cfg.ChatPrompt(conv, kwargs)
 	if err != nil {
 		return nil, invalid(field, "rendering the chat template: %v", err)
 	}
 	return ids, nil
+}
+
+// messageContent reads a message's content: a string, a list of text parts
+// (joined), or null or absent ("", as vLLM passes it).
+func messageContent(raw json.RawMessage, field string) (string, *apiError) {
+	if isNull(raw) {
+		return "", nil
+	}
+	var text string
+	if json.Unmarshal(raw, &text) == nil {
+		return text, nil
+	}
+	var parts []any
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", invalid(field, "%s: expected a string or a list of text parts", field)
+	}
+	text = ""
+	for j, part := range parts {
+		p, _ := part.(map[string]any)
+		t, isText := p["text"].(string)
+		if typ, _ := p["type"].(string); typ != "text" || !isText {
+			return "", invalid(fmt.Sprintf("%s[%d]", field, j), "%s[%d]: only text parts ({\"type\": \"text\", \"text\": …}) are supported", field, j)
+		}
+		text += t
+	}
+	return text, nil
 }

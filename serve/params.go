@@ -374,7 +374,6 @@ func checkPrompt(ids []int, maxTokens int, maxField string, lim limits, field st
 // accepted.
 var unsupported = map[string][]string{
 	"response_format":           {`{"type":"text"}`},
-	"tools":                     nil,
 	"tool_choice":               {`"none"`, `"auto"`},
 	"functions":                 nil,
 	"function_call":             {`"none"`, `"auto"`},

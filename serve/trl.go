@@ -162,13 +162,19 @@ func (s *Server) trlChat(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
+	// TRL passes tools to vLLM's LLM.chat, which renders them with every
+	// conversation; they change only the prompt (the response is token ids).
+	tools, aerr := parseTools(fields["tools"])
+	if aerr != nil {
+		return aerr
+	}
 	var convs []json.RawMessage
 	if err := json.Unmarshal(fields["messages"], &convs); err != nil || convs == nil {
 		return invalid("messages", "messages: expected a list of conversations (lists of messages)")
 	}
 	ids := make([][]int, len(convs))
 	for i, c := range convs {
-		if ids[i], aerr = s.renderChat(c, fmt.Sprintf("messages[%d]", i), fields["chat_template_kwargs"]); aerr != nil {
+		if ids[i], aerr = s.renderChat(c, fmt.Sprintf("messages[%d]", i), fields["chat_template_kwargs"], tools); aerr != nil {
 			return aerr
 		}
 		ids[i] = p.truncate(ids[i])

@@ -25,6 +25,7 @@ func runChat(args []string) error {
 	modelPath := fs.String("m", "", "model: a GGUF file or a Hugging Face folder (default: the embedded stories260K)")
 	system := fs.String("system", "", "system message")
 	templateFile := fs.String("template", "", "chat template file overriding the model's")
+	toolsFile := fs.String("tools", "", "JSON file with a list of tools (OpenAI's {\"type\": \"function\", \"function\": …}) for the template; the model's tool calls are printed as it writes them")
 	var sf samplingFlags
 	sf.register(fs)
 	sf.maxTokens = 512
@@ -33,6 +34,14 @@ func runChat(args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var vars map[string]any
+	if *toolsFile != "" {
+		tools, err := readTools(*toolsFile)
+		if err != nil {
+			return err
+		}
+		vars = map[string]any{"tools": tools}
+	}
 	l, err := loadOn(*modelPath, sf.device, sf.threads)
 	if err != nil {
 		return err
@@ -61,7 +70,7 @@ func runChat(args []string) error {
 			continue
 		}
 		msgs = append(msgs, template.Message{"role": "user", "content": line})
-		prompt, _, err := l.chatPrompt(l.model.Path, msgs, *templateFile, nil)
+		prompt, _, err := l.chatPrompt(l.model.Path, msgs, *templateFile, vars)
 		if err != nil {
 			return err
 		}
@@ -79,4 +88,21 @@ func runChat(args []string) error {
 		fmt.Println()
 		msgs = append(msgs, template.Message{"role": "assistant", "content": out.Samples[0].Text})
 	}
+}
+
+// readTools reads a JSON list of tools, keeping each object's key order
+// (templates print tool schemas with tojson).
+func readTools(path string) (any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--tools: %w", err)
+	}
+	tools, err := template.DecodeJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("--tools %s: %w", path, err)
+	}
+	if _, ok := tools.([]any); !ok {
+		return nil, fmt.Errorf("--tools %s: want a JSON list of tools", path)
+	}
+	return tools, nil
 }

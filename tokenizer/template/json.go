@@ -305,6 +305,19 @@ func pyFloat(f float64) string {
 	return s
 }
 
+// EncodeJSON writes v as transformers' tojson writes it with no options,
+// Python's json.dumps(v, ensure_ascii=False): ", " and ": " between items,
+// objects from DecodeJSON in their own order, integers without a point.
+// vLLM writes the arguments of the tool calls it parses this way.
+func EncodeJSON(v any) (string, error) {
+	o := jsonOptions{itemSep: ", ", keySep: ": "}
+	var b strings.Builder
+	if err := o.encode(&b, reflect.ValueOf(v), 0); err != nil {
+		return "", fmt.Errorf("encode JSON: %w", err)
+	}
+	return b.String(), nil
+}
+
 // DecodeJSON decodes JSON into the values a template sees when transformers
 // is handed the same JSON through Python's json.loads: objects keep their key
 // order (so tojson writes them back unchanged), and integers stay integers

@@ -1,6 +1,7 @@
 package template
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,6 +95,82 @@ func TestExpected(t *testing.T) {
 			}
 			if got != c.Expected {
 				t.Errorf("render differs from transformers\n got %q\nwant %q", got, c.Expected)
+			}
+		})
+	}
+}
+
+// toolCase is one file of testdata/tools: a shared template rendered with
+// tools by @huggingface/jinja and checked against Python's jinja2
+// (testdata/gen-tools). Messages, tools and variables are decoded as
+// DecodeJSON decodes them, so objects keep their order, as in Python.
+type toolCase struct {
+	Template            string                       `json:"template"`
+	TemplateSHA256      string                       `json:"template_sha256"`
+	Messages            []map[string]json.RawMessage `json:"messages"`
+	AddGenerationPrompt bool                         `json:"add_generation_prompt"`
+	Tools               json.RawMessage              `json:"tools"`
+	Variables           map[string]json.RawMessage   `json:"variables"`
+	Expected            *string                      `json:"expected"`
+	Error               string                       `json:"error"`
+}
+
+// TestToolCases renders every tool case and wants the reference's output
+// byte for byte, or its template's raise_exception message.
+func TestToolCases(t *testing.T) {
+	files, err := filepath.Glob("testdata/tools/*.json")
+	if err != nil || len(files) < 30 {
+		t.Fatalf("%d tool cases in testdata/tools (%v), want at least 30", len(files), err)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c toolCase
+			if err := json.Unmarshal(data, &c); err != nil {
+				t.Fatal(err)
+			}
+			src, _ := loadTemplate(t, c.Template)
+			if sum := fmt.Sprintf("%x", sha256.Sum256([]byte(src))); sum != c.TemplateSHA256 {
+				t.Fatalf("template sha256 %s, the case was rendered from %s", sum, c.TemplateSHA256)
+			}
+			decode := func(raw json.RawMessage) any {
+				v, err := DecodeJSON(raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			ctx := Context{AddGenerationPrompt: c.AddGenerationPrompt, Vars: map[string]any{"tools": decode(c.Tools)}}
+			for k, v := range c.Variables {
+				ctx.Vars[k] = decode(v)
+			}
+			for _, m := range c.Messages {
+				msg := Message{}
+				for k, v := range m {
+					msg[k] = decode(v)
+				}
+				ctx.Messages = append(ctx.Messages, msg)
+			}
+			tmpl, err := Parse(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tmpl.Render(ctx)
+			if c.Expected == nil {
+				var raised *RaisedError
+				if !errors.As(err, &raised) || raised.Message != c.Error {
+					t.Fatalf("got %q, %v; want the template to raise %q", got, err, c.Error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != *c.Expected {
+				t.Errorf("render differs from the reference\n got %q\nwant %q", got, *c.Expected)
 			}
 		})
 	}
@@ -365,6 +442,9 @@ func TestDecodeJSON(t *testing.T) {
 	want := `{"z": {"n": 3, "f": 3.0, "e": 100.0}, "b": [1], "a": "é"}|2|é|True|zba`
 	if err != nil || got != want {
 		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+	if got, err := EncodeJSON(x); err != nil || got != `{"z": {"n": 3, "f": 3.0, "e": 100.0}, "b": [1], "a": "é"}` {
+		t.Fatalf("EncodeJSON: got %q, %v", got, err)
 	}
 	for _, bad := range []string{`{`, `[1,]`, `1 2`, strings.Repeat("[", 1000) + strings.Repeat("]", 1000)} {
 		if _, err := DecodeJSON([]byte(bad)); err == nil {
