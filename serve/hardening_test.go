@@ -181,3 +181,33 @@ func TestHugeContentLength(t *testing.T) {
 		t.Errorf("status %d, want 413", resp.StatusCode)
 	}
 }
+
+// TestSequenceLogprobsBounded: a small request whose response would be
+// gigabytes (the binary format pads every sequence to the longest) is a
+// 400 naming the limit, answered before anything is scored.
+func TestSequenceLogprobsBounded(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{MaxLogprobs: 100}, engine.Options{})
+	seqs := make([][]int, 4096)
+	lens := make([]int, 4096)
+	for i := range seqs {
+		seqs[i] = []int{1, 2}
+		lens[i] = 1
+	}
+	long := make([]int, 1000)
+	for i := range long {
+		long[i] = 1 + i%400
+	}
+	seqs[0] = long
+	body := map[string]any{"sequences": seqs, "prompt_lengths": lens, "top_logprobs": 100, "response_format": "binary"}
+	start := time.Now()
+	status, out := ts.post(t, "/get_sequence_logprobs/", body)
+	if status != http.StatusBadRequest || !strings.Contains(string(out), "limit") || !strings.Contains(string(out), `"param":"sequences"`) {
+		t.Errorf("status %d: %s", status, out)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the refusal took %v: it must come before scoring", d)
+	}
+	if s := ts.eng.Stats(); s.PromptTokens != 0 {
+		t.Errorf("%d prompt tokens were computed before refusing", s.PromptTokens)
+	}
+}

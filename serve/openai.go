@@ -37,14 +37,15 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request) *apiError {
 }
 
 // modelObject is OpenAI's Model object for the served model, with vLLM's
-// root and max_model_len.
+// root and max_model_len. The root is the served name, not the model's
+// path: clients need not learn the server's file system.
 func (s *Server) modelObject() map[string]any {
 	return map[string]any{
 		"id":            s.cfg.Name,
 		"object":        "model",
 		"created":       s.started.Unix(),
 		"owned_by":      "aha",
-		"root":          s.cfg.Engine.Model().Path,
+		"root":          s.cfg.Name,
 		"max_model_len": s.cfg.Engine.Context(),
 	}
 }

@@ -270,6 +270,10 @@ func nonNil(ids []int) []int {
 
 // --- /get_sequence_logprobs/ ---
 
+// maxLogprobEntries bounds a /get_sequence_logprobs/ response: 2²⁴
+// logprobs with their token ids are 128 MiB of arrays before encoding.
+const maxLogprobEntries = 1 << 24
+
 type sequenceLogprobsRequest struct {
 	Sequences      [][]int  `json:"sequences"`
 	PromptLengths  []int    `json:"prompt_lengths"`
@@ -330,6 +334,23 @@ func (s *Server) sequenceLogprobs(w http.ResponseWriter, r *http.Request) *apiEr
 				return invalid(field, "%s: token id %d at position %d is outside the vocabulary (0…%d)", field, id, j, lim.vocab-1)
 			}
 		}
+	}
+
+	// The response holds an entry per scored position and alternative, and
+	// the binary format pads every sequence to the longest: refuse what
+	// would not fit before computing or allocating anything.
+	entries, longest := 0, 0
+	for i, seq := range req.Sequences {
+		entries += len(seq) - req.PromptLengths[i]
+		longest = max(longest, len(seq)-req.PromptLengths[i])
+	}
+	padded := ""
+	if req.ResponseFormat == "binary" {
+		entries, padded = len(req.Sequences)*longest, ", every sequence padded to the longest"
+	}
+	if entries*max(top, 1) > maxLogprobEntries {
+		return invalid("sequences", "the response would hold %d logprobs (%d positions × %d alternatives%s), over the limit of %d: send fewer or shorter sequences per request",
+			entries*max(top, 1), entries, max(top, 1), padded, maxLogprobEntries)
 	}
 
 	scores, aerr := s.scoreAll(r.Context(), req.Sequences, req.PromptLengths, engine.SamplingParams{Temperature: temp, TopP: 1}, mode, top)
