@@ -211,3 +211,24 @@ func TestSequenceLogprobsBounded(t *testing.T) {
 		t.Errorf("%d prompt tokens were computed before refusing", s.PromptTokens)
 	}
 }
+
+// TestTemplateKwargsReserved: chat_template_kwargs cannot smuggle in tools
+// (which the top-level field validates) or variables the server sets.
+func TestTemplateKwargsReserved(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	for _, name := range []string{"tools", "messages", "add_generation_prompt", "bos_token"} {
+		body := `{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "chat_template_kwargs": {"` + name + `": [{"x": 1}]}}`
+		for _, path := range []string{"/v1/chat/completions", "/chat/"} {
+			b := body
+			if path == "/chat/" {
+				b = `{"messages": [[{"role": "user", "content": "hi"}]], "max_tokens": 2, "chat_template_kwargs": {"` + name + `": [{"x": 1}]}}`
+			}
+			if status, out := ts.post(t, path, b); status != http.StatusBadRequest || !strings.Contains(string(out), "chat_template_kwargs."+name) {
+				t.Errorf("%s with chat_template_kwargs.%s: %d %s", path, name, status, out)
+			}
+		}
+	}
+	var ok struct{}
+	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": []map[string]string{{"role": "user", "content": "hi"}}, "max_tokens": 2,
+		"chat_template_kwargs": map[string]any{"enable_thinking": false}}, &ok)
+}

@@ -601,6 +601,13 @@ func (s *Server) renderChat(raw json.RawMessage, field string, kwargsRaw json.Ra
 		if err := json.Unmarshal(kwargsRaw, &kwargs); err != nil {
 			return nil, invalid("chat_template_kwargs", "chat_template_kwargs: expected an object of template variables")
 		}
+		// These variables come from the request's own fields (tools are
+		// validated there) or the tokenizer: one way to set each.
+		for _, name := range []string{"messages", "tools", "add_generation_prompt", "bos_token", "eos_token"} {
+			if _, ok := kwargs[name]; ok {
+				return nil, invalid("chat_template_kwargs."+name, "chat_template_kwargs may not set %s: it comes from the request's own fields or the tokenizer", name)
+			}
+		}
 	}
 	if tools != nil {
 		if kwargs == nil {
