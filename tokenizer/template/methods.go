@@ -128,12 +128,34 @@ func splitMethod(fromRight bool) exec.Method[string] {
 			}
 			parts = splitSep(s, sep, limit, fromRight)
 		}
-		out := make([]any, len(parts))
+		out := make(list, len(parts))
 		for i, p := range parts {
 			out[i] = p
 		}
 		return out, nil
 	}
+}
+
+// list is a list a template indexes as Python does. gonja refuses the
+// negative index that reaches the first item (x[-1] of a one-item list,
+// x[-2] of two), so the Qwen3 template's content.split('</think>')[-1]
+// failed on content without text before the tag. Split results and the
+// lists Render passes in are lists.
+type list []any
+
+// GetItem implements gonja's exec.ItemGetter.
+func (l list) GetItem(key any) (*exec.Value, bool) {
+	i, ok := key.(int)
+	if !ok {
+		return exec.AsValue(nil), false
+	}
+	if i < 0 {
+		i += len(l)
+	}
+	if i < 0 || i >= len(l) {
+		return exec.AsValue(nil), false
+	}
+	return exec.AsValue(l[i]), true
 }
 
 func splitSep(s, sep string, limit int, fromRight bool) []string {

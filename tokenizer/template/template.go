@@ -135,7 +135,7 @@ func (t *Template) Render(c Context) (out string, err error) {
 	// Each message is copied: transformers' sandbox never lets a template
 	// change the caller's conversation, and this makes sure no path through
 	// gonja can.
-	messages := make([]any, len(c.Messages))
+	messages := make(list, len(c.Messages))
 	for i, m := range c.Messages {
 		messages[i] = maps.Clone(map[string]any(m))
 	}

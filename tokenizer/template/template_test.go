@@ -215,17 +215,19 @@ type pythonCase struct {
 // None of the chat templates in the shared test data runs into them; the test
 // fails when one starts to match, so that the list stays true.
 var knownGaps = map[string]string{
-	"print-none-bool":  "gonja prints none as an empty string, Python as None; and 2**10 as a float",
-	"print-list-dict":  "gonja prints none inside a list as nothing, Python as None",
-	"undefined-tests":  "gonja has no undefined distinct from none: a variable set to none is not defined",
-	"str-concat-tilde": "gonja prints none as an empty string, Python as None",
-	"filter-misc":      "gonja's default replaces none too, Python's only undefined",
-	"str-unicode-len":  "gonja indexes strings by byte, Python by character",
-	"str-format":       "gonja does not implement Python's % string formatting (an error here, not a panic)",
-	"filter-dictsort":  "gonja's dictsort sees no items in an ordered dict (a template literal or DecodeJSON object)",
-	"filter-abs-round": "gonja rounds halves away from zero, Python to even",
-	"dict-methods":     "gonja's dict methods turn an ordered dict into a Go map, losing its order",
-	"undefined-concat": "gonja concatenates undefined as an empty string, Python raises an error",
+	"str-index-negative":          "gonja refuses the negative index that reaches a string's first character, and indexes bytes",
+	"list-literal-index-negative": "gonja refuses the negative index that reaches the first item of a list literal (split results and messages index as Python)",
+	"print-none-bool":             "gonja prints none as an empty string, Python as None; and 2**10 as a float",
+	"print-list-dict":             "gonja prints none inside a list as nothing, Python as None",
+	"undefined-tests":             "gonja has no undefined distinct from none: a variable set to none is not defined",
+	"str-concat-tilde":            "gonja prints none as an empty string, Python as None",
+	"filter-misc":                 "gonja's default replaces none too, Python's only undefined",
+	"str-unicode-len":             "gonja indexes strings by byte, Python by character",
+	"str-format":                  "gonja does not implement Python's % string formatting (an error here, not a panic)",
+	"filter-dictsort":             "gonja's dictsort sees no items in an ordered dict (a template literal or DecodeJSON object)",
+	"filter-abs-round":            "gonja rounds halves away from zero, Python to even",
+	"dict-methods":                "gonja's dict methods turn an ordered dict into a Go map, losing its order",
+	"undefined-concat":            "gonja concatenates undefined as an empty string, Python raises an error",
 }
 
 // TestPython compares the renderer with Python's jinja2 on small programs
@@ -595,6 +597,37 @@ func TestConcurrentRender(t *testing.T) {
 	for range 8 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestQwen3ThinkTagOnly: Qwen3's template splits assistant content on
+// </think> and indexes the last part; content with nothing before the tag
+// (a one-item or empty-first split) renders as transformers renders it.
+// The expected texts are Python jinja2's, in transformers' environment.
+func TestQwen3ThinkTagOnly(t *testing.T) {
+	src, vars := loadTemplate(t, "chat_templates/Qwen-Qwen3-0.6B.jinja")
+	tpl, err := Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		content string
+		last    bool
+		want    string
+	}{
+		{"</think>", false, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<|im_end|>\n<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n"},
+		{"</think>", true, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n<|im_end|>\n"},
+		{"</think>b", true, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nb<|im_end|>\n"},
+		{"a</think>", true, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\na\n</think>\n\n<|im_end|>\n"},
+	} {
+		msgs := []Message{{"role": "user", "content": "hi"}, {"role": "assistant", "content": c.content}}
+		if !c.last {
+			msgs = append(msgs, Message{"role": "user", "content": "x"})
+		}
+		got, err := tpl.Render(Context{Messages: msgs, AddGenerationPrompt: !c.last, Vars: vars})
+		if err != nil || got != c.want {
+			t.Errorf("assistant content %q (last %v): %v\n got %q\nwant %q", c.content, c.last, err, got, c.want)
 		}
 	}
 }
