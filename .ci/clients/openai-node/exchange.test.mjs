@@ -18,7 +18,9 @@ const baseURL = process.env.AHA_BASE_URL;
 if (!baseURL) {
   throw new Error('set AHA_BASE_URL to a running aha serve, e.g. http://127.0.0.1:8000/v1 (or use ./run)');
 }
-const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
+// AHA_API_KEY is the key the server was started with (--api-key), if any.
+const apiKey = process.env.AHA_API_KEY;
+const client = new OpenAI({ baseURL, apiKey: apiKey ?? 'unused', maxRetries: 0, timeout: 60_000 });
 
 const PROMPT = 'Once upon a time,';
 // Echoed prompts come back token by token; é is one token of stories260K's
@@ -487,6 +489,11 @@ describe('chat completions', () => {
 
 describe('errors', () => {
   const bad = (param) => ({ status: 400, param });
+
+  it('a wrong API key is an AuthenticationError (when the server has one)', { skip: !apiKey && 'the server runs without --api-key' }, async () => {
+    const stranger = new OpenAI({ baseURL, apiKey: apiKey + 'x', maxRetries: 0 });
+    await expectError(() => stranger.models.list(), OpenAI.AuthenticationError, { status: 401 });
+  });
 
   it('completions: max_tokens = 0 is a BadRequestError naming max_tokens', async () => {
     await expectError(() => client.completions.create({ model, prompt: PROMPT, max_tokens: 0 }), OpenAI.BadRequestError, bad('max_tokens'));
