@@ -21,8 +21,9 @@
 // quote at most 1 KiB of a line.
 //
 // A slow, crashed or confused program costs only the sample at hand: the
-// error is returned for that sample, the program is killed if it may still
-// be working, and a fresh one is started for the next sample.
+// error is returned for that sample, the program's whole process group is
+// killed if it may still be working (so a shell's children go too), and a
+// fresh one is started for the next sample.
 package rewardcmd
 
 import (
@@ -76,7 +77,8 @@ type line struct {
 	overlong bool
 }
 
-// New prepares the program command (run by sh -c) with a per-sample timeout. The program's stderr goes to stderr:
+// New prepares the program command (run by sh -c, in a process group of
+// its own) with a per-sample timeout. The program's stderr goes to stderr:
 // an *os.File is handed to it directly and any other writer is fed through
 // exec's fixed-size copy, so its stderr never blocks it on aha nor piles
 // up in aha's memory. The process starts with the first sample.
@@ -88,8 +90,9 @@ func New(command string, timeout time.Duration, stderr io.Writer) *Process {
 func (p *Process) start() error {
 	cmd := exec.Command("sh", "-c", p.command)
 	cmd.Stderr = p.stderr
-	// A killed shell's children may hold its pipes open; do not wait on
-	// them for long.
+	ownGroup(cmd)
+	// A child that left the process group may hold the pipes open; do not
+	// wait on it for long.
 	cmd.WaitDelay = time.Second
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -149,14 +152,16 @@ func readLines(stdout io.Reader, lines chan<- line, dead <-chan struct{}) {
 	}
 }
 
-// stop kills the program and reaps it; p.mu is held. It returns how the
-// process ended.
+// stop kills the program's process group and reaps it; p.mu is held. It
+// returns how the process ended.
 func (p *Process) stop() string {
 	if p.cmd == nil {
 		return ""
 	}
+	// The group is killed before its leader is reaped, while its number
+	// cannot belong to anyone else.
+	killGroup(p.cmd.Process)
 	p.stdin.Close()
-	p.cmd.Process.Kill()
 	close(p.dead)
 	err := p.cmd.Wait()
 	p.cmd = nil
@@ -310,8 +315,9 @@ func quote(b []byte) string {
 	return fmt.Sprintf("%q… (truncated, %d bytes)", b[:maxQuote], len(b))
 }
 
-// Close ends the program: stdin is closed so it can finish, and it is
-// killed if it has not after a second.
+// Close ends the program: stdin is closed so it can finish, its process
+// group is killed if it has not after a second, and whatever it left
+// running in its group is killed too.
 func (p *Process) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -324,8 +330,12 @@ func (p *Process) Close() error {
 	var err error
 	select {
 	case err = <-exited:
+		// Background children outlive the leader. Its number stays
+		// reserved while any of them remain in its group; with none left,
+		// only pids wrapping around between these lines could reuse it.
+		killGroup(p.cmd.Process)
 	case <-time.After(time.Second):
-		p.cmd.Process.Kill()
+		killGroup(p.cmd.Process)
 		err = <-exited
 	}
 	close(p.dead)

@@ -36,6 +36,8 @@ const rewardScript = `while IFS= read -r line; do
 	deaf) echo "{\"id\": $id, \"reward\": ${#c}}"; exec sleep 1000 ;;
 	slow) sleep 10 ;;
 	die) exit 3 ;;
+	hang) sleep 1000 & echo $! >>pids; echo $$ >>pids; wait ;;
+	orphan) sleep 1000 >/dev/null 2>&1 & echo $! >>pids ;;
 	esac
 	echo "{\"id\": $id, \"reward\": ${#c}}"
 done
@@ -43,14 +45,15 @@ done
 
 // script starts the test's reward program the way a user would write
 // one: a shell changing directory before running an interpreter, which is
-// therefore the shell's child.
-func script(t *testing.T, timeout time.Duration) *Process {
+// therefore the shell's child. It returns the program's directory, where
+// it notes the pids of what it starts.
+func script(t *testing.T, timeout time.Duration) (*Process, string) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "reward.sh"), []byte(rewardScript), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return New(fmt.Sprintf("cd '%s' && sh reward.sh", dir), timeout, io.Discard)
+	return New(fmt.Sprintf("cd '%s' && sh reward.sh", dir), timeout, io.Discard), dir
 }
 
 type sample struct {
@@ -64,7 +67,7 @@ func score(p *Process, completion string) (Reward, error) {
 // Every sample gets its own reward or an error of its own, whatever the
 // program prints, and the sample after gets its own reward again.
 func TestRewardPerSample(t *testing.T) {
-	p := script(t, 2*time.Second)
+	p, _ := script(t, 2*time.Second)
 	defer p.Close()
 
 	r, err := score(p, "verdict")
@@ -107,7 +110,7 @@ func TestRewardPerSample(t *testing.T) {
 // Output without a newline fails its sample once it passes the longest
 // line, long before the timeout and without being held whole.
 func TestRewardEndlessLine(t *testing.T) {
-	p := script(t, 3*time.Second)
+	p, _ := script(t, 3*time.Second)
 	defer p.Close()
 	start := time.Now()
 	if _, err := score(p, "endless"); err == nil || !strings.Contains(err.Error(), "a line over 1048576 bytes") {
@@ -129,7 +132,7 @@ func TestRewardEndlessLine(t *testing.T) {
 // A program that stops reading its stdin cannot hold a large sample's
 // write past the timeout.
 func TestRewardStoppedReading(t *testing.T) {
-	p := script(t, 2*time.Second)
+	p, _ := script(t, 2*time.Second)
 	if r, err := score(p, "deaf"); err != nil || r.Reward != 4 {
 		t.Fatalf("deaf: reward %v, %v", r.Reward, err)
 	}
@@ -153,7 +156,7 @@ func TestRewardStoppedReading(t *testing.T) {
 }
 
 func TestRewardConcurrent(t *testing.T) {
-	p := script(t, 5*time.Second)
+	p, _ := script(t, 5*time.Second)
 	defer p.Close()
 	errs := make(chan error, 20)
 	for i := range 20 {
