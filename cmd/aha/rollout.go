@@ -73,7 +73,7 @@ func runRollout(args []string) error {
 	fs.BoolVar(&f.prefillThink, "prefill-think", false, "start the assistant turn with \"<think>\" (the format check then counts it)")
 	fs.StringVar(&f.shard, "shard", "", "K/N: run only the prompts i with i mod N = K; N alone takes K from $JOB_COMPLETION_INDEX")
 	fs.BoolVar(&f.force, "force", false, "start OUT afresh instead of resuming it")
-	fs.StringVar(&f.rewardCmd, "reward-cmd", "", "score with this long-running command (sh -c): one JSON sample per line in, one JSON object with \"reward\" per line out")
+	fs.StringVar(&f.rewardCmd, "reward-cmd", "", "score with this long-running command (sh -c): one JSON sample per line in, {\"id\":N,…}, one JSON object per line out, {\"id\":N,\"reward\":R}")
 	fs.DurationVar(&f.rewardTimeout, "reward-timeout", 30*time.Second, "with --reward-cmd: longest wait for one reward")
 	fs.StringVar(&f.logicWeights, "logic-weights", "1,-1,2,-1.5,-2", "rewards of the logic tasks: format ok, format bad, answer correct, wrong, unparseable")
 	fs.StringVar(&f.mathWeights, "math-weights", "0,0,1,0,0", "rewards of math answers, in the same order")

@@ -234,7 +234,7 @@ func TestRolloutData(t *testing.T) {
 
 	rewarded := filepath.Join(dir, "rewarded.jsonl")
 	mustRollout(t, "rollout", "-o", rewarded, "--data", data, "-n", "2", "--max-tokens", "8",
-		"--reward-cmd", `while read -r line; do echo '{"reward": 0.5, "verdict": "custom"}'; done`)
+		"--reward-cmd", `while read -r line; do id=${line#'{"id":'}; echo "{\"id\": ${id%%,*}, \"reward\": 0.5, \"verdict\": \"custom\"}"; done`)
 	for _, r := range recordSetRecords(t, rewarded) {
 		if r.Reward != 0.5 || r.Verdict != "custom" || r.RewardError != "" {
 			t.Errorf("reward command: %+v", r)
