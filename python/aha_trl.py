@@ -213,6 +213,7 @@ class AhaClient:
         self.keep, self.dtype = keep, dtype
         self.last_sync = None  # {"path", "write_s", "load_s", "bytes"} of the last sync
         self._pending = {}
+        self._config = None
         self._step = 0
         self.check_server(connection_timeout)
 
@@ -317,12 +318,12 @@ class AhaClient:
         if not self._pending:
             return
         tensors, self._pending = self._pending, {}
-        config = self._config_dir()
+        config = self._config_files()
 
         def write(d):
-            for f in ("config.json", "generation_config.json"):
-                if os.path.exists(os.path.join(config, f)):
-                    shutil.copyfile(os.path.join(config, f), os.path.join(d, f))
+            for f, data in config.items():
+                with open(os.path.join(d, f), "wb") as fh:
+                    fh.write(data)
             write_safetensors(os.path.join(d, "model.safetensors"), tensors)
 
         self._publish(write)
@@ -368,15 +369,25 @@ class AhaClient:
         for n in steps[:-self.keep]:
             shutil.rmtree(os.path.join(self.checkpoint_dir, n), ignore_errors=True)
 
-    def _config_dir(self):
-        if self.config_dir is None:
-            root = _check(self.session.get(f"{self.base_url}/v1/models"), "GET /v1/models")["data"][0]["root"]
-            if not os.path.isfile(os.path.join(root, "config.json")):
+    def _config_files(self):
+        """config.json and generation_config.json, read once: the folder
+        they come from may be a policy folder pruned later."""
+        if self._config is None:
+            d = self.config_dir or self.served_path()
+            if not os.path.isfile(os.path.join(d, "config.json")):
                 raise AhaWeightSyncError(
-                    f"the server serves {root}, which is not a Hugging Face folder readable here; "
-                    "pass config_dir, a folder with the model's config.json")
-            self.config_dir = root
-        return self.config_dir
+                    f"{d} is not a Hugging Face folder readable here (it has no config.json); "
+                    "pass config_dir, a folder with the served model's config.json")
+            self._config = {}
+            for f in ("config.json", "generation_config.json"):
+                if os.path.isfile(os.path.join(d, f)):
+                    with open(os.path.join(d, f), "rb") as fh:
+                        self._config[f] = fh.read()
+        return self._config
+
+    def served_path(self):
+        """The file or folder the server serves, as GET /v1/models reports it."""
+        return _check(self.session.get(f"{self.base_url}/v1/models"), "GET /v1/models")["data"][0]["root"]
 
     def _to_host(self, t):
         if isinstance(t, HostTensor):

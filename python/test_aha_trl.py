@@ -139,7 +139,7 @@ class TestCase(unittest.TestCase):
         return out["completion_ids"][0]
 
     def served(self, client):
-        return client.session.get(f"{client.base_url}/v1/models").json()["data"][0]["root"]
+        return client.served_path()
 
     def policies(self):
         return sorted(os.listdir(self.dir))
@@ -216,6 +216,19 @@ class TestClient(TestCase):
         self.assertEqual(self.policies(), ["policy-000001"])  # the failed folder is removed
         self.assertEqual(self.served(c), served)
         self.assertEqual(self.greedy(c), before)
+
+    def test_resumed_run_numbers_on_and_keeps_the_config(self):
+        first = aha_trl.AhaClient(base_url=self.server.url, checkpoint_dir=self.dir)
+        first.update_model_params(FakeModel(base_tensors()))
+        # A new client while the server serves one of the folders it will
+        # prune: its config must outlive that folder.
+        c = aha_trl.AhaClient(base_url=self.server.url, checkpoint_dir=self.dir)
+        for _ in range(2):
+            for name, p in FakeModel(changed_tensors()).named_parameters():
+                c.update_named_param(name, p)
+            c.reset_prefix_cache()
+        self.assertEqual(self.policies(), ["policy-000003"])
+        self.assertEqual(self.served(c), os.path.join(self.dir, "policy-000003"))
 
     def test_config_dir(self):
         bad = tempfile.mkdtemp(dir=_tmp)
