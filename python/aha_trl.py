@@ -13,7 +13,7 @@ TRL a client that does that, so a stock trainer runs unchanged:
                                           vllm_server_base_url="http://127.0.0.1:8000"))
     trainer.train()
 
-How TRL syncs (TRL 0.19 to 1.10, read at commit f2cd577): only the main
+How TRL syncs (TRL 0.19 to 1.10.0.dev0, commit f2cd577): only the main
 process builds a VLLMClient and calls init_communicator() on it, inside the
 trainer's constructor (GRPOTrainer.__init__ in 0.x, VLLMGeneration._init_vllm
 in 1.x). Before each generation after an optimizer step the main process calls
@@ -33,6 +33,8 @@ installed here:
   server has swapped, deletes the older policy-* folders. On a failed load
   the new folder is removed and AhaWeightSyncError says why; the server
   keeps serving the previous weights.
+- generate, chat and TRL's other requests: TRL's own methods, over the
+  client's HTTP session (aha serves TRL 1.10's vllm-serve contract).
 - update_model_params(model): the same for a model at hand, through
   model.save_pretrained(dir, safe_serialization=True); a PEFT model is
   merged (merge_adapter), its base weights sent, and unmerged, as TRL does.
@@ -422,10 +424,13 @@ def install(**options):
     """Makes TRL's trainers use aha in server mode: every TRL module that
     holds TRL's VLLMClient gets a subclass built on AhaClient instead, which
     takes AhaClient's keyword options (checkpoint_dir, config_dir, keep,
-    dtype, server_checkpoint_dir). Call it before the trainer is built.
-    Returns the subclass."""
+    dtype, server_checkpoint_dir) and keeps TRL's generate and chat. Call
+    it before the trainer is built. Returns the subclass."""
     base = _trl_client_class()
-    cls = type("AhaVLLMClient", (AhaClient, base), {"__doc__": AhaClient.__doc__})
+    # Generation stays TRL's own: its arguments and results are what that
+    # version's trainers pass and expect (they changed over TRL's releases).
+    ns = {name: getattr(base, name) for name in ("generate", "chat") if hasattr(base, name)}
+    cls = type("AhaVLLMClient", (AhaClient, base), {"__doc__": AhaClient.__doc__, **ns})
     if options:
         init = AhaClient.__init__
 

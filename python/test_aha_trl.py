@@ -271,7 +271,8 @@ class TestUnreachable(unittest.TestCase):
 #
 # TRL cannot be installed here, so these modules stand in for the two parts of
 # it that install() touches, with the same names: trl.generation.vllm_client
-# (VLLMClient: needs vLLM to be built, and NCCL for init_communicator) and
+# (VLLMClient: needs vLLM to be built; generate and get_sequence_logprobs
+# post over self.session as TRL's do) and
 # trl.generation.vllm_generation (imports VLLMClient and is_vllm_available,
 # and in server mode builds the client on the main process and calls
 # init_communicator, as VLLMGeneration._init_vllm does).
@@ -285,6 +286,14 @@ def fake_trl():
     class VLLMClient:
         def __init__(self, base_url=None, host="0.0.0.0", server_port=8000, group_port=51216, connection_timeout=0.0):
             raise ImportError("vLLM is not installed")
+
+        def generate(self, prompts, n=1, temperature=1.0, max_tokens=16, logprobs=0):
+            r = self.session.post(f"{self.base_url}/generate/",
+                                  json={"prompts": prompts, "n": n, "temperature": temperature,
+                                        "max_tokens": max_tokens, "logprobs": logprobs, "images": None})
+            if r.status_code != 200:
+                raise Exception(f"Request failed: {r.status_code}, {r.text}")
+            return {"completion_ids": r.json()["completion_ids"], "from": "trl"}
 
         def get_sequence_logprobs(self, sequences, prompt_lengths, top_logprobs=100, temperature=1.0):
             r = self.session.post(f"{self.base_url}/get_sequence_logprobs/",
@@ -339,6 +348,7 @@ class TestInstall(TestCase):
         client = self.vgen.init_server_mode(self.server.url)
         self.assertIsInstance(client, self.base)
         self.assertEqual(client.checkpoint_dir, self.dir)
+        self.assertEqual(client.generate([PROMPT])["from"], "trl")  # TRL's own generate
         before = self.greedy(client)
         for name, p in FakeModel(changed_tensors()).named_parameters():
             client.update_named_param(name, p)
