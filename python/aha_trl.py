@@ -22,8 +22,8 @@ update_named_param(name, tensor) once per parameter, inside TRL's own gather
 mapped back to the base model's, then reset_prefix_cache() once. The client
 installed here:
 
-- init_communicator / close_communicator: open no NCCL group; they only
-  check that the server answers.
+- init_communicator: opens no NCCL group; it only checks that the server
+  answers. close_communicator has nothing to close.
 - update_named_param: copies the tensor to the host (cast to bfloat16 by
   default, as vLLM casts into its own dtype) and keeps it.
 - reset_prefix_cache: when tensors were collected, writes them as one
@@ -33,11 +33,11 @@ installed here:
   server has swapped, deletes the older policy-* folders. On a failed load
   the new folder is removed and AhaWeightSyncError says why; the server
   keeps serving the previous weights.
-- generate, chat and TRL's other requests: TRL's own methods, over the
-  client's HTTP session (aha serves TRL 1.10's vllm-serve contract).
 - update_model_params(model): the same for a model at hand, through
   model.save_pretrained(dir, safe_serialization=True); a PEFT model is
   merged (merge_adapter), its base weights sent, and unmerged, as TRL does.
+- generate, chat and TRL's other requests: TRL's own methods, over the
+  client's HTTP session (aha serves TRL 1.10's vllm-serve contract).
 
 Why the class is replaced before the trainer is built, rather than on a
 built trainer or from a TrainerCallback: the trainer's constructor already
