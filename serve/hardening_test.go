@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -231,4 +232,24 @@ func TestTemplateKwargsReserved(t *testing.T) {
 	var ok struct{}
 	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": []map[string]string{{"role": "user", "content": "hi"}}, "max_tokens": 2,
 		"chat_template_kwargs": map[string]any{"enable_thinking": false}}, &ok)
+}
+
+// TestModelsRootHidesPaths: /v1/models names the model's path to loopback
+// clients only.
+func TestModelsRootHidesPaths(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	for remote, want := range map[string]string{"127.0.0.1:5000": ts.eng.Model().Path, "198.51.100.4:5000": "test-model"} {
+		r := httptest.NewRequest(http.MethodGet, "/v1/models", nil)
+		r.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		ts.srv.ServeHTTP(w, r)
+		var list struct {
+			Data []struct {
+				Root string `json:"root"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil || len(list.Data) != 1 || list.Data[0].Root != want {
+			t.Errorf("client %s: %v %s, want root %q", remote, err, w.Body, want)
+		}
+	}
 }

@@ -21,7 +21,7 @@ import (
 const modelPath = "/v1/models/"
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) *apiError {
-	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []any{s.modelObject()}})
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []any{s.modelObject(r)}})
 	return nil
 }
 
@@ -32,20 +32,25 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request) *apiError {
 	if id != s.cfg.Name {
 		return s.unknownModel(id)
 	}
-	writeJSON(w, http.StatusOK, s.modelObject())
+	writeJSON(w, http.StatusOK, s.modelObject(r))
 	return nil
 }
 
 // modelObject is OpenAI's Model object for the served model, with vLLM's
-// root and max_model_len. The root is the served name, not the model's
-// path: clients need not learn the server's file system.
-func (s *Server) modelObject() map[string]any {
+// root and max_model_len. The root is the model's path for loopback
+// clients (a trainer beside the server reads its config from there) and
+// the served name for others, who need not learn the server's file system.
+func (s *Server) modelObject(r *http.Request) map[string]any {
+	root := s.cfg.Name
+	if fromLoopback(r) {
+		root = s.cfg.Engine.Model().Path
+	}
 	return map[string]any{
 		"id":            s.cfg.Name,
 		"object":        "model",
 		"created":       s.started.Unix(),
 		"owned_by":      "aha",
-		"root":          s.cfg.Name,
+		"root":          root,
 		"max_model_len": s.cfg.Engine.Context(),
 	}
 }
