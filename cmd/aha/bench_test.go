@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -172,5 +173,33 @@ func TestBenchBadInput(t *testing.T) {
 	dead.Close()
 	if _, stderr, code := aha(t, "bench", "serve", "--url", dead.URL); code != 1 || !strings.Contains(stderr, "warm-up request") {
 		t.Errorf("dead server: exit %d, %s", code, stderr)
+	}
+}
+
+// TestBenchThreadsFollowAffinity: on one CPU (taskset -c 0) the default
+// thread count is 1, whatever the processor reports, and the report says
+// why; -t still overrides.
+func TestBenchThreadsFollowAffinity(t *testing.T) {
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		t.Skip("taskset is not installed")
+	}
+	for _, c := range []struct {
+		extra []string
+		want  int
+		why   string
+	}{{nil, 1, ""}, {[]string{"-t", "3"}, 3, "as asked"}} {
+		args := append([]string{"-c", "0", ahaBin, "bench", "--json", "decode", "--reps", "1", "--gen", "2", "--depth", "2"}, c.extra...)
+		out, err := exec.Command(taskset, args...).Output()
+		if err != nil {
+			t.Fatalf("taskset %q: %v", args, err)
+		}
+		var r bench.Report
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Threads != c.want || r.ThreadsWhy == "" || c.why != "" && r.ThreadsWhy != c.why {
+			t.Errorf("taskset -c 0 aha bench %q: %d threads (%s), want %d", c.extra, r.Threads, r.ThreadsWhy, c.want)
+		}
 	}
 }
