@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aha-inference/aha/internal/modelfile"
 	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model/gguf"
 )
@@ -255,14 +256,14 @@ func uniqueSorted(ids []int) []int {
 // readHFConfig reads config.json and generation_config.json from dir.
 func readHFConfig(dir string) (*Config, error) {
 	path := filepath.Join(dir, "config.json")
-	data, err := os.ReadFile(path)
+	data, err := modelfile.Read(path, modelfile.MaxConfig)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s is not a Hugging Face model folder: it has no config.json", dir)
 	}
 	if err != nil {
 		return nil, err
 	}
-	gen, err := os.ReadFile(filepath.Join(dir, "generation_config.json"))
+	gen, err := modelfile.Read(filepath.Join(dir, "generation_config.json"), modelfile.MaxConfig)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/aha-inference/aha/internal/modelfile"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -31,7 +31,7 @@ import (
 // and which would turn " ." into "."), so decoding stays lossless.
 func FromHF(dir string) (*Tokenizer, error) {
 	path := filepath.Join(dir, "tokenizer.json")
-	data, err := os.ReadFile(path)
+	data, err := modelfile.Read(path, modelfile.MaxTokenizer)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
@@ -498,7 +498,7 @@ type hfConfig struct {
 // readConfig applies the optional files beside tokenizer.json.
 func (t *Tokenizer) readConfig(dir string) error {
 	var cfg hfConfig
-	if err := readOptionalJSON(filepath.Join(dir, "tokenizer_config.json"), &cfg); err != nil {
+	if err := readOptionalJSON(filepath.Join(dir, "tokenizer_config.json"), modelfile.MaxTokenizerConfig, &cfg); err != nil {
 		return err
 	}
 	path := filepath.Join(dir, "tokenizer_config.json")
@@ -531,7 +531,7 @@ func (t *Tokenizer) readConfig(dir string) error {
 		return fmt.Errorf("%s: chat_template: %w", path, err)
 	}
 	if t.chatTemplate == "" {
-		b, err := os.ReadFile(filepath.Join(dir, "chat_template.jinja"))
+		b, err := modelfile.Read(filepath.Join(dir, "chat_template.jinja"), modelfile.MaxConfig)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -541,7 +541,7 @@ func (t *Tokenizer) readConfig(dir string) error {
 	var gen struct {
 		EOS json.RawMessage `json:"eos_token_id"`
 	}
-	if err := readOptionalJSON(filepath.Join(dir, "generation_config.json"), &gen); err != nil {
+	if err := readOptionalJSON(filepath.Join(dir, "generation_config.json"), modelfile.MaxConfig, &gen); err != nil {
 		return err
 	}
 	stop := []int{t.eos}
@@ -560,9 +560,10 @@ func (t *Tokenizer) readConfig(dir string) error {
 	return nil
 }
 
-// readOptionalJSON decodes path into v; a missing file leaves v as is.
-func readOptionalJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
+// readOptionalJSON decodes path, of at most limit bytes, into v; a missing
+// file leaves v as is.
+func readOptionalJSON(path string, limit int64, v any) error {
+	data, err := modelfile.Read(path, limit)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -18,6 +18,7 @@ import (
 	"sort"
 
 	"github.com/aha-inference/aha/internal/mmap"
+	"github.com/aha-inference/aha/internal/modelfile"
 	"github.com/aha-inference/aha/quant"
 )
 
@@ -184,7 +185,7 @@ type Checkpoint struct {
 func OpenDir(dir string) (*Checkpoint, error) {
 	index := filepath.Join(dir, "model.safetensors.index.json")
 	var names []string
-	if data, err := os.ReadFile(index); err == nil {
+	if data, err := modelfile.Read(index, modelfile.MaxIndex); err == nil {
 		var idx struct {
 			WeightMap map[string]string `json:"weight_map"`
 		}
