@@ -285,6 +285,14 @@ func TestLoadErrors(t *testing.T) {
 			})
 			return p
 		}, []string{"blk.0.ffn_up.weight has shape 65×64", "want 64×64"}},
+		{"GGUF tensor with a zero dimension", func(dir string) string {
+			p := filepath.Join(dir, "x.gguf")
+			writeTinyGGUF(t, p, func(ts []exportTensor) []exportTensor {
+				ts[0].cols = 0 // token_embd.weight: rows of no elements
+				return ts
+			})
+			return p
+		}, []string{"token_embd.weight has shape 32×0", "want 32×64"}},
 		{"GGUF tensor of an unsupported type", func(dir string) string {
 			p := filepath.Join(dir, "x.gguf")
 			writeTinyGGUF(t, p, keep)
