@@ -209,6 +209,11 @@ func parseMerges(raw json.RawMessage) ([]string, error) {
 	}
 	var merges []string
 	if json.Unmarshal(raw, &merges) == nil {
+		for i, m := range merges {
+			if strings.Count(m, " ") != 1 {
+				return nil, fmt.Errorf("merge %d %q is not two tokens separated by one space", i, m)
+			}
+		}
 		return merges, nil
 	}
 	var pairs [][]string
