@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aha-inference/aha/internal/modelfile"
 	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model/gguf"
 )
@@ -40,7 +41,11 @@ type Config struct {
 	// pairs; everything else rotates halves. The weights are kept as stored.
 	RopeLayout kernels.RopeLayout `json:"-"`
 
-	BOS int   `json:"bos_token_id"` // -1 when the model has none
+	// BOS is -1 when the model has none; EOS may be empty. Both are ids of
+	// the vocabulary (below VocabSize). A file saying none writes nothing
+	// or null, or for BOS -1 (which GGUF writers store as 2^32-1); an EOS
+	// id of -1 is refused, since EOS ids are the stop tokens.
+	BOS int   `json:"bos_token_id"`
 	EOS []int `json:"eos_token_ids"`
 
 	// Generation holds generation_config.json's (or the GGUF's
@@ -97,25 +102,67 @@ func (s *RopeScaling) FreqFactors(headDim int, theta float64) []float32 {
 	return factors
 }
 
-// Validate checks that the sizes are positive and consistent.
-func (c *Config) Validate() error {
+// fieldNames are the names a file gives a Config's fields, for errors.
+type fieldNames struct {
+	vocab, hidden, layers, heads, kvHeads, headDim, intermediate, positions, eps, theta, bos, eos string
+}
+
+// configNames are the Config's own (JSON) names.
+var configNames = fieldNames{"vocab_size", "hidden_size", "layers", "heads", "kv_heads", "head_dim",
+	"intermediate_size", "max_positions", "rms_norm_eps", "rope_theta", "bos_token_id", "eos_token_ids"}
+
+// hfNames are config.json's.
+var hfNames = fieldNames{"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+	"num_key_value_heads", "head_dim", "intermediate_size", "max_position_embeddings", "rms_norm_eps",
+	"rope_theta", "bos_token_id", "eos_token_id"}
+
+// ggufNames are a GGUF's metadata keys for architecture arch.
+func ggufNames(arch string) fieldNames {
+	k := func(s string) string { return arch + "." + s }
+	return fieldNames{k("vocab_size"), k("embedding_length"), k("block_count"), k("attention.head_count"),
+		k("attention.head_count_kv"), k("attention.key_length"), k("feed_forward_length"), k("context_length"),
+		k("attention.layer_norm_rms_epsilon"), k("rope.freq_base"), "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}
+}
+
+// Validate checks that the sizes are positive, within bounds and
+// consistent, that the float parameters are positive and finite, and that
+// the special token ids are ids of the vocabulary.
+func (c *Config) Validate() error { return c.validate(configNames) }
+
+func (c *Config) validate(names fieldNames) error {
+	// The bounds are far above any real model's (vocabularies of 256k,
+	// hidden sizes of 16k, 128 layers, contexts of 10M) and keep every
+	// product of two of them within an int. The tensors a model loads
+	// check the sizes more tightly (see Model.checkCounts).
 	for _, f := range []struct {
-		name string
-		v    int
-	}{{"vocab size", c.VocabSize}, {"hidden size", c.Hidden}, {"layers", c.Layers}, {"heads", c.Heads},
-		{"KV heads", c.KVHeads}, {"head dim", c.HeadDim}, {"intermediate size", c.Intermediate}, {"max positions", c.MaxPositions}} {
-		if f.v <= 0 || f.v > 1<<24 {
-			return fmt.Errorf("%s %d is out of range", f.name, f.v)
+		name   string
+		v, max int
+	}{{names.vocab, c.VocabSize, 1 << 24}, {names.hidden, c.Hidden, 1 << 20}, {names.layers, c.Layers, 1 << 16},
+		{names.heads, c.Heads, 1 << 16}, {names.kvHeads, c.KVHeads, 1 << 16}, {names.headDim, c.HeadDim, 1 << 16},
+		{names.intermediate, c.Intermediate, 1 << 24}, {names.positions, c.MaxPositions, 1 << 24}} {
+		if f.v <= 0 || f.v > f.max {
+			return fmt.Errorf("%s %d is out of range (1 to %d)", f.name, f.v, f.max)
 		}
 	}
 	if c.Heads%c.KVHeads != 0 {
-		return fmt.Errorf("%d heads are not a multiple of %d KV heads", c.Heads, c.KVHeads)
+		return fmt.Errorf("%s %d is not a multiple of %s %d", names.heads, c.Heads, names.kvHeads, c.KVHeads)
 	}
 	if c.HeadDim%2 != 0 {
-		return fmt.Errorf("head dim %d is odd; RoPE rotates pairs", c.HeadDim)
+		return fmt.Errorf("%s %d is odd; RoPE rotates pairs", names.headDim, c.HeadDim)
 	}
-	if !(c.NormEps > 0) || !(c.RopeTheta > 0) {
-		return fmt.Errorf("rms_norm_eps %g and rope theta %g must be positive", c.NormEps, c.RopeTheta)
+	if eps := c.NormEps; !(eps > 0) || math.IsInf(float64(eps), 0) {
+		return fmt.Errorf("%s %g must be positive and finite", names.eps, eps)
+	}
+	if !(c.RopeTheta > 0) || math.IsInf(c.RopeTheta, 0) {
+		return fmt.Errorf("%s %g must be positive and finite", names.theta, c.RopeTheta)
+	}
+	if c.BOS < -1 || c.BOS >= c.VocabSize {
+		return fmt.Errorf("%s %d is not an id of the %d-token vocabulary", names.bos, c.BOS, c.VocabSize)
+	}
+	for _, id := range c.EOS {
+		if id < 0 || id >= c.VocabSize {
+			return fmt.Errorf("%s %d is not an id of the %d-token vocabulary", names.eos, id, c.VocabSize)
+		}
 	}
 	return nil
 }
@@ -180,8 +227,8 @@ func ParseHFConfig(configJSON, generationJSON []byte) (*Config, error) {
 	if c.KVHeads == 0 {
 		c.KVHeads = c.Heads
 	}
-	if c.HeadDim == 0 && c.Heads > 0 {
-		c.HeadDim = c.Hidden / c.Heads
+	if err := c.deriveHeadDim(hfNames); err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
 	}
 	if c.RopeTheta == 0 {
 		c.RopeTheta = 10000
@@ -206,23 +253,48 @@ func ParseHFConfig(configJSON, generationJSON []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config.json eos_token_id: %w", err)
 	}
+	var genEOS []int
 	if generationJSON != nil {
 		var g hfGenerationConfig
 		if err := json.Unmarshal(generationJSON, &g); err != nil {
 			return nil, fmt.Errorf("generation_config.json: %w", err)
 		}
-		geos, err := tokenIDs(g.EOSTokenID)
-		if err != nil {
+		if genEOS, err = tokenIDs(g.EOSTokenID); err != nil {
 			return nil, fmt.Errorf("generation_config.json eos_token_id: %w", err)
 		}
-		eos = append(eos, geos...)
 		c.Generation = GenerationConfig{g.Temperature, g.TopP, g.TopK, g.RepetitionPenalty}
 	}
-	c.EOS = uniqueSorted(eos)
-	if err := c.Validate(); err != nil {
+	if err := c.validate(hfNames); err != nil {
 		return nil, fmt.Errorf("config.json: %w", err)
 	}
+	// The EOS ids are checked file by file, so that an error names the
+	// one holding the bad id.
+	for _, e := range []struct {
+		file string
+		ids  []int
+	}{{"config.json", eos}, {"generation_config.json", genEOS}} {
+		for _, id := range e.ids {
+			if id < 0 || id >= c.VocabSize {
+				return nil, fmt.Errorf("%s: eos_token_id %d is not an id of the %d-token vocabulary", e.file, id, c.VocabSize)
+			}
+		}
+	}
+	c.EOS = uniqueSorted(append(eos, genEOS...))
 	return c, nil
+}
+
+// deriveHeadDim sets the head dimension a file leaves out to hidden/heads,
+// which must then divide evenly.
+func (c *Config) deriveHeadDim(names fieldNames) error {
+	if c.HeadDim != 0 || c.Heads <= 0 {
+		return nil
+	}
+	if c.Hidden%c.Heads != 0 {
+		return fmt.Errorf("%s %d is not a multiple of %s %d, and no %s says the head size",
+			names.hidden, c.Hidden, names.heads, c.Heads, names.headDim)
+	}
+	c.HeadDim = c.Hidden / c.Heads
+	return nil
 }
 
 // tokenIDs reads an id that may be absent, a number, or a list of numbers.
@@ -255,14 +327,14 @@ func uniqueSorted(ids []int) []int {
 // readHFConfig reads config.json and generation_config.json from dir.
 func readHFConfig(dir string) (*Config, error) {
 	path := filepath.Join(dir, "config.json")
-	data, err := os.ReadFile(path)
+	data, err := modelfile.Read(path, modelfile.MaxConfig)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s is not a Hugging Face model folder: it has no config.json", dir)
 	}
 	if err != nil {
 		return nil, err
 	}
-	gen, err := os.ReadFile(filepath.Join(dir, "generation_config.json"))
+	gen, err := modelfile.Read(filepath.Join(dir, "generation_config.json"), modelfile.MaxConfig)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -316,8 +388,9 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	if c.KVHeads == 0 {
 		c.KVHeads = c.Heads
 	}
-	if c.HeadDim == 0 && c.Heads > 0 {
-		c.HeadDim = c.Hidden / c.Heads
+	names := ggufNames(name)
+	if err := c.deriveHeadDim(names); err != nil {
+		return nil, err
 	}
 	if c.VocabSize == 0 {
 		// Older converters leave vocab_size out; the token list says it.
@@ -340,29 +413,44 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	}
 	c.RopeLayout = arch.ggufRope
 	c.TiedEmbeddings = f.Tensor("output.weight") == nil
+	c.Generation = generationFromGGUF(f)
+	if err := c.validate(names); err != nil {
+		return nil, err
+	}
 
-	if f.Has("tokenizer.ggml.bos_token_id") {
-		bos, err := f.Uint("tokenizer.ggml.bos_token_id")
-		if err != nil {
-			return nil, err
+	// GGUF writers store an id of -1, meaning none, as 2^32-1; any other
+	// id must be one of the vocabulary's.
+	id := func(key string) (int, bool, error) {
+		if !f.Has(key) {
+			return 0, false, nil
 		}
-		c.BOS = int(bos)
+		v, err := f.Uint(key)
+		if err != nil || v == math.MaxUint32 {
+			return 0, false, err
+		}
+		if v >= uint64(c.VocabSize) {
+			return 0, false, fmt.Errorf("metadata key %q is %d, not an id of the %d-token vocabulary", key, v, c.VocabSize)
+		}
+		return int(v), true, nil
+	}
+	bos, ok, err := id("tokenizer.ggml.bos_token_id")
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		c.BOS = bos
 	}
 	var eos []int
 	for _, k := range []string{"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"} {
-		if f.Has(k) {
-			id, err := f.Uint(k)
-			if err != nil {
-				return nil, err
-			}
-			eos = append(eos, int(id))
+		v, ok, err := id(k)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			eos = append(eos, v)
 		}
 	}
 	c.EOS = uniqueSorted(eos)
-	c.Generation = generationFromGGUF(f)
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
 	return c, nil
 }
 

@@ -43,7 +43,7 @@ func TestParseHFConfig(t *testing.T) {
 		{"unknown architecture", `{"model_type": "mamba"}`, "", nil, `unsupported architecture "mamba" (supported: llama, qwen2, qwen3)`},
 		{"unsupported rope scaling", `{"rope_scaling": {"rope_type": "yarn", "factor": 4}, ` + base + `}`, "", nil, `rope_scaling type "yarn"`},
 		{"inconsistent llama3 scaling", `{"rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 4, "high_freq_factor": 1, "original_max_position_embeddings": 8192}, ` + base + `}`, "", nil, "inconsistent"},
-		{"odd head dim", `{"head_dim": 15, ` + base + `}`, "", nil, "head dim 15 is odd"},
+		{"odd head dim", `{"head_dim": 15, ` + base + `}`, "", nil, "head_dim 15 is odd"},
 		{"zero layers", `{` + strings.Replace(base, `"num_hidden_layers": 2`, `"num_hidden_layers": 0`, 1) + `}`, "", nil, "layers 0 is out of range"},
 		{"not JSON", `{"model_type": qwen2}`, "", nil, "config.json"},
 	}
@@ -76,6 +76,10 @@ func FuzzParseHFConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type": "llama", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "rms_norm_eps": 1e-5}`), []byte(nil))
 	f.Add([]byte(`{"architectures": ["Qwen3ForCausalLM"], "head_dim": -2, "num_key_value_heads": 0}`), []byte(`{"eos_token_id": [1, -1]}`))
 	f.Add([]byte(`{"model_type": "qwen2", "rope_scaling": {"rope_type": "llama3", "factor": 0}}`), []byte(`{"top_k": 1e99}`))
+	// Counts and ids far beyond any file's.
+	f.Add([]byte(`{"model_type": "llama", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 16777216, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "rms_norm_eps": 1e-5}`), []byte(nil))
+	f.Add([]byte(`{"model_type": "llama", "vocab_size": 4611686018427387904, "hidden_size": 4611686018427387904, "num_hidden_layers": 1, "num_attention_heads": 1, "intermediate_size": 8, "max_position_embeddings": 9223372036854775807, "rms_norm_eps": 1e-5}`), []byte(nil))
+	f.Add([]byte(`{"model_type": "llama", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 16, "rms_norm_eps": 1e-5, "bos_token_id": 1099511627776, "eos_token_id": -1}`), []byte(`{"eos_token_id": [4611686018427387904]}`))
 	if root := shared.Root(); root != "" {
 		for _, m := range []string{"qwen2-tiny", "qwen3-tiny", "llama3-tiny"} {
 			cfg, err1 := os.ReadFile(filepath.Join(root, "models", m, "hf", "config.json"))
@@ -106,6 +110,9 @@ func FuzzConfigFromGGUF(f *testing.F) {
 	f.Add("llama", uint32(64), uint32(2), uint32(8), uint32(4), uint32(0), uint32(128), uint32(512), uint32(100), float32(1e-5), float32(1e4), uint8(0))
 	f.Add("qwen3", uint32(64), uint32(2), uint32(2), uint32(1), uint32(128), uint32(128), uint32(40960), uint32(0), float32(1e-6), float32(1e6), uint8(1))
 	f.Add("qwen2", uint32(0), uint32(1<<31), uint32(3), uint32(2), uint32(7), uint32(0), uint32(1), uint32(1), float32(-1), float32(0), uint8(0xff))
+	// 2^24 layers and heads, an infinite theta, a NaN epsilon.
+	f.Add("llama", uint32(64), uint32(1<<24), uint32(1<<24), uint32(1), uint32(0), uint32(1<<24), uint32(1<<24), uint32(1<<24), float32(1e-5), float32(math.Inf(1)), uint8(0))
+	f.Add("qwen3", uint32(1<<31), uint32(1<<24), uint32(8), uint32(4), uint32(1<<31), uint32(128), uint32(1<<31), uint32(0xFFFFFFFF), float32(math.NaN()), float32(1e4), uint8(0))
 	f.Fuzz(func(t *testing.T, arch string, hidden, layers, heads, kvHeads, keyLength, ff, ctx, vocab uint32, eps, theta float32, variant uint8) {
 		w := &gguf.Writer{}
 		w.Set("general.architecture", arch)
@@ -153,4 +160,105 @@ func FuzzConfigFromGGUF(f *testing.F) {
 			t.Fatalf("config %s", configString(c))
 		}
 	})
+}
+
+// ggufConfigFile is the metadata of a small valid llama GGUF, edited.
+func ggufConfigFile(t *testing.T, edit func(w *gguf.Writer)) *gguf.File {
+	t.Helper()
+	w := &gguf.Writer{}
+	w.Set("general.architecture", "llama")
+	for k, v := range map[string]uint32{"embedding_length": 64, "block_count": 2, "attention.head_count": 4,
+		"feed_forward_length": 128, "context_length": 256, "vocab_size": 100} {
+		w.Set("llama."+k, v)
+	}
+	w.Set("llama.attention.layer_norm_rms_epsilon", float32(1e-5))
+	edit(w)
+	path := filepath.Join(t.TempDir(), "x.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestConfigValues: values a config must not hold are refused with the
+// field's name as the file spells it, and the ways of saying "no BOS"
+// mean none.
+func TestConfigValues(t *testing.T) {
+	base := `"model_type": "qwen2", "vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 2,
+		"num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 256, "rms_norm_eps": 1e-6`
+	for _, tc := range []struct {
+		name, config, gen, want string
+	}{
+		{"2^24 layers", `{` + strings.Replace(base, `"num_hidden_layers": 2`, `"num_hidden_layers": 16777216`, 1) + `}`, "",
+			"config.json: num_hidden_layers 16777216 is out of range (1 to 65536)"},
+		{"negative rms eps", `{` + strings.Replace(base, `1e-6`, `-1e-6`, 1) + `}`, "", "config.json: rms_norm_eps -1e-06 must be positive and finite"},
+		{"negative rope theta", `{"rope_theta": -1, ` + base + `}`, "", "config.json: rope_theta -1 must be positive and finite"},
+		{"bos 2^40", `{"bos_token_id": 1099511627776, ` + base + `}`, "", "config.json: bos_token_id 1099511627776 is not an id of the 100-token vocabulary"},
+		{"bos -2", `{"bos_token_id": -2, ` + base + `}`, "", "config.json: bos_token_id -2 is not an id"},
+		{"eos -1", `{"eos_token_id": -1, ` + base + `}`, "", "config.json: eos_token_id -1 is not an id of the 100-token vocabulary"},
+		{"eos past the vocabulary in generation_config.json", `{"eos_token_id": 2, ` + base + `}`, `{"eos_token_id": [3, 100]}`,
+			"generation_config.json: eos_token_id 100 is not an id"},
+		{"hidden size not a multiple of heads", `{` + strings.Replace(base, `"num_attention_heads": 4`, `"num_attention_heads": 6`, 1) + `}`, "",
+			"config.json: hidden_size 64 is not a multiple of num_attention_heads 6, and no head_dim says the head size"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var gen []byte
+			if tc.gen != "" {
+				gen = []byte(tc.gen)
+			}
+			c, err := ParseHFConfig([]byte(tc.config), gen)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("config %v, error %v; want an error containing %q", c, err, tc.want)
+			}
+		})
+	}
+	// -1 and null say "no BOS"; a head_dim given explicitly need not divide.
+	for _, extra := range []string{`"bos_token_id": -1`, `"bos_token_id": null`, `"num_attention_heads": 6, "head_dim": 16`} {
+		cfg := `{` + extra + `, ` + strings.Replace(base, `"num_attention_heads": 4, `, ``, strings.Count(extra, "heads")) + `}`
+		c, err := ParseHFConfig([]byte(cfg), nil)
+		if err != nil || c.BOS != -1 {
+			t.Errorf("%s: config %v, error %v", extra, c, err)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(w *gguf.Writer)
+		want string
+	}{
+		{"2^24 layers", func(w *gguf.Writer) { w.Set("llama.block_count", uint32(1<<24)) }, "llama.block_count 16777216 is out of range"},
+		{"rope theta +Inf", func(w *gguf.Writer) { w.Set("llama.rope.freq_base", float32(math.Inf(1))) },
+			"llama.rope.freq_base +Inf must be positive and finite"},
+		{"rope theta NaN", func(w *gguf.Writer) { w.Set("llama.rope.freq_base", float32(math.NaN())) }, "llama.rope.freq_base NaN must be"},
+		{"rms eps +Inf", func(w *gguf.Writer) { w.Set("llama.attention.layer_norm_rms_epsilon", float32(math.Inf(1))) },
+			"llama.attention.layer_norm_rms_epsilon +Inf must be positive and finite"},
+		{"rms eps NaN", func(w *gguf.Writer) { w.Set("llama.attention.layer_norm_rms_epsilon", float32(math.NaN())) },
+			"llama.attention.layer_norm_rms_epsilon NaN must be"},
+		{"bos 2^40", func(w *gguf.Writer) { w.Set("tokenizer.ggml.bos_token_id", uint64(1<<40)) },
+			`"tokenizer.ggml.bos_token_id" is 1099511627776, not an id of the 100-token vocabulary`},
+		{"eos past the vocabulary", func(w *gguf.Writer) { w.Set("tokenizer.ggml.eos_token_id", uint32(100)) },
+			`"tokenizer.ggml.eos_token_id" is 100, not an id`},
+		{"hidden size not a multiple of heads", func(w *gguf.Writer) { w.Set("llama.attention.head_count", uint32(6)) },
+			"llama.embedding_length 64 is not a multiple of llama.attention.head_count 6"},
+	} {
+		t.Run("GGUF "+tc.name, func(t *testing.T) {
+			c, err := ConfigFromGGUF(ggufConfigFile(t, tc.edit))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("config %v, error %v; want an error containing %q", c, err, tc.want)
+			}
+		})
+	}
+	// GGUF writers store -1 as 2^32-1.
+	c, err := ConfigFromGGUF(ggufConfigFile(t, func(w *gguf.Writer) {
+		w.Set("tokenizer.ggml.bos_token_id", uint32(math.MaxUint32))
+		w.Set("tokenizer.ggml.eos_token_id", uint32(math.MaxUint32))
+	}))
+	if err != nil || c.BOS != -1 || len(c.EOS) != 0 {
+		t.Errorf("2^32-1 ids: config %v, error %v; want no BOS or EOS", c, err)
+	}
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -333,5 +334,21 @@ func TestExportQ8_0Greedy(t *testing.T) {
 	want, got := greedy(t, src, prompt, 16), greedy(t, q, prompt, 16)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Q8_0 export continues with %v, the source with %v", got, want)
+	}
+}
+
+// TestMergesArePairs: merges written into a GGUF are two tokens each.
+func TestMergesArePairs(t *testing.T) {
+	for _, raw := range []string{`["a b c"]`, `["ab"]`, `[["a", "b", "c"]]`, `[["a"]]`} {
+		if m, err := parseMerges(json.RawMessage(raw)); err == nil {
+			t.Errorf("%s: merges %q, want an error", raw, m)
+		}
+	}
+	if m, err := parseMerges(json.RawMessage(`["a b", ["c d", "e"]]`)); err == nil {
+		t.Errorf("a mixed list: merges %q, want an error", m)
+	}
+	m, err := parseMerges(json.RawMessage(`[["a b", "c"]]`))
+	if err != nil || len(m) != 1 || m[0] != "aĠb c" {
+		t.Errorf("a pair with a space: %q, %v", m, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/aha-inference/aha/internal/modelfile"
 	"github.com/aha-inference/aha/model/gguf"
 )
 
@@ -100,7 +101,7 @@ func hfTokenizerMetadata(path, arch string, vocabSize int, configIDs map[string]
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		dir, file = filepath.Dir(path), path
 	}
-	data, err := os.ReadFile(file)
+	data, err := modelfile.Read(file, modelfile.MaxTokenizer)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
@@ -208,6 +209,11 @@ func parseMerges(raw json.RawMessage) ([]string, error) {
 	}
 	var merges []string
 	if json.Unmarshal(raw, &merges) == nil {
+		for i, m := range merges {
+			if strings.Count(m, " ") != 1 {
+				return nil, fmt.Errorf("merge %d %q is not two tokens separated by one space", i, m)
+			}
+		}
 		return merges, nil
 	}
 	var pairs [][]string
@@ -233,7 +239,7 @@ type tokenizerConfig struct {
 
 func readTokenizerConfig(dir string) (*tokenizerConfig, error) {
 	path := filepath.Join(dir, "tokenizer_config.json")
-	data, err := os.ReadFile(path)
+	data, err := modelfile.Read(path, modelfile.MaxTokenizerConfig)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -426,7 +432,7 @@ func chatTemplates(dir string, tc *tokenizerConfig) ([]gguf.KV, error) {
 		}
 		return kv, nil
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "chat_template.jinja"))
+	data, err := modelfile.Read(filepath.Join(dir, "chat_template.jinja"), modelfile.MaxConfig)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -439,7 +445,7 @@ func chatTemplates(dir string, tc *tokenizerConfig) ([]gguf.KV, error) {
 // hfConfigTokenIDs reads config.json's integer <role>_token_id entries (a
 // list, as Llama 3.1+ gives for eos, is skipped, as the converter does).
 func hfConfigTokenIDs(dir string) (map[string]int, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	data, err := modelfile.Read(filepath.Join(dir, "config.json"), modelfile.MaxConfig)
 	if err != nil {
 		return nil, err
 	}

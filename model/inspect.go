@@ -77,7 +77,14 @@ func Inspect(path string) (*Summary, error) {
 func inspectGGUF(f *gguf.File) *Summary {
 	s := &Summary{Path: f.Path, Format: "gguf"}
 	s.Architecture, _ = f.String("general.architecture")
-	if c, err := ConfigFromGGUF(f); err != nil {
+	// A config whose counts the tensors contradict is no model aha can
+	// load, and its numbers (2^24 layers, say) would mislead.
+	c, err := ConfigFromGGUF(f)
+	if err == nil {
+		m := &Model{Config: *c}
+		err = m.checkCounts(c.Architecture+".block_count", ggufTensor(f))
+	}
+	if err != nil {
 		s.ConfigError = err.Error()
 	} else {
 		s.Config, s.RopeLayout = c, c.RopeLayoutName()
@@ -99,18 +106,30 @@ func inspectHF(dir string) (*Summary, error) {
 		return nil, err
 	}
 	defer ckpt.Close()
+	// The per-layer table below and the tokenizer's token list are sized
+	// by the config's counts, so those are checked against the tensors
+	// first.
+	m := &Model{Config: *c}
+	if err := m.checkCounts("config.json num_hidden_layers", hfTensor(ckpt)); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
 	s := &Summary{Path: dir, Format: "safetensors", Architecture: c.Architecture, Config: c, RopeLayout: c.RopeLayoutName()}
 	s.Tokenizer = hfTokenizerSummary(dir, c)
 
 	// The tensors aha knows, in the order of its table and under their GGUF
 	// names; then any others under their own.
 	known := map[string]bool{}
-	m := &Model{Config: *c, Layers: make([]Layer, c.Layers)}
-	for _, w := range m.tensors() {
-		if t := ckpt.Tensor(w.hf); t != nil {
-			known[w.hf] = true
-			s.add(hfTensorInfo(w.gguf, t))
+	describe := func(ws []weight) {
+		for _, w := range ws {
+			if t := ckpt.Tensor(w.hf); t != nil {
+				known[w.hf] = true
+				s.add(hfTensorInfo(w.gguf, t))
+			}
 		}
+	}
+	describe(m.globalTensors())
+	for i := range c.Layers {
+		describe(m.layerTensors(i, new(Layer)))
 	}
 	for _, name := range ckpt.Names() {
 		if !known[name] {

@@ -212,9 +212,11 @@ func TestLoadErrors(t *testing.T) {
 			return dir
 		}, []string{`unsupported architecture "mamba"`, "supported: llama, qwen2, qwen3"}},
 		{"inconsistent config.json", func(dir string) string {
-			writeHFFolder(t, dir, func(c map[string]any) { c["num_attention_heads"] = 3; c["num_key_value_heads"] = 2 }, keepST)
+			writeHFFolder(t, dir, func(c map[string]any) {
+				c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"] = 3, 2, 32
+			}, keepST)
 			return dir
-		}, []string{"3 heads are not a multiple of 2 KV heads"}},
+		}, []string{"config.json: num_attention_heads 3 is not a multiple of num_key_value_heads 2"}},
 		{"HF folder without weights", func(dir string) string {
 			writeHFFolder(t, dir, noEdit, keepST)
 			os.Remove(filepath.Join(dir, "model.safetensors"))
@@ -285,6 +287,14 @@ func TestLoadErrors(t *testing.T) {
 			})
 			return p
 		}, []string{"blk.0.ffn_up.weight has shape 65×64", "want 64×64"}},
+		{"GGUF tensor with a zero dimension", func(dir string) string {
+			p := filepath.Join(dir, "x.gguf")
+			writeTinyGGUF(t, p, func(ts []exportTensor) []exportTensor {
+				ts[0].cols = 0 // token_embd.weight: rows of no elements
+				return ts
+			})
+			return p
+		}, []string{"token_embd.weight has shape 32×0", "want 32×64"}},
 		{"GGUF tensor of an unsupported type", func(dir string) string {
 			p := filepath.Join(dir, "x.gguf")
 			writeTinyGGUF(t, p, keep)

@@ -92,14 +92,7 @@ func FromGGUF(f *gguf.File) (*Model, error) {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
 	m := &Model{Config: *c, Path: f.Path, Format: "gguf", GGUF: f}
-	m.Layers = make([]Layer, c.Layers)
-	err = m.fill(func(w weight) (*stored, error) {
-		t := f.Tensor(w.gguf)
-		if t == nil {
-			return nil, fmt.Errorf("tensor %s is missing", w.gguf)
-		}
-		return fromGGUF(t), nil
-	})
+	err = m.fill(c.Architecture+".block_count", ggufTensor(f))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
@@ -128,20 +121,34 @@ func LoadHF(dir string) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{Config: *c, Path: dir, Format: "safetensors", closer: ckpt, ckpt: ckpt}
-	m.Layers = make([]Layer, c.Layers)
-	err = m.fill(func(w weight) (*stored, error) {
-		t := ckpt.Tensor(w.hf)
-		if t == nil {
-			return nil, fmt.Errorf("tensor %s is missing", w.hf)
-		}
-		return fromSafetensors(t), nil
-	})
+	err = m.fill("config.json num_hidden_layers", hfTensor(ckpt))
 	if err != nil {
 		ckpt.Close()
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	m.init(c.RopeScaling.FreqFactors(c.HeadDim, c.RopeTheta))
 	return m, nil
+}
+
+// ggufTensor and hfTensor look weights up in each format's file.
+func ggufTensor(f *gguf.File) func(weight) (*stored, error) {
+	return func(w weight) (*stored, error) {
+		t := f.Tensor(w.gguf)
+		if t == nil {
+			return nil, fmt.Errorf("tensor %s is missing", w.gguf)
+		}
+		return fromGGUF(t), nil
+	}
+}
+
+func hfTensor(ckpt *safetensors.Checkpoint) func(weight) (*stored, error) {
+	return func(w weight) (*stored, error) {
+		t := ckpt.Tensor(w.hf)
+		if t == nil {
+			return nil, fmt.Errorf("tensor %s is missing", w.hf)
+		}
+		return fromSafetensors(t), nil
+	}
 }
 
 func (m *Model) init(ropeFactors []float32) {

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/aha-inference/aha/internal/modelfile"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -31,7 +31,7 @@ import (
 // and which would turn " ." into "."), so decoding stays lossless.
 func FromHF(dir string) (*Tokenizer, error) {
 	path := filepath.Join(dir, "tokenizer.json")
-	data, err := os.ReadFile(path)
+	data, err := modelfile.Read(path, modelfile.MaxTokenizer)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
@@ -173,15 +173,23 @@ func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
 	if v.merges, err = hfMerges(model.Merges); err != nil {
 		return nil, fmt.Errorf("model.merges: %w", err)
 	}
+	// The token tables are sized by the largest id. A file of n bytes
+	// lists fewer than n tokens, and real vocabularies are dense, so an id
+	// of n or more (or of 2^24 or more) is a broken file's, not one to
+	// allocate for.
+	limit := min(1<<24, len(data))
 	size := 0
-	for _, id := range vocab {
+	for tok, id := range vocab {
+		if id < 0 || id >= limit {
+			return nil, fmt.Errorf("model.vocab: id %d of %q is out of range for a %d-byte file (0 to %d)", id, tok, len(data), limit-1)
+		}
 		size = max(size, id+1)
 	}
 	for _, a := range j.AddedTokens {
+		if a.ID < 0 || a.ID >= limit {
+			return nil, fmt.Errorf("added_tokens: id %d of %q is out of range for a %d-byte file (0 to %d)", a.ID, a.Content, len(data), limit-1)
+		}
 		size = max(size, a.ID+1)
-	}
-	if size > 1<<24 {
-		return nil, fmt.Errorf("token id %d is implausibly large", size-1)
 	}
 	v.tokens = make([]string, size)
 	v.types = make([]TokenType, size)
@@ -190,9 +198,6 @@ func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
 		v.types[i] = Unused // an id no entry names
 	}
 	for tok, id := range vocab {
-		if id < 0 {
-			return nil, fmt.Errorf("model.vocab: negative id %d for %q", id, tok)
-		}
 		v.tokens[id], v.types[id], v.model[id] = tok, Normal, true
 		if v.kind == sentencePiece && isByteToken(tok) {
 			v.types[id] = Byte
@@ -206,9 +211,6 @@ func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
 		v.unk, v.types[id] = id, Unknown
 	}
 	for _, a := range j.AddedTokens {
-		if a.ID < 0 {
-			return nil, fmt.Errorf("added_tokens: negative id %d for %q", a.ID, a.Content)
-		}
 		ty := UserDefined
 		if a.Special {
 			ty = Control
@@ -302,21 +304,32 @@ func isByteToken(tok string) bool {
 	return n == 1 && err == nil && len(tok) == 6
 }
 
-// hfMerges reads merges in either form: "a b" strings or ["a", "b"] pairs.
+// hfMerges reads merges in either form: "a b" strings or ["a", "b"] pairs,
+// each exactly two tokens, as the tokenizers library requires.
 func hfMerges(raw json.RawMessage) ([][2]string, error) {
-	var pairs [][2]string
 	// The first element says which form; guessing wrong would parse the
 	// whole list twice.
 	outer := bytes.TrimLeft(raw, " \t\r\n")
 	if len(outer) > 0 && outer[0] == '[' && bytes.HasPrefix(bytes.TrimLeft(outer[1:], " \t\r\n"), []byte("[")) {
-		err := json.Unmarshal(raw, &pairs)
-		return pairs, err
+		// Decoding into [2]string would drop a third element silently.
+		var lists [][]string
+		if err := json.Unmarshal(raw, &lists); err != nil {
+			return nil, err
+		}
+		pairs := make([][2]string, len(lists))
+		for i, l := range lists {
+			if len(l) != 2 {
+				return nil, fmt.Errorf("merge %d %q has %d parts, want 2", i, l, len(l))
+			}
+			pairs[i] = [2]string{l[0], l[1]}
+		}
+		return pairs, nil
 	}
 	var lines []string
 	if err := json.Unmarshal(raw, &lines); err != nil {
 		return nil, err
 	}
-	pairs = make([][2]string, len(lines))
+	pairs := make([][2]string, len(lines))
 	for i, line := range lines {
 		a, b, ok := strings.Cut(line, " ")
 		if !ok || strings.Contains(b, " ") {
@@ -498,7 +511,7 @@ type hfConfig struct {
 // readConfig applies the optional files beside tokenizer.json.
 func (t *Tokenizer) readConfig(dir string) error {
 	var cfg hfConfig
-	if err := readOptionalJSON(filepath.Join(dir, "tokenizer_config.json"), &cfg); err != nil {
+	if err := readOptionalJSON(filepath.Join(dir, "tokenizer_config.json"), modelfile.MaxTokenizerConfig, &cfg); err != nil {
 		return err
 	}
 	path := filepath.Join(dir, "tokenizer_config.json")
@@ -531,7 +544,7 @@ func (t *Tokenizer) readConfig(dir string) error {
 		return fmt.Errorf("%s: chat_template: %w", path, err)
 	}
 	if t.chatTemplate == "" {
-		b, err := os.ReadFile(filepath.Join(dir, "chat_template.jinja"))
+		b, err := modelfile.Read(filepath.Join(dir, "chat_template.jinja"), modelfile.MaxConfig)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -541,7 +554,7 @@ func (t *Tokenizer) readConfig(dir string) error {
 	var gen struct {
 		EOS json.RawMessage `json:"eos_token_id"`
 	}
-	if err := readOptionalJSON(filepath.Join(dir, "generation_config.json"), &gen); err != nil {
+	if err := readOptionalJSON(filepath.Join(dir, "generation_config.json"), modelfile.MaxConfig, &gen); err != nil {
 		return err
 	}
 	stop := []int{t.eos}
@@ -560,9 +573,10 @@ func (t *Tokenizer) readConfig(dir string) error {
 	return nil
 }
 
-// readOptionalJSON decodes path into v; a missing file leaves v as is.
-func readOptionalJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
+// readOptionalJSON decodes path, of at most limit bytes, into v; a missing
+// file leaves v as is.
+func readOptionalJSON(path string, limit int64, v any) error {
+	data, err := modelfile.Read(path, limit)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

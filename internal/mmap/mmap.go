@@ -5,8 +5,9 @@ package mmap
 
 import (
 	"fmt"
-	"os"
 	"unsafe"
+
+	"github.com/aha-inference/aha/internal/modelfile"
 )
 
 // File is a read-only mapping of a whole file.
@@ -18,18 +19,11 @@ type File struct {
 
 // Open maps the file at path. An empty file maps to empty Data.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, st, err := modelfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory", path)
-	}
 	size := st.Size()
 	if size == 0 {
 		return &File{unmap: func() error { return nil }}, nil

@@ -25,6 +25,14 @@ const DefaultAlignment = 32
 // MaxDims is the most dimensions a GGML tensor can have.
 const MaxDims = 4
 
+// MaxTensors and MaxKV bound the tensor and metadata counts of a file read:
+// far above real checkpoints' (a thousand tensors and fifty keys for the
+// largest), far below what would exhaust memory.
+const (
+	MaxTensors = 1 << 20
+	MaxKV      = 1 << 20
+)
+
 // ValueType is the type tag of a metadata value.
 type ValueType uint32
 
@@ -116,10 +124,12 @@ func (t *Tensor) Elements() uint64 {
 	return n
 }
 
-// Rows is the number of rows (every dimension but the first).
+// Rows is the number of rows: the product of every dimension but the first
+// (which may be 0).
 func (t *Tensor) Rows() uint64 {
-	if len(t.Shape) == 0 {
-		return 1
+	n := uint64(1)
+	for i := 1; i < len(t.Shape); i++ {
+		n *= t.Shape[i]
 	}
-	return t.Elements() / t.Shape[0]
+	return n
 }

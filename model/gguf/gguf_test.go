@@ -206,6 +206,12 @@ func TestBadFiles(t *testing.T) {
 	ragged := withData(tensorInfo(header(3, 1, 0), "a", quant.Q4_0, 0, 40))
 	manyDims := withData(tensorInfo(header(3, 1, 0), "a", quant.F32, 0, 1, 1, 1, 1, 1))
 	overflow := withData(tensorInfo(header(3, 1, 0), "a", quant.F32, 0, 1<<32, 1<<32))
+	// 2^62 F32 elements are 2^64 bytes: 0 in a uint64, so they "fit".
+	wrapsToZero := withData(tensorInfo(header(3, 1, 0), "a", quant.F32, 0, 1<<62))
+	// A zero dimension makes the element count 0 whatever the others are,
+	// but Rows multiplies the others.
+	zeroThenHuge := withData(tensorInfo(header(3, 1, 0), "a", quant.F32, 0, 0, 1<<40, 1<<40))
+	tooManyTensors := append(header(3, MaxTensors+1, 0), make([]byte, 24*(MaxTensors+1))...)
 	badAlign := appendString(header(3, 0, 1), "general.alignment")
 	badAlign = binary.LittleEndian.AppendUint32(badAlign, uint32(TypeUint32))
 	badAlign = binary.LittleEndian.AppendUint32(badAlign, 48)
@@ -231,6 +237,9 @@ func TestBadFiles(t *testing.T) {
 		{"ragged quantized row", ragged, "not a multiple"},
 		{"five dimensions", manyDims, "5 dimensions"},
 		{"shape overflow", overflow, "overflows"},
+		{"2^62 F32 elements in no bytes", wrapsToZero, "4611686018427387904 blocks of 4 bytes at offset 0 run past the end"},
+		{"zero dimension beside huge ones", zeroThenHuge, "overflows"},
+		{"tensor count over the limit", tooManyTensors, "tensor count 1048577 is more than the 1048576"},
 		{"alignment 48", badAlign, "not a power of two"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -264,6 +273,21 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add(header(3, 0, 0))
 	f.Add(header(2, 0, 0))
+	// Counts no file of this size can hold: tensors, keys, a string's and
+	// an array's length.
+	f.Add(header(3, 1<<62, 0))
+	f.Add(header(3, 0, 1<<62))
+	for _, typ := range []ValueType{TypeString, TypeArray} {
+		b := appendString(header(3, 0, 1), "k")
+		b = binary.LittleEndian.AppendUint32(b, uint32(typ))
+		if typ == TypeArray {
+			b = binary.LittleEndian.AppendUint32(b, uint32(TypeUint8))
+		}
+		f.Add(binary.LittleEndian.AppendUint64(b, 1<<62))
+	}
+	// Shapes whose sizes overflow.
+	f.Add(append(tensorInfo(header(3, 1, 0), "a", quant.F32, 0, 1<<62), make([]byte, 64)...))
+	f.Add(append(tensorInfo(header(3, 1, 0), "a", quant.F32, 0, 0, 1<<40, 1<<40), make([]byte, 64)...))
 	small := &Writer{}
 	small.Set("general.architecture", "llama")
 	small.Set("nested", Array{TypeArray, []Array{{TypeString, []string{"x"}}}})
@@ -277,6 +301,9 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, tensor := range file.Tensors {
+			if n := len(tensor.Shape); n > 0 && tensor.Rows()*tensor.Shape[0] != tensor.Elements() {
+				t.Fatalf("tensor %q: shape %v, %d rows, %d elements", tensor.Name, tensor.Shape, tensor.Rows(), tensor.Elements())
+			}
 			want := tensor.Elements() / uint64(tensor.Type.BlockSize()) * uint64(tensor.Type.TypeSize())
 			if uint64(len(tensor.Data)) != want {
 				t.Fatalf("tensor %q: %d bytes, want %d", tensor.Name, len(tensor.Data), want)

@@ -181,6 +181,14 @@ func Parse(data []byte) (*File, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
+	// Each entry costs a few hundred bytes of memory for its 12 or 24 of
+	// file, so the counts are bounded beyond what the file bounds.
+	if nTensors > MaxTensors {
+		return nil, fmt.Errorf("tensor count %d is more than the %d a GGUF file may hold", nTensors, MaxTensors)
+	}
+	if nKV > MaxKV {
+		return nil, fmt.Errorf("metadata key count %d is more than the %d a GGUF file may hold", nKV, MaxKV)
+	}
 
 	f.KV = make([]KV, 0, nKV)
 	for i := 0; i < nKV; i++ {
@@ -239,13 +247,17 @@ func (d *decoder) tensorInfo() (*Tensor, error) {
 		return nil, fmt.Errorf("tensor %q has %d dimensions (at most %d)", t.Name, nDims, MaxDims)
 	}
 	t.Shape = make([]uint64, nDims)
-	elements := uint64(1)
+	// The product of the non-zero dimensions must fit, so that neither
+	// Elements nor Rows overflows whatever dimension is 0.
+	product := uint64(1)
 	for j := range t.Shape {
 		t.Shape[j] = d.u64()
-		if d.err == nil && t.Shape[j] != 0 && elements > math.MaxInt64/t.Shape[j] {
-			return nil, fmt.Errorf("tensor %q: shape %v overflows", t.Name, t.Shape)
+		if dim := t.Shape[j]; d.err == nil && dim != 0 {
+			if product > math.MaxInt64/dim {
+				return nil, fmt.Errorf("tensor %q: shape %v overflows", t.Name, t.Shape)
+			}
+			product *= dim
 		}
-		elements *= t.Shape[j]
 	}
 	t.Type = quant.Type(d.u32())
 	t.Offset = d.u64()
@@ -275,14 +287,18 @@ func (f *File) placeTensors(data []byte) error {
 		if t.Offset%uint64(f.Alignment) != 0 {
 			return fmt.Errorf("tensor %q: offset %d is not aligned to %d", t.Name, t.Offset, f.Alignment)
 		}
-		size := t.Elements() / uint64(t.Type.BlockSize()) * uint64(t.Type.TypeSize())
 		if i > 0 && t.Offset < end {
 			return fmt.Errorf("tensor %q (offset %d) overlaps tensor %q (ends at %d)", t.Name, t.Offset, byOffset[i-1].Name, end)
 		}
+		// The block count times the block size can overflow (2^62 F32
+		// elements are 2^64 bytes, 0 in a uint64), so it is compared with
+		// the bytes there are before it is multiplied.
 		avail := uint64(len(data)) - f.DataOffset
-		if t.Offset > avail || size > avail-t.Offset {
-			return fmt.Errorf("tensor %q: %d bytes at offset %d run past the end of the file (%d bytes of data): %w", t.Name, size, t.Offset, avail, ErrTruncated)
+		blocks, blockBytes := t.Elements()/uint64(t.Type.BlockSize()), uint64(t.Type.TypeSize())
+		if t.Offset > avail || blocks > (avail-t.Offset)/blockBytes {
+			return fmt.Errorf("tensor %q: %d blocks of %d bytes at offset %d run past the end of the file (%d bytes of data): %w", t.Name, blocks, blockBytes, t.Offset, avail, ErrTruncated)
 		}
+		size := blocks * blockBytes
 		start := f.DataOffset + t.Offset
 		t.Data = data[start : start+size : start+size]
 		end = t.Offset + size

@@ -61,9 +61,9 @@ func (w *Writer) AddTensor(name string, typ quant.Type, shape []uint64, data fun
 	if !typ.Known() {
 		return fmt.Errorf("tensor %q: unknown type %v", name, typ)
 	}
-	n := uint64(1)
-	for _, d := range shape {
-		n *= d
+	rows := uint64(1) // the product of every dimension but the first, which may be 0
+	for _, d := range shape[1:] {
+		rows *= d
 	}
 	rowBytes, err := typ.RowBytes(int(shape[0]))
 	if err != nil {
@@ -74,7 +74,6 @@ func (w *Writer) AddTensor(name string, typ quant.Type, shape []uint64, data fun
 			return fmt.Errorf("tensor %q added twice", name)
 		}
 	}
-	rows := n / shape[0]
 	w.tensors = append(w.tensors, pendingTensor{name, typ, append([]uint64(nil), shape...), uint64(rowBytes) * rows, data})
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"sort"
 
 	"github.com/aha-inference/aha/internal/mmap"
+	"github.com/aha-inference/aha/internal/modelfile"
 	"github.com/aha-inference/aha/quant"
 )
 
@@ -149,8 +150,12 @@ func (e headerEntry) tensor(name string, body []byte) (*Tensor, error) {
 		}
 		elements *= d
 	}
-	if want := elements * int64(typ.TypeSize()); end-begin != want {
-		return nil, fmt.Errorf("tensor %q: %d bytes for shape %v of %s, want %d", name, end-begin, e.Shape, e.DType, want)
+	// The element count is compared with the bytes there are before it is
+	// multiplied by the element size: 2^62 F32 elements are 2^64 bytes,
+	// which wraps to 0.
+	size, n := end-begin, int64(typ.TypeSize())
+	if elements > size/n || elements*n != size {
+		return nil, fmt.Errorf("tensor %q: %d bytes for shape %v of %s, want %d elements × %d bytes", name, size, e.Shape, e.DType, elements, n)
 	}
 	return &Tensor{Name: name, Type: typ, Shape: e.Shape, Data: body[begin:end:end]}, nil
 }
@@ -184,7 +189,7 @@ type Checkpoint struct {
 func OpenDir(dir string) (*Checkpoint, error) {
 	index := filepath.Join(dir, "model.safetensors.index.json")
 	var names []string
-	if data, err := os.ReadFile(index); err == nil {
+	if data, err := modelfile.Read(index, modelfile.MaxIndex); err == nil {
 		var idx struct {
 			WeightMap map[string]string `json:"weight_map"`
 		}

@@ -66,7 +66,8 @@ func TestBadFiles(t *testing.T) {
 		{"bad json", append(binary.LittleEndian.AppendUint64(nil, 3), "{x}"...), "header"},
 		{"int64 dtype", build(t, map[string]any{"x": entry("I64", []int64{2}, 0, 16)}, data), `dtype "I64"; supported: F32, F16, BF16`},
 		{"past end", build(t, map[string]any{"x": entry("F32", []int64{8}, 0, 32)}, data), "outside the 16 bytes"},
-		{"size mismatch", build(t, map[string]any{"x": entry("F32", []int64{3}, 0, 16)}, data), "want 12"},
+		{"size mismatch", build(t, map[string]any{"x": entry("F32", []int64{3}, 0, 16)}, data), "want 3 elements × 4 bytes"},
+		{"2^62 F32 elements in no bytes", build(t, map[string]any{"x": entry("F32", []int64{1 << 62}, 0, 0)}, data), "0 bytes for shape [4611686018427387904]"},
 		{"negative offset", build(t, map[string]any{"x": entry("F32", []int64{1}, -4, 0)}, data), "outside"},
 		{"overlap", build(t, map[string]any{"x": entry("F32", []int64{2}, 0, 8), "y": entry("F32", []int64{2}, 4, 12)}, data), "overlap"},
 		{"offsets", build(t, map[string]any{"x": map[string]any{"dtype": "F32", "shape": []int{1}, "data_offsets": []int{0}}}, data), "data_offsets has 1"},
@@ -144,6 +145,11 @@ func FuzzParse(f *testing.F) {
 	f.Add(build(f, map[string]any{"w": entry("BF16", []int64{2, 3}, 0, 12), "b": entry("F32", []int64{3}, 12, 24)}, data))
 	f.Add(build(f, map[string]any{"__metadata__": map[string]string{"a": "b"}}, nil))
 	f.Add([]byte{})
+	// Lengths and counts no file of this size can hold.
+	f.Add(binary.LittleEndian.AppendUint64(nil, 1<<63))
+	f.Add(binary.LittleEndian.AppendUint64(nil, 1<<62))
+	f.Add(build(f, map[string]any{"x": entry("F32", []int64{1 << 62}, 0, 0)}, nil))
+	f.Add(build(f, map[string]any{"x": entry("F32", []int64{1 << 31, 1 << 31, 4}, 0, 16)}, data))
 	f.Fuzz(func(t *testing.T, file []byte) {
 		parsed, err := Parse(file)
 		if err != nil {
