@@ -299,7 +299,9 @@ func (e *Engine) submit(ctx context.Context, req Request, completion []int) (*re
 	if e.closed {
 		return nil, ErrClosed
 	}
-	vocab := e.m.Config.VocabSize
+	if len(req.Stop) > 0 && e.opts.NewDecoder == nil {
+		return nil, errors.New("stop strings need a tokenizer, and the engine has none")
+	}
 	if req.N == 0 {
 		req.N = 1
 	}
@@ -309,22 +311,8 @@ func (e *Engine) submit(ctx context.Context, req Request, completion []int) (*re
 	if req.Sampling.TopP == 0 {
 		req.Sampling.TopP = 1
 	}
-	if err := req.validate(vocab, e.context); err != nil {
-		return nil, err
-	}
-	if req.N > e.opts.MaxSeqs {
-		return nil, fmt.Errorf("n = %d exceeds the engine's %d sequences", req.N, e.opts.MaxSeqs)
-	}
-	if len(req.Stop) > 0 && e.opts.NewDecoder == nil {
-		return nil, errors.New("stop strings need a tokenizer, and the engine has none")
-	}
-	for _, id := range completion {
-		if id < 0 || id >= vocab {
-			return nil, fmt.Errorf("completion token %d is outside the vocabulary (0…%d)", id, vocab-1)
-		}
-	}
-	if n := len(req.Prompt) + len(completion); completion != nil && n > e.context {
-		return nil, fmt.Errorf("prompt and completion hold %d tokens; the context holds %d", n, e.context)
+	if err := e.check(&req, completion); err != nil {
+		return nil, invalidError{err}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &request{req: req, ctx: ctx, cancel: cancel, completion: completion, submitted: time.Now(), notify: make(chan struct{}, 1)}
@@ -332,6 +320,29 @@ func (e *Engine) submit(ctx context.Context, req Request, completion []int) (*re
 	e.stats.Waiting++
 	e.poke()
 	return r, nil
+}
+
+// check refuses a request the engine cannot run as given.
+func (e *Engine) check(req *Request, completion []int) error {
+	vocab := e.m.Config.VocabSize
+	if err := req.validate(vocab, e.context); err != nil {
+		return err
+	}
+	if err := checkDrawable(req, e.stopIDsFor(*req)); err != nil {
+		return err
+	}
+	if req.N > e.opts.MaxSeqs {
+		return fmt.Errorf("n = %d exceeds the engine's %d sequences", req.N, e.opts.MaxSeqs)
+	}
+	for _, id := range completion {
+		if id < 0 || id >= vocab {
+			return fmt.Errorf("completion token %d is outside the vocabulary (0…%d)", id, vocab-1)
+		}
+	}
+	if n := len(req.Prompt) + len(completion); completion != nil && n > e.context {
+		return fmt.Errorf("prompt and completion hold %d tokens; the context holds %d", n, e.context)
+	}
+	return nil
 }
 
 // request is a submitted Request as the scheduler tracks it.
@@ -797,12 +808,34 @@ func (e *Engine) preempt(u *unit) {
 	e.mu.Unlock()
 }
 
-func (e *Engine) stopIDs(r *request) []int {
-	ids := slices.Clone(r.req.StopIDs)
-	if !r.req.IgnoreEOS {
+func (e *Engine) stopIDs(r *request) []int { return e.stopIDsFor(r.req) }
+
+// stopIDsFor lists the tokens that end a sample of req.
+func (e *Engine) stopIDsFor(req Request) []int {
+	ids := slices.Clone(req.StopIDs)
+	if !req.IgnoreEOS {
 		ids = append(ids, e.m.Config.EOS...)
 	}
 	return ids
+}
+
+// checkDrawable refuses a request whose masks leave no token to draw at
+// the first step: allowed tokens that are all one-token bad words, or all
+// stop tokens held back by min_tokens. Sampling would otherwise read a
+// distribution of −∞ everywhere and return garbage.
+func checkDrawable(req *Request, stop []int) error {
+	p := &req.Sampling
+	if len(p.AllowedIDs) == 0 {
+		return nil
+	}
+	for _, id := range p.AllowedIDs {
+		banned := req.MinTokens > 0 && slices.Contains(stop, id) ||
+			slices.ContainsFunc(p.BadWords, func(w []int) bool { return len(w) == 1 && w[0] == id })
+		if !banned {
+			return nil
+		}
+	}
+	return errors.New("allowed_token_ids leaves no token to draw: each is a one-token bad word, or a stop token that min_tokens holds back")
 }
 
 // fork turns a root whose prompt is done into N samples sharing its

@@ -140,6 +140,17 @@ type Scores struct {
 // ErrClosed is returned for requests made to a closed engine.
 var ErrClosed = errors.New("engine is closed")
 
+// ErrInvalid marks the errors of requests the engine refuses as given
+// (errors.Is(err, ErrInvalid)): the caller's mistake, not the engine's.
+// Their messages are the reason alone.
+var ErrInvalid = errors.New("invalid request")
+
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string        { return e.err.Error() }
+func (e invalidError) Unwrap() error        { return e.err }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
 // ErrAborted is Score's error when AbortAll or a weight swap ends the
 // request before it is scored (Generate returns such requests' partial
 // samples, which end with FinishAbort).

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -350,6 +351,32 @@ func TestSelectBest(t *testing.T) {
 		slices.SortFunc(got, better)
 		if !slices.Equal(got, want[:k]) {
 			t.Fatalf("n=%d k=%d: got %v, want %v", n, k, got, want[:k])
+		}
+	}
+}
+
+// TestNothingDrawable: masks that leave no token to draw are refused up
+// front instead of sampling from a distribution of −∞ everywhere.
+func TestNothingDrawable(t *testing.T) {
+	e := newEngine(t, 1, Options{})
+	eos := e.Model().Config.EOS
+	for _, req := range []Request{
+		{Prompt: testPrompts[1], MaxTokens: 4, MinTokens: 2, Sampling: SamplingParams{Temperature: 1, TopP: 1, AllowedIDs: eos}},
+		{Prompt: testPrompts[1], MaxTokens: 4, Sampling: SamplingParams{Temperature: 1, TopP: 1, AllowedIDs: []int{7, 9}, BadWords: [][]int{{9}, {7}}}},
+	} {
+		if _, err := e.Generate(context.Background(), req, nil); err == nil || !strings.Contains(err.Error(), "no token to draw") {
+			t.Errorf("%+v: %v", req.Sampling, err)
+		}
+	}
+	// One token left is enough.
+	req := Request{Prompt: testPrompts[1], MaxTokens: 3, Sampling: SamplingParams{Temperature: 1, TopP: 1, AllowedIDs: []int{7, 9}, BadWords: [][]int{{9}}}, Logprobs: true}
+	out, err := e.Generate(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range out.Samples[0].Tokens {
+		if id != 7 || math.IsNaN(float64(out.Samples[0].Logprobs[i])) {
+			t.Errorf("token %d: %d (logprob %v), want 7", i, id, out.Samples[0].Logprobs[i])
 		}
 	}
 }

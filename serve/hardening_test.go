@@ -253,3 +253,14 @@ func TestModelsRootHidesPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestNothingDrawableIs400: masks that leave nothing to draw are the
+// client's mistake, answered with a 400, not a 500 or garbage.
+func TestNothingDrawableIs400(t *testing.T) {
+	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
+	eos := ts.eng.Model().Config.EOS
+	status, body := ts.post(t, "/v1/completions", map[string]any{"prompt": "a", "max_tokens": 4, "min_tokens": 2, "allowed_token_ids": eos})
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "no token to draw") {
+		t.Errorf("status %d: %s", status, body)
+	}
+}

@@ -349,6 +349,8 @@ func (s *Server) engineError(err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, message: "the server is shutting down"}
 	case errors.Is(err, engine.ErrAborted):
 		return s.aborted()
+	case errors.Is(err, engine.ErrInvalid):
+		return invalid("", "%v", err)
 	case errors.Is(err, model.ErrCacheFull):
 		return invalid("n", "the request needs more KV cache than the server has: %v", err)
 	}
