@@ -60,14 +60,31 @@ func afterAssistantHeader(text string) (string, bool) {
 	return text, false
 }
 
-// maaScorer reads the ground truth and returns the judge of an answer
-// (the stripped text inside <answer>).
-func maaScorer(truth string) (func(answer string) Verdict, error) {
+// LogicTask names the logic task whose ground truth truth is, as the
+// reference reward code tells them apart: a truth mentioning true or false
+// is a deduction assignment, an integer (optionally negative) an induction
+// answer, and one mentioning reachable an abduction judgement. It returns
+// "" for anything else.
+func LogicTask(truth string) string {
 	lower := strings.ToLower(truth)
 	switch {
 	case strings.Contains(lower, "true") || strings.Contains(lower, "false"):
-		return labelScorer(truth, "true", "false"), nil
+		return "deduction"
 	case isPyDigits(strings.TrimLeft(truth, "-")):
+		return "induction"
+	case strings.Contains(lower, "reachable"):
+		return "abduction"
+	}
+	return ""
+}
+
+// maaScorer reads the ground truth and returns the judge of an answer
+// (the stripped text inside <answer>).
+func maaScorer(truth string) (func(answer string) Verdict, error) {
+	switch LogicTask(truth) {
+	case "deduction":
+		return labelScorer(truth, "true", "false"), nil
+	case "induction":
 		want, ok := pyInt(truth)
 		if !ok {
 			return nil, errors.New("not an integer")
@@ -82,7 +99,7 @@ func maaScorer(truth string) (func(answer string) Verdict, error) {
 			}
 			return Correct
 		}, nil
-	case strings.Contains(lower, "reachable"):
+	case "abduction":
 		return labelScorer(truth, "reachable", "unreachable"), nil
 	}
 	return nil, errors.New("neither an assignment, an integer nor reachability judgements")
