@@ -48,7 +48,7 @@ type rolloutFlags struct {
 	dataPath, answerField     string
 	taskField                 string
 	rawPrompt                 bool
-	reward                    string
+	reward, style             string
 	system, templateFile      string
 	prefillThink, force       bool
 	shard                     string
@@ -67,6 +67,7 @@ func runRollout(args []string) error {
 	fs.StringVar(&f.out, "o", "", "output JSONL file, one record per sample; its manifest goes beside it (OUT.manifest.json)")
 	fs.IntVar(&f.n, "n", 4, "samples per prompt, drawn together from one prefill")
 	fs.StringVar(&f.task, "task", "", "generate prompts: deduction, induction or abduction")
+	fs.StringVar(&f.style, "style", "aha", "with --task: aha, or maa for the distributions, prompts and answers of Meta-Ability-Alignment's released data (deduction so far)")
 	fs.IntVar(&f.level, "level", 1, "with --task: difficulty 1..5")
 	fs.IntVar(&f.count, "count", 100, "with --task: number of prompts")
 	fs.StringVar(&f.dataPath, "data", "", "read prompts from a .jsonl or .parquet file (prompt or messages, and an answer)")
@@ -147,7 +148,7 @@ func rolloutRun(f *rolloutFlags, set map[string]bool, argv map[string]string) er
 	if err != nil {
 		return err
 	}
-	problems, err := rolloutProblems(f, shard)
+	problems, err := rolloutProblems(f, shard, set["system"])
 	if err != nil {
 		return err
 	}
@@ -259,8 +260,10 @@ feed:
 
 // rolloutProblems builds the prompt list of the whole (unsharded) run, so
 // indexes, and with them seeds, do not depend on the shard. Generated
-// instances outside the shard are left empty rather than generated.
-func rolloutProblems(f *rolloutFlags, shard rollout.Shard) ([]data.Problem, error) {
+// instances outside the shard are left empty rather than generated. An
+// instance's own system message (the maa style's) is used unless --system
+// was given.
+func rolloutProblems(f *rolloutFlags, shard rollout.Shard, systemSet bool) ([]data.Problem, error) {
 	if f.dataPath != "" {
 		problems, err := data.Read(f.dataPath, data.Fields{Answer: f.answerField, Task: f.taskField})
 		if err != nil {
@@ -273,9 +276,12 @@ func rolloutProblems(f *rolloutFlags, shard rollout.Shard) ([]data.Problem, erro
 		}
 		return problems, nil
 	}
-	gen, ok := tasks.Generators[f.task]
-	if !ok {
+	if _, ok := tasks.Generators[f.task]; !ok {
 		return nil, usagef("--task %q: want deduction, induction or abduction (math prompts come from --data)", f.task)
+	}
+	gen, err := tasks.Lookup(f.task, f.style)
+	if err != nil {
+		return nil, usagef("--style: %v", err)
 	}
 	if f.count < 1 {
 		return nil, usagef("--count %d: at least one prompt", f.count)
@@ -289,8 +295,11 @@ func rolloutProblems(f *rolloutFlags, shard rollout.Shard) ([]data.Problem, erro
 		if err != nil {
 			return nil, usagef("--task %s: %v", f.task, err)
 		}
-		problems[i] = data.Problem{Messages: []template.Message{{"role": "user", "content": in.Prompt}},
-			Answer: in.Answer, Task: in.Task, Level: in.Level}
+		msgs := []template.Message{{"role": "user", "content": in.Prompt}}
+		if in.System != "" && !systemSet {
+			msgs = append([]template.Message{{"role": "system", "content": in.System}}, msgs...)
+		}
+		problems[i] = data.Problem{Messages: msgs, Answer: in.Answer, Task: in.Task, Level: in.Level}
 	}
 	return problems, nil
 }

@@ -362,3 +362,21 @@ func repeatsName(truth string) bool {
 	}
 	return false
 }
+
+func TestRolloutStyleMAA(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	mustRollout(t, "rollout", "-o", out, "--task", "deduction", "--style", "maa", "--level", "1", "--count", "2", "-n", "1", "--max-tokens", "4", "--reward", "maa")
+	recs, err := rollout.ReadRecords(out)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if !strings.Contains(r.Prompt, "Now the user has a logical formula problem.") || !strings.Contains(r.Prompt, "Below are some nested formulas:\n  - ") ||
+			strings.Count(r.Answer, "\n") != 4 {
+			t.Errorf("record %+v", r)
+		}
+	}
+	if _, stderr, code := aha(t, "rollout", "-o", out, "--task", "deduction", "--style", "paper", "--force"); code == 0 {
+		t.Errorf("--style paper accepted\n%s", stderr)
+	}
+}
