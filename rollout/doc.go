@@ -48,6 +48,12 @@
 // Every prompt asks for reasoning inside <think> </think> and the final
 // answer inside <answer> </answer>.
 //
+// Style "maa" (tasks.Styles; deduction so far) generates instead the
+// distributions, prompt wording and answer layout of the data released with
+// Meta-Ability-Alignment (arXiv 2505.10554): 3 to 6 unsteered random
+// formulas kept when exactly one assignment satisfies them, with that
+// paper's system message.
+//
 // # Rewards (package rollout/verify)
 //
 // Logic scores the logic tasks: the format reward is +1 when <think>,
@@ -56,6 +62,11 @@
 // The answer, parsed case-insensitively from inside <answer>, earns +2 when
 // right, −1.5 when wrong and −2 when unparseable or when the format failed:
 // totals 3, −0.5, −1 and −3. The weights are configurable.
+//
+// MAA scores the logic tasks exactly as the reward functions released with
+// Meta-Ability-Alignment do, on the prompt and completion together: the
+// same weights, but an answer must state every variable or goal exactly
+// once, and an integer must be bare.
 //
 // Math scores math answers: the last \boxed{…} of the completion (else the
 // text inside <answer>) against the reference, equal when equal after the

@@ -46,6 +46,9 @@ type rolloutFlags struct {
 	task                      string
 	level, count              int
 	dataPath, answerField     string
+	taskField                 string
+	rawPrompt                 bool
+	reward, style             string
 	system, templateFile      string
 	prefillThink, force       bool
 	shard                     string
@@ -64,10 +67,14 @@ func runRollout(args []string) error {
 	fs.StringVar(&f.out, "o", "", "output JSONL file, one record per sample; its manifest goes beside it (OUT.manifest.json)")
 	fs.IntVar(&f.n, "n", 4, "samples per prompt, drawn together from one prefill")
 	fs.StringVar(&f.task, "task", "", "generate prompts: deduction, induction or abduction")
+	fs.StringVar(&f.style, "style", "aha", "with --task: aha, or maa for the distributions, prompts and answers of Meta-Ability-Alignment's released data (deduction so far)")
 	fs.IntVar(&f.level, "level", 1, "with --task: difficulty 1..5")
 	fs.IntVar(&f.count, "count", 100, "with --task: number of prompts")
 	fs.StringVar(&f.dataPath, "data", "", "read prompts from a .jsonl or .parquet file (prompt or messages, and an answer)")
 	fs.StringVar(&f.answerField, "answer-field", "", "with --data: the answer's field, dotted for nested ones (default: answer, solution, reward_model.ground_truth)")
+	fs.StringVar(&f.taskField, "task-field", "", "with --data: the task's field, dotted for nested ones (default: task, else inferred from data_source and ability, logic_assignment rows by their answer)")
+	fs.BoolVar(&f.rawPrompt, "raw-prompt", false, "with --data: the prompt's first message is the whole rendered prompt, sampled as it is (no chat template, no system message), as verl reads Meta-Ability-Alignment's files")
+	fs.StringVar(&f.reward, "reward", "aha", "reward of the logic tasks: aha (verify.Logic) or maa (Meta-Ability-Alignment's reward code, on the prompt and completion)")
 	fs.StringVar(&f.system, "system", defaultSystem, "system message, added unless the prompt has one (\"\" for none)")
 	fs.StringVar(&f.templateFile, "template", "", "chat template file overriding the model's")
 	fs.BoolVar(&f.prefillThink, "prefill-think", false, "start the assistant turn with \"<think>\" (the format check then counts it)")
@@ -117,6 +124,12 @@ func rolloutRun(f *rolloutFlags, set map[string]bool, argv map[string]string) er
 	if f.n < 1 {
 		return usagef("-n %d: at least one sample per prompt", f.n)
 	}
+	if f.reward != "aha" && f.reward != "maa" {
+		return usagef("--reward %q: want aha or maa", f.reward)
+	}
+	if f.rawPrompt && (f.dataPath == "" || f.prefillThink) {
+		return usagef("--raw-prompt goes with --data, without --prefill-think (a raw prompt holds its own prefill)")
+	}
 	shard, err := rollout.ParseShard(f.shard, os.Getenv("JOB_COMPLETION_INDEX"))
 	if err != nil {
 		return usagef("--shard: %v", err)
@@ -135,7 +148,7 @@ func rolloutRun(f *rolloutFlags, set map[string]bool, argv map[string]string) er
 	if err != nil {
 		return err
 	}
-	problems, err := rolloutProblems(f, shard)
+	problems, err := rolloutProblems(f, shard, set["system"])
 	if err != nil {
 		return err
 	}
@@ -247,10 +260,12 @@ feed:
 
 // rolloutProblems builds the prompt list of the whole (unsharded) run, so
 // indexes, and with them seeds, do not depend on the shard. Generated
-// instances outside the shard are left empty rather than generated.
-func rolloutProblems(f *rolloutFlags, shard rollout.Shard) ([]data.Problem, error) {
+// instances outside the shard are left empty rather than generated. An
+// instance's own system message (the maa style's) is used unless --system
+// was given.
+func rolloutProblems(f *rolloutFlags, shard rollout.Shard, systemSet bool) ([]data.Problem, error) {
 	if f.dataPath != "" {
-		problems, err := data.Read(f.dataPath, f.answerField)
+		problems, err := data.Read(f.dataPath, data.Fields{Answer: f.answerField, Task: f.taskField})
 		if err != nil {
 			return nil, err
 		}
@@ -261,9 +276,12 @@ func rolloutProblems(f *rolloutFlags, shard rollout.Shard) ([]data.Problem, erro
 		}
 		return problems, nil
 	}
-	gen, ok := tasks.Generators[f.task]
-	if !ok {
+	if _, ok := tasks.Generators[f.task]; !ok {
 		return nil, usagef("--task %q: want deduction, induction or abduction (math prompts come from --data)", f.task)
+	}
+	gen, err := tasks.Lookup(f.task, f.style)
+	if err != nil {
+		return nil, usagef("--style: %v", err)
 	}
 	if f.count < 1 {
 		return nil, usagef("--count %d: at least one prompt", f.count)
@@ -277,15 +295,24 @@ func rolloutProblems(f *rolloutFlags, shard rollout.Shard) ([]data.Problem, erro
 		if err != nil {
 			return nil, usagef("--task %s: %v", f.task, err)
 		}
-		problems[i] = data.Problem{Messages: []template.Message{{"role": "user", "content": in.Prompt}},
-			Answer: in.Answer, Task: in.Task, Level: in.Level}
+		msgs := []template.Message{{"role": "user", "content": in.Prompt}}
+		if in.System != "" && !systemSet {
+			msgs = append([]template.Message{{"role": "system", "content": in.System}}, msgs...)
+		}
+		problems[i] = data.Problem{Messages: msgs, Answer: in.Answer, Task: in.Task, Level: in.Level}
 	}
 	return problems, nil
 }
 
 // renderPrompt applies the chat template, with the system message and the
-// optional "<think>" prefill.
+// optional "<think>" prefill. A raw prompt is the first message's text as
+// it is, tokenized without special tokens added, as verl's RLHFDataset
+// reads Meta-Ability-Alignment's files.
 func renderPrompt(l *loaded, f *rolloutFlags, p data.Problem) (string, []int, error) {
+	if f.rawPrompt {
+		text, _ := p.Messages[0]["content"].(string) // data.Read makes every content a string
+		return text, l.tok.Encode(text, false), nil
+	}
 	msgs := p.Messages
 	if f.system != "" && !slices.ContainsFunc(msgs, func(m template.Message) bool { return m["role"] == "system" }) {
 		msgs = append([]template.Message{{"role": "system", "content": f.system}}, msgs...)
@@ -338,7 +365,7 @@ func rolloutJob(ctx context.Context, f *rolloutFlags, set map[string]bool, l *lo
 			Logprobs: rollout.JSONLogprobs(s.lps), FinishReason: ev.Finish,
 			Elapsed: time.Since(start).Seconds(),
 		}
-		if err := scoreRecord(ctx, rec, scorer, logicW, mathW); err != nil {
+		if err := scoreRecord(ctx, rec, scorer, f.reward, logicW, mathW); err != nil {
 			return fmt.Errorf("prompt %d: %w", p.id, err)
 		}
 		if err := out.Append(rec); err != nil {
@@ -355,10 +382,17 @@ func rolloutJob(ctx context.Context, f *rolloutFlags, set map[string]bool, l *lo
 
 // scoreRecord fills the verdict and rewards: the built-in verifier of the
 // task, then the reward command's answer over it. A reward command's
-// failure is recorded in the record, never fatal.
-func scoreRecord(ctx context.Context, rec *rollout.Record, scorer *rewardcmd.Process, logicW, mathW verify.Options) error {
+// failure is recorded in the record, never fatal. The maa reward scores
+// the prompt and completion together, as the reference's trainer decodes
+// them.
+func scoreRecord(ctx context.Context, rec *rollout.Record, scorer *rewardcmd.Process, reward string, logicW, mathW verify.Options) error {
 	var res verify.Result
 	switch _, logic := tasks.Generators[rec.Task]; {
+	case logic && reward == "maa":
+		var err error
+		if res, err = verify.MAA(rec.Prompt+rec.Completion, rec.Answer, logicW); err != nil {
+			return err
+		}
 	case logic:
 		var err error
 		if res, err = verify.Logic(rec.Task, rec.Completion, rec.Answer, logicW); err != nil {

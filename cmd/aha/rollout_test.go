@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aha-inference/aha/rollout"
+	"github.com/aha-inference/aha/rollout/data"
+	"github.com/aha-inference/aha/rollout/verify"
 )
 
 // rolloutArgs is a small run on the embedded model: it answers badly, but
@@ -256,4 +259,124 @@ func recordSetRecords(t *testing.T, path string) []rollout.Record {
 		t.Fatalf("%s: %d records, %v", path, len(recs), err)
 	}
 	return recs
+}
+
+// A data set in the layout of Meta-Ability-Alignment's released files runs
+// with its prompt as written and its task, level and answer read from its
+// columns, scored by the reference's reward.
+func TestRolloutRawPromptMAA(t *testing.T) {
+	dir := t.TempDir()
+	const prompt = "<|im_start|>user\nGiven the following sequence,\n['1', '2', '?']\nWhat is the value at the question mark?<|im_end|>\n<|im_start|>assistant\n<think>"
+	row, _ := json.Marshal(map[string]any{
+		"data_source": "logic_assignment", "ability": "logic", "difficulty": 3,
+		"prompt":       []map[string]string{{"role": "user", "content": prompt}},
+		"reward_model": map[string]any{"style": "rule", "ground_truth": map[string]any{"solution_text_format": "3", "statements": []string{}}},
+	})
+	in := filepath.Join(dir, "in.jsonl")
+	if err := os.WriteFile(in, append(row, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.jsonl")
+	mustRollout(t, "rollout", "-o", out, "--data", in, "--raw-prompt", "--reward", "maa", "-n", "2", "--max-tokens", "8", "--seed", "1")
+	recs, err := rollout.ReadRecords(out)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if r.Prompt != prompt || r.Task != "induction" || r.Level != 3 || r.Answer != "3" || r.Reward != r.RewardFormat+r.RewardAnswer {
+			t.Errorf("record %+v", r)
+		}
+	}
+	if _, stderr, code := aha(t, "rollout", "-o", out, "--task", "induction", "--raw-prompt", "--force"); code == 0 {
+		t.Errorf("--raw-prompt without --data accepted\n%s", stderr)
+	}
+	if _, stderr, code := aha(t, "rollout", "-o", out, "--data", in, "--reward", "paper", "--force"); code == 0 {
+		t.Errorf("--reward paper accepted\n%s", stderr)
+	}
+}
+
+// TestRolloutReleasedFiles checks aha against Meta-Ability-Alignment's
+// released parquet files, which are not in the shared data: fetch the
+// repository (github.com/zhiyuanhubj/Meta-Ability-Alignment) and run
+//
+//	AHA_MAA_DATA=path/to/Training/dataset go test ./cmd/aha -run RolloutReleasedFiles
+//
+// Every row's reference answer, given back as the completion of its raw
+// prompt, must score +3 under --reward maa, except where the ground truth
+// names a goal twice (goals: ['D', 'J', 'J']): the reference's own reward
+// then expects one statement fewer than the answer holds and scores it −1
+// (204 of the 19,900 rows, all abduction). A rollout of one file on the
+// embedded model must run.
+func TestRolloutReleasedFiles(t *testing.T) {
+	dir := os.Getenv("AHA_MAA_DATA")
+	if dir == "" {
+		t.Skip("AHA_MAA_DATA is unset: give it the released Training/dataset folder of Meta-Ability-Alignment")
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*", "*", "*.parquet"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no parquet files under %s (%v)", dir, err)
+	}
+	rows, repeated := 0, 0
+	for _, path := range files {
+		problems, err := data.Read(path, data.Fields{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range problems {
+			prompt, _ := p.Messages[0]["content"].(string)
+			rec := &rollout.Record{Task: p.Task, Prompt: prompt, Answer: p.Answer,
+				Completion: "I checked it.</think><answer>" + p.Answer + "</answer>"}
+			if err := scoreRecord(context.Background(), rec, nil, "maa", verify.DefaultOptions(), verify.DefaultOptions()); err != nil {
+				t.Fatalf("%s row %d: %v", path, i+1, err)
+			}
+			want := 3.0
+			if repeatsName(p.Answer) {
+				want = -1
+				repeated++
+			}
+			if rec.Reward != want {
+				t.Fatalf("%s row %d: the reference answer scores %v (%s), want %v", path, i+1, rec.Reward, rec.Verdict, want)
+			}
+			rows++
+		}
+	}
+	t.Logf("%d rows of %d files: every reference answer scores +3, but %d that name a goal twice score −1", rows, len(files), repeated)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	mustRollout(t, "rollout", "-o", out, "--data", filepath.Join(dir, "Deduction", "1", "test.parquet"),
+		"--raw-prompt", "--reward", "maa", "-n", "1", "--max-tokens", "4", "--seed", "1")
+}
+
+// repeatsName reports whether a ground truth of "(i) NAME is LABEL" lines
+// names something twice.
+func repeatsName(truth string) bool {
+	seen := map[string]bool{}
+	for _, line := range strings.Split(truth, "\n") {
+		name, _, ok := strings.Cut(strings.TrimSpace(line), " is ")
+		if _, after, found := strings.Cut(name, ") "); found {
+			name = after
+		}
+		if ok && seen[name] {
+			return true
+		}
+		seen[name] = true
+	}
+	return false
+}
+
+func TestRolloutStyleMAA(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	mustRollout(t, "rollout", "-o", out, "--task", "deduction", "--style", "maa", "--level", "1", "--count", "2", "-n", "1", "--max-tokens", "4", "--reward", "maa")
+	recs, err := rollout.ReadRecords(out)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if !strings.Contains(r.Prompt, "Now the user has a logical formula problem.") || !strings.Contains(r.Prompt, "Below are some nested formulas:\n  - ") ||
+			strings.Count(r.Answer, "\n") != 4 {
+			t.Errorf("record %+v", r)
+		}
+	}
+	if _, stderr, code := aha(t, "rollout", "-o", out, "--task", "deduction", "--style", "paper", "--force"); code == 0 {
+		t.Errorf("--style paper accepted\n%s", stderr)
+	}
 }

@@ -7,14 +7,19 @@
 // trailing assistant turn, the reference reply of a chat data set, is
 // dropped). The answer is the named field (a dotted path such as
 // "reward_model.ground_truth"), or by default the first present of
-// "answer", "solution" and "reward_model.ground_truth". "task" names the
-// verifier when it holds one (default "math"); "level" may be a number or a
-// string ending in one ("Level 3", as in the MATH data set).
+// "answer", "solution", "reward_model.ground_truth.solution_text_format"
+// (where Meta-Ability-Alignment's released files keep it) and
+// "reward_model.ground_truth". The task, which names the verifier, is the
+// named field or by default "task", else inferred from verl's
+// "data_source" and "ability" (see TaskName), else "math". "level", else
+// "difficulty", may be a number or a string ending in one ("Level 3", as in
+// the MATH data set).
 package data
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +32,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/aha-inference/aha/rollout/verify"
 	"github.com/aha-inference/aha/tokenizer/template"
 )
 
@@ -39,12 +45,18 @@ type Problem struct {
 }
 
 // DefaultAnswerFields are tried in order when no answer field is named.
-var DefaultAnswerFields = []string{"answer", "solution", "reward_model.ground_truth"}
+var DefaultAnswerFields = []string{"answer", "solution", "reward_model.ground_truth.solution_text_format", "reward_model.ground_truth"}
+
+// Fields names where a row keeps what is not found by default: dotted
+// paths, "" for the defaults.
+type Fields struct {
+	Answer string // "" tries DefaultAnswerFields
+	Task   string // "" tries "task", then infers it from "data_source" and "ability"
+}
 
 // Read reads every row of a .jsonl (or .json, one object a line) or
-// .parquet file. answerField names the answer's field; "" tries
-// DefaultAnswerFields.
-func Read(path, answerField string) ([]Problem, error) {
+// .parquet file.
+func Read(path string, fields Fields) ([]Problem, error) {
 	var rows []map[string]any
 	var err error
 	switch strings.ToLower(filepath.Ext(path)) {
@@ -63,7 +75,7 @@ func Read(path, answerField string) ([]Problem, error) {
 	}
 	problems := make([]Problem, len(rows))
 	for i, row := range rows {
-		if problems[i], err = problem(row, answerField); err != nil {
+		if problems[i], err = problem(row, fields); err != nil {
 			return nil, fmt.Errorf("%s: row %d: %w", path, i+1, err)
 		}
 	}
@@ -133,7 +145,7 @@ func readParquet(path string) (rows []map[string]any, err error) {
 	}
 }
 
-func problem(row map[string]any, answerField string) (Problem, error) {
+func problem(row map[string]any, fields Fields) (Problem, error) {
 	var p Problem
 	var err error
 	switch {
@@ -153,26 +165,71 @@ func problem(row map[string]any, answerField string) (Problem, error) {
 	if len(p.Messages) == 0 {
 		return p, errors.New("the prompt is empty")
 	}
-	fields := DefaultAnswerFields
-	if answerField != "" {
-		fields = []string{answerField}
+	answers := DefaultAnswerFields
+	if fields.Answer != "" {
+		answers = []string{fields.Answer}
 	}
 	found := false
-	for _, f := range fields {
+	for _, f := range answers {
 		if v, ok := lookup(row, f); ok && v != nil {
 			p.Answer, found = text(v), true
 			break
 		}
 	}
 	if !found {
-		return p, fmt.Errorf("no answer field (tried %s)", strings.Join(fields, ", "))
+		return p, fmt.Errorf("no answer field (tried %s)", strings.Join(answers, ", "))
 	}
-	p.Task = "math"
-	if t, ok := row["task"].(string); ok && t != "" {
-		p.Task = t
+	if p.Task, err = task(row, fields.Task, p.Answer); err != nil {
+		return p, err
 	}
-	p.Level = level(row["level"])
+	if p.Level = level(row["level"]); p.Level == 0 {
+		p.Level = level(row["difficulty"])
+	}
 	return p, nil
+}
+
+// task reads the row's task from the named field, or by default from
+// "task", else infers it from verl's "data_source" and "ability".
+func task(row map[string]any, field, answer string) (string, error) {
+	if field != "" {
+		v, _ := lookup(row, field)
+		s, ok := v.(string)
+		if !ok || s == "" {
+			return "", fmt.Errorf("no task in field %q", field)
+		}
+		return cmp.Or(TaskName(s, answer), s), nil
+	}
+	if t, ok := row["task"].(string); ok && t != "" {
+		return t, nil
+	}
+	for _, f := range []string{"data_source", "ability"} {
+		if s, ok := row[f].(string); ok {
+			if t := TaskName(s, answer); t != "" {
+				return t, nil
+			}
+		}
+	}
+	return "math", nil
+}
+
+// TaskName maps a data set's name for a task to aha's: the logic tasks by
+// their names, "sequence" (the reference's ability of induction rows) to
+// induction, and anything naming logic ("logic_assignment", the
+// data_source of every Meta-Ability-Alignment row, or the ability "logic")
+// to the task its answer is the truth of, as the reference's reward code
+// tells them apart (verify.LogicTask), or to itself when the answer is
+// none, so that the row is refused rather than scored as math. It returns
+// "" for other names.
+func TaskName(name, answer string) string {
+	switch name = strings.ToLower(name); {
+	case name == "deduction" || name == "induction" || name == "abduction":
+		return name
+	case name == "sequence":
+		return "induction"
+	case strings.Contains(name, "logic"):
+		return cmp.Or(verify.LogicTask(answer), name)
+	}
+	return ""
 }
 
 // messages reads a prompt: a string, or a list of role/content objects.

@@ -18,6 +18,7 @@ type Instance struct {
 	Level  int    // difficulty, 1..MaxLevel
 	Seed   uint64 // the data set seed it was generated from
 	Index  int    // its position in the data set
+	System string // the system message the style asks for; "" leaves it to the caller
 	Prompt string // the problem statement, as the user turn's text
 	Answer string // the canonical ground truth, in the format the prompt asks for
 }
@@ -26,6 +27,30 @@ type Instance struct {
 // The result depends only on its arguments.
 type Generator interface {
 	Generate(seed uint64, level, index int) (Instance, error)
+}
+
+// Styles maps a style to its generators: "aha" (the default, the
+// generators of Generators) and "maa", the distributions, prompt wording and
+// answer layout of Meta-Ability-Alignment's released data.
+var Styles = map[string]map[string]Generator{
+	"aha": Generators,
+	"maa": {"deduction": DeductionMAA{}},
+}
+
+// Lookup returns the generator of a task in a style.
+func Lookup(task, style string) (Generator, error) {
+	gens, ok := Styles[style]
+	if !ok {
+		return nil, fmt.Errorf("unknown style %q (want aha or maa)", style)
+	}
+	gen, ok := gens[task]
+	switch _, known := Generators[task]; {
+	case !known:
+		return nil, fmt.Errorf("unknown task %q (want deduction, induction or abduction)", task)
+	case !ok:
+		return nil, fmt.Errorf("task %s has no %s style yet", task, style)
+	}
+	return gen, nil
 }
 
 // MaxLevel is the hardest difficulty level of every task.
