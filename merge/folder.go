@@ -102,7 +102,7 @@ func Folders(r Recipe, base string, models []Model, out Output) error {
 			typ = out.Type
 		}
 		jobs = append(jobs, job{name: name, typ: typ, shape: t.Shape,
-			fill: func(dst []byte, done func(int64)) error { return m.merge(name, typ, dst, done) }})
+			fill: func(dst []byte, done func([]byte)) error { return m.merge(name, typ, dst, done) }})
 	}
 	return writeFolder(out, inputs[0].Dir, jobs)
 }
@@ -274,7 +274,7 @@ type merger struct {
 }
 
 // merge writes the merge of the named tensor into dst, in type typ.
-func (m *merger) merge(name string, typ quant.Type, dst []byte, done func(int64)) error {
+func (m *merger) merge(name string, typ quant.Type, dst []byte, done func([]byte)) error {
 	ins := make([]*safetensors.Tensor, len(m.ckpts))
 	for i, c := range m.ckpts {
 		ins[i] = c.Tensor(name)
@@ -295,7 +295,7 @@ func (m *merger) merge(name string, typ quant.Type, dst []byte, done func(int64)
 			for p := w; p < pieces && errs[w] == nil; p += workers {
 				lo, hi := p*size, min(n, (p+1)*size)
 				errs[w] = m.piece(ins, typ, dst, lo, hi, bufs)
-				done(int64((hi - lo) * typ.TypeSize()))
+				done(dst[lo*typ.TypeSize() : hi*typ.TypeSize()])
 			}
 		})
 	}
@@ -361,13 +361,13 @@ func (m *merger) put(bufs [][]float32) {
 }
 
 // job is one tensor of an output folder: its name, type and shape, and
-// fill, which writes its bytes into dst (calling done with the bytes of
-// each piece it finishes).
+// fill, which writes its bytes into dst and hands each piece of dst it
+// finishes to done, which counts it and releases its memory.
 type job struct {
 	name  string
 	typ   quant.Type
 	shape []int64
-	fill  func(dst []byte, done func(int64)) error
+	fill  func(dst []byte, done func(piece []byte)) error
 }
 
 // sideFiles are the files of a Hugging Face folder other than the weights
@@ -407,7 +407,7 @@ func writeFolder(out Output, from string, jobs []job) (err error) {
 	shards, total := planShards(jobs, out.ShardSize)
 	var mu sync.Mutex
 	var written int64
-	done := func(n int64) {
+	count := func(n int64) {
 		mu.Lock()
 		defer mu.Unlock()
 		written += n
@@ -426,6 +426,10 @@ func writeFolder(out Output, from string, jobs []job) (err error) {
 		w, err := safetensors.Create(filepath.Join(tmp, file), ts, map[string]string{"format": "pt"})
 		if err != nil {
 			return err
+		}
+		done := func(piece []byte) {
+			w.Release(piece)
+			count(int64(len(piece)))
 		}
 		for i, j := range shard {
 			dst := w.Tensors[i].Data

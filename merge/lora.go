@@ -191,9 +191,9 @@ func LoRA(adapter, base string, out Output) error {
 		if out.Cast {
 			typ = out.Type
 		}
-		fill := func(dst []byte, done func(int64)) error { return convert(ckpt, w, typ, dst, done) }
+		fill := func(dst []byte, done func([]byte)) error { return convert(ckpt, w, typ, dst, done) }
 		if p := pairs[name]; p != nil {
-			fill = func(dst []byte, done func(int64)) error { return addLoRA(ckpt, w, p, s, typ, dst, done) }
+			fill = func(dst []byte, done func([]byte)) error { return addLoRA(ckpt, w, p, s, typ, dst, done) }
 		}
 		jobs = append(jobs, job{name: name, typ: typ, shape: w.Shape, fill: fill})
 	}
@@ -201,7 +201,7 @@ func LoRA(adapter, base string, out Output) error {
 }
 
 // convert writes t into dst as typ, a chunk at a time.
-func convert(c *safetensors.Checkpoint, t *safetensors.Tensor, typ quant.Type, dst []byte, done func(int64)) error {
+func convert(c *safetensors.Checkpoint, t *safetensors.Tensor, typ quant.Type, dst []byte, done func([]byte)) error {
 	n := len(t.Data) / t.Type.TypeSize()
 	buf := make([]float32, min(n, chunk))
 	for lo := 0; lo < n; lo += chunk {
@@ -215,13 +215,13 @@ func convert(c *safetensors.Checkpoint, t *safetensors.Tensor, typ quant.Type, d
 			return fmt.Errorf("tensor %s: %w", t.Name, err)
 		}
 		c.Release(src)
-		done(int64(len(out)))
+		done(out)
 	}
 	return nil
 }
 
 // addLoRA writes W + s·B·A into dst as typ, rows in parallel.
-func addLoRA(c *safetensors.Checkpoint, w *safetensors.Tensor, p *loraPair, s float64, typ quant.Type, dst []byte, done func(int64)) error {
+func addLoRA(c *safetensors.Checkpoint, w *safetensors.Tensor, p *loraPair, s float64, typ quant.Type, dst []byte, done func([]byte)) error {
 	rows, cols, r := int(w.Shape[0]), int(w.Shape[1]), int(p.a.Shape[0])
 	a32 := make([]float32, r*cols)
 	b32 := make([]float32, rows*r)
@@ -259,11 +259,12 @@ func addLoRA(c *safetensors.Checkpoint, w *safetensors.Tensor, p *loraPair, s fl
 				for i := range in {
 					in[i] = float32(float64(in[i]) + s*acc[i])
 				}
-				if err := quant.Quantize(typ, in, dst[row*cols*oes:(row+1)*cols*oes]); err != nil {
+				piece := dst[row*cols*oes : (row+1)*cols*oes]
+				if err := quant.Quantize(typ, in, piece); err != nil {
 					errs[k] = err
 					return
 				}
-				done(int64(cols * oes))
+				done(piece)
 			}
 		})
 	}
