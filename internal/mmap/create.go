@@ -24,14 +24,21 @@ func Create(path string, size int64) (*Writable, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := reserve(f, size); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if err := f.Truncate(size); err != nil {
 		f.Close()
+		os.Remove(path)
 		return nil, err
 	}
 	w := &Writable{f: f, unmap: func() error { return nil }}
 	if size > 0 {
 		if w.Data, w.unmap, err = mapWritable(f, int(size)); err != nil {
 			f.Close()
+			os.Remove(path)
 			return nil, fmt.Errorf("map %s: %w", path, err)
 		}
 	}
