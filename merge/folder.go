@@ -437,7 +437,7 @@ func writeFolder(out Output, from string, jobs []job) (err error) {
 				w.Abort()
 				return err
 			}
-			w.Release(dst)
+			w.Release(dst) // the pages that pieces shared at their edges
 		}
 		if err := w.Close(); err != nil {
 			return err
