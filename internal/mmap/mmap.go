@@ -98,18 +98,21 @@ func Alloc(n int) ([]byte, func()) {
 // part of the mapping (whole pages inside it): they leave its resident set
 // and come back from the page cache or the file if read again. The CPU
 // backend releases the matrices it keeps a packed copy of.
-func (m *File) Release(b []byte) {
-	if len(b) == 0 || len(m.Data) == 0 {
+func (m *File) Release(b []byte) { releaseInside(m.Data, b) }
+
+// releaseInside releases the whole pages of b if b lies inside data.
+func releaseInside(data, b []byte) {
+	if len(b) == 0 || len(data) == 0 {
 		return
 	}
-	start := uintptr(unsafe.Pointer(&b[0])) - uintptr(unsafe.Pointer(&m.Data[0]))
-	if start >= uintptr(len(m.Data)) || start+uintptr(len(b)) > uintptr(len(m.Data)) {
+	start := uintptr(unsafe.Pointer(&b[0])) - uintptr(unsafe.Pointer(&data[0]))
+	if start >= uintptr(len(data)) || start+uintptr(len(b)) > uintptr(len(data)) {
 		return // not part of this mapping
 	}
 	const page = 4096
 	lo := (start + page - 1) &^ (page - 1)
 	hi := (start + uintptr(len(b))) &^ (page - 1)
 	if lo < hi {
-		release(m.Data[lo:hi])
+		release(data[lo:hi])
 	}
 }

@@ -125,3 +125,18 @@ func dropCache(m *File) error {
 }
 
 func release(b []byte) { unix.Madvise(b, unix.MADV_DONTNEED) }
+
+// reserve allocates the file's blocks before it is written through a
+// mapping: a write to a mapped page the disk has no room for kills the
+// process (SIGBUS) instead of returning an error, so a full disk must show
+// here. File systems that cannot preallocate are left to Truncate.
+func reserve(f *os.File, size int64) error {
+	if size == 0 {
+		return nil
+	}
+	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
+	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+		return nil
+	}
+	return err
+}

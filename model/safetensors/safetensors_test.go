@@ -166,3 +166,53 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestWriter: a written file reads back with the same names, types, shapes
+// and bytes, its data aligned to 8 bytes.
+func TestWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.safetensors")
+	w, err := Create(path, []Tensor{
+		{Name: "b", Type: quant.F32, Shape: []int64{3}},
+		{Name: "a", Type: quant.BF16, Shape: []int64{2, 3}},
+		{Name: "s", Type: quant.F16},
+	}, map[string]string{"format": "pt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range w.Tensors {
+		for j := range x.Data {
+			x.Data[j] = byte(10*i + j)
+		}
+	}
+	w.Release(w.Tensors[0].Data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Metadata["format"] != "pt" || len(f.Tensors) != 3 {
+		t.Fatalf("%+v", f)
+	}
+	want := map[string]struct {
+		typ   quant.Type
+		shape []int64
+		first byte
+		n     int
+	}{"b": {quant.F32, []int64{3}, 0, 12}, "a": {quant.BF16, []int64{2, 3}, 10, 12}, "s": {quant.F16, nil, 20, 2}}
+	for _, x := range f.Tensors {
+		w := want[x.Name]
+		if x.Type != w.typ || len(x.Shape) != len(w.shape) || len(x.Data) != w.n || x.Data[0] != w.first || x.Data[w.n-1] != w.first+byte(w.n-1) {
+			t.Errorf("%s: %+v, want %+v", x.Name, x, w)
+		}
+	}
+	data, _ := os.ReadFile(path)
+	if n := binary.LittleEndian.Uint64(data); n%8 != 0 {
+		t.Errorf("header of %d bytes: data not aligned to 8", n)
+	}
+	if _, err := Create(path, nil, nil); err == nil {
+		t.Error("Create overwrote an existing file")
+	}
+}
