@@ -193,24 +193,35 @@ func braceGroup(s string) (body, after string, ok bool) {
 var (
 	connectiveNoise = strings.NewReplacer("$", "", `\(`, "", `\)`, "", `\[`, "", `\]`, "", `\quad`, "", `\qquad`, "",
 		`\text`, "", "{", "", "}", "", `\,`, "", `\ `, "", "\n", "", " ", "", "\t", "")
+	spacingCommands  = strings.NewReplacer(`\qquad`, " ", `\quad`, " ", `\text`, " ", `\mbox`, " ")
 	connectiveWordRE = regexp.MustCompile(`(?i)(^|[^a-z])(and|or)([^a-z]|$)|,|;`)
 )
 
 // connective reports whether the text between two boxes joins them into
-// one answer: nothing but delimiters and spacing, or a few words with
-// "and", "or" or a comma among them.
+// one answer: nothing but delimiters and spacing, or "and", "or" or a
+// comma with at most a couple of short words ("papers and", "for part (a)
+// and"); "no wait, that was wrong:" is not.
 func connective(between string) bool {
 	rest := connectiveNoise.Replace(between)
-	if len(rest) > 24 {
+	if !strings.ContainsFunc(rest, isASCIILetter) {
+		return len(rest) <= 24
+	}
+	if !connectiveWordRE.MatchString(between) {
 		return false
 	}
-	return !strings.ContainsFunc(rest, isASCIILetter) || connectiveWordRE.MatchString(between)
+	letters := 0
+	for _, r := range connectiveWordRE.ReplaceAllString(spacingCommands.Replace(between), " ") {
+		if isASCIILetter(r) {
+			letters++
+		}
+	}
+	return letters <= 12
 }
 
 func isASCIILetter(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }
 
 var (
-	phraseRE = regexp.MustCompile(`(?i)(?:final answer(?:[^.\n]{0,100}?\sis)?|the answer is|answer is|answer)\s*[:：]?\s*`)
+	phraseRE = regexp.MustCompile(`(?i)(?:final answer(?:[^.\n]{0,100}?\sis)?\s*[:：]?|answer is\s*[:：]?|answer\s*[:：])\s*`)
 	// numberRE finds numbers in prose: 12,000,023, 2/3, -4.5, 1000,99
 	// (a decimal comma), .5.
 	numberRE = regexp.MustCompile(`-?\d{1,3}(?:[, ]\d{3})+(?:\.\d+)?|-?\d+(?:[.,]\d+)?(?:/\d+)?|-?\.\d+`)

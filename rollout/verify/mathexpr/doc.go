@@ -12,8 +12,10 @@
 //
 // Equal compares two trees:
 //   - numbers exactly, as rationals, when both are exact; a decimal written
-//     with six or more digits after the point is an approximation and
-//     matches within a relative 1e-6, like Math-Verify's default rounding;
+//     with six or more places is a rounded value and matches what rounds
+//     to it (1.414214 is \sqrt{2}, 12.000001 is not 12), and within an
+//     expression makes the comparison relative 1e-6, like Math-Verify's
+//     default rounding to six places;
 //     irrational values match within a relative 1e-9;
 //   - expressions with variables by evaluating both at random points
 //     (complex arithmetic, a fixed seed, the same point for the same

@@ -3,6 +3,7 @@ package mathexpr
 import (
 	"errors"
 	"math"
+	"math/big"
 	"math/cmplx"
 	"slices"
 	"strings"
@@ -10,11 +11,13 @@ import (
 
 // Tolerances, relative to the larger magnitude (and at least 1).
 const (
-	numericTol  = 1e-9 // irrational values: \sqrt{2} against 1.41421356237
-	approxTol   = 1e-6 // a decimal with six or more places
-	identityTol = 1e-8 // expressions with variables, at each random point
-	points      = 8    // random points per identity check
-	minPoints   = 3    // points where both sides must be defined
+	numericTol = 1e-9 // irrational values: \sqrt{2} against 1.41421356237
+	approxTol  = 1e-6 // an expression holding a decimal of approxPlaces or more
+	// approxPlaces: a decimal with this many places is a rounded value.
+	approxPlaces = 6
+	identityTol  = 1e-8 // expressions with variables, at each random point
+	points       = 8    // random points per identity check
+	minPoints    = 3    // points where both sides must be defined
 )
 
 // Equal reports whether answer and reference are the same answer, by the
@@ -499,6 +502,13 @@ func (c *comparer) scalar(a, b *Node) bool {
 	ra, erra := exact(a)
 	rb, errb := exact(b)
 	approx := isApprox(a) || isApprox(b)
+	// A lone rounded decimal matches what rounds to it: 1.414214 is
+	// \sqrt{2}, 0.0833333333333333 is \frac{1}{12}, 12.000001 is not 12.
+	if d, other, ok := roundedDecimal(a, b); ok {
+		v := c.ev.value(other, 0)
+		fd, _ := d.Rat.Float64()
+		return finite(v) && cmplx.Abs(v-complex(fd, 0)) <= 0.5*math.Pow(10, -float64(d.Places))+1e-12*math.Abs(fd)
+	}
 	if ra != nil && rb != nil {
 		if approx {
 			fa, _ := ra.Float64()
@@ -570,9 +580,24 @@ func infinitySign(n *Node) int {
 	return 0
 }
 
+// roundedDecimal finds a side that is one decimal of six or more places
+// (possibly negated) while the other side has no variables.
+func roundedDecimal(a, b *Node) (*Node, *Node, bool) {
+	for _, p := range [][2]*Node{{a, b}, {b, a}} {
+		d, other := p[0], p[1]
+		if d.Kind == Mul && len(d.Args) == 2 && d.Args[0].Kind == Num && d.Args[0].Rat.Cmp(big.NewRat(-1, 1)) == 0 {
+			d, other = d.Args[1], neg(other)
+		}
+		if d.Kind == Num && d.Places >= approxPlaces && !hasSymbols(other) {
+			return d, other, true
+		}
+	}
+	return nil, nil, false
+}
+
 func isApprox(n *Node) bool {
 	if n.Kind == Num {
-		return n.Approx
+		return n.Places >= approxPlaces
 	}
 	return slices.ContainsFunc(n.Args, isApprox)
 }

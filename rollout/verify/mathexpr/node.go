@@ -1,6 +1,7 @@
 package mathexpr
 
 import (
+	"fmt"
 	"math/big"
 	"strings"
 )
@@ -9,7 +10,7 @@ import (
 type Kind uint8
 
 const (
-	Num       Kind = iota // a number: Rat, exact; Approx when written as a long decimal
+	Num       Kind = iota // a number: Rat, exact, written with Places decimal places
 	Const                 // π ("pi"), e ("e") or ∞ ("inf"), in Name
 	Sym                   // a variable, Name: "x", "a_{3}", "\alpha"
 	Add                   // the sum of Args
@@ -33,7 +34,7 @@ type Node struct {
 	Kind        Kind
 	Name        string
 	Rat         *big.Rat // Num's value
-	Approx      bool     // Num written with six or more decimals
+	Places      int      // Num's decimal places as written: 1.50 has 2
 	Ops         []string // Rel's operators, one fewer than Args
 	Open, Close byte     // Tuple's brackets
 	Rows, Cols  int      // Matrix's shape
@@ -62,8 +63,8 @@ func (n *Node) write(b *strings.Builder) {
 	switch n.Kind {
 	case Num:
 		b.WriteString(n.Rat.RatString())
-		if n.Approx {
-			b.WriteString("~")
+		if n.Places > 0 {
+			fmt.Fprintf(b, "~%d", n.Places)
 		}
 	case Const, Sym:
 		b.WriteString(n.Name)
@@ -100,7 +101,7 @@ func (n *Node) write(b *strings.Builder) {
 	case Union:
 		args("(", " ∪ ", ")")
 	case Matrix:
-		b.WriteString("matrix")
+		fmt.Fprintf(b, "matrix%dx%d", n.Rows, n.Cols)
 		args("[", ", ", "]")
 	case Empty:
 		b.WriteString("∅")

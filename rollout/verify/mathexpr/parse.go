@@ -58,7 +58,7 @@ var replacements = strings.NewReplacer(
 
 var (
 	doubledRE    = regexp.MustCompile(`\\\\([a-zA-Z{}])`)
-	thousandsRE  = regexp.MustCompile(`(\d)(?:\{,\}|,\\!\s*|\\,)(\d{3})`)
+	thousandsRE  = regexp.MustCompile(`(\d)\s*(?:\{\s*,\s*\}|,\\!|\\,)\s*(\d{3})`)
 	spaceSepRE   = regexp.MustCompile(`(^|[^\d.])(\d{1,3})((?: \d{3})+)($|[^\d.])`)
 	percentRE    = regexp.MustCompile(`(\d|\})\s*(?:%|\bpercentage\b|\bpercent\b|\bpct\b)`)
 	unitRE       = regexp.MustCompile(`(\d|\})\s+(?:square\s+)?(?:cm|km|mm|m|kg|mg|g|miles?|inch(?:es)?|feet|foot|ft|yards?|meters?|metres?|hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|years?|units?|degrees?|deg|yuan|dollars?|cents?|euros?|liters?|litres?|ml|sq|mph|km/h)\b(?:\^\{?\d\}?)?`)
@@ -754,7 +754,7 @@ done:
 	if !ok {
 		return nil, fmt.Errorf("bad number %q", b.String())
 	}
-	return p.node(&Node{Kind: Num, Rat: r, Approx: decimals >= 6})
+	return p.node(&Node{Kind: Num, Rat: r, Places: max(decimals, 0)})
 }
 
 // thousands reports whether the comma at the input is followed by
