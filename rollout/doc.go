@@ -68,11 +68,14 @@
 // same weights, but an answer must state every variable or goal exactly
 // once, and an integer must be bare.
 //
-// Math scores math answers: the last \boxed{…} of the completion (else the
-// text inside <answer>) against the reference, equal when equal after the
-// Hendrycks MATH normalization or by value (numbers, fractions, surds, π,
-// percentages, tuples, intervals, inequalities, sets). It earns 1 or 0 by
-// default, whatever the format.
+// Math scores math answers: the answer is found in tiers (the last run of
+// \boxed{…}, else <answer>…</answer>, else a final-answer phrase or the last
+// math span, else the last number; the tier is recorded as "extraction" and
+// --require can demand a stricter one) and compared with the reference by
+// value through a LaTeX expression tree (package rollout/verify/mathexpr:
+// exact rationals, identities checked at random points, relations as sets,
+// sets, tuples, intervals, ±, matrices), within fixed budgets. It earns 1 or
+// 0 by default, whatever the format.
 //
 // Package rollout/rewardcmd runs a user's own reward program beside these:
 // one long-running process, JSON lines in and out, whose failures are

@@ -28,6 +28,7 @@ type Record struct {
 	Logprobs           []float64 `json:"logprobs"`
 	FinishReason       string    `json:"finish_reason"`
 	ExtractedAnswer    string    `json:"extracted_answer"`
+	Extraction         string    `json:"extraction,omitempty"` // where a math answer was found: verify.Tier
 	Verdict            string    `json:"verdict"`
 	Reward             float64   `json:"reward"`
 	RewardFormat       float64   `json:"reward_format"`

@@ -55,6 +55,7 @@ type rolloutFlags struct {
 	rewardCmd                 string
 	rewardTimeout             time.Duration
 	logicWeights, mathWeights string
+	requireTier               string
 	concurrency               int
 	sf                        samplingFlags
 	ef                        engineFlags
@@ -84,6 +85,7 @@ func runRollout(args []string) error {
 	fs.DurationVar(&f.rewardTimeout, "reward-timeout", 30*time.Second, "with --reward-cmd: longest wait for one reward")
 	fs.StringVar(&f.logicWeights, "logic-weights", "1,-1,2,-1.5,-2", "rewards of the logic tasks: format ok, format bad, answer correct, wrong, unparseable")
 	fs.StringVar(&f.mathWeights, "math-weights", "0,0,1,0,0", "rewards of math answers, in the same order")
+	fs.StringVar(&f.requireTier, "require", "", "score math answers only when found as boxed, answer_tag, prose or last_number, or a stricter tier (default: any)")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "prompts in flight at once (0: enough to fill --max-seqs)")
 	f.sf.register(fs)
 	f.sf.maxTokens = 2048
@@ -144,6 +146,10 @@ func rolloutRun(f *rolloutFlags, set map[string]bool, argv map[string]string) er
 		return err
 	}
 	logicW.PrefilledThink, mathW.PrefilledThink = f.prefillThink, f.prefillThink
+	var ok bool
+	if mathW.Require, ok = verify.ParseTier(f.requireTier); !ok {
+		return usagef("--require %q: want boxed, answer_tag, prose or last_number", f.requireTier)
+	}
 	opts, err := f.ef.options()
 	if err != nil {
 		return err
@@ -401,7 +407,7 @@ func scoreRecord(ctx context.Context, rec *rollout.Record, scorer *rewardcmd.Pro
 	case rec.Task == "math":
 		res = verify.Math(rec.Completion, rec.Answer, mathW)
 	}
-	rec.ExtractedAnswer, rec.Verdict = res.ExtractedAnswer, string(res.Verdict)
+	rec.ExtractedAnswer, rec.Extraction, rec.Verdict = res.ExtractedAnswer, string(res.Extraction), string(res.Verdict)
 	rec.Reward, rec.RewardFormat, rec.RewardAnswer = res.Reward, res.RewardFormat, res.RewardAnswer
 	if scorer == nil {
 		return nil

@@ -1,8 +1,8 @@
 // Package verify scores model completions for reinforcement learning: a
 // format reward for the <think>…</think><answer>…</answer> layout, an answer
 // reward for the logic tasks of package rollout/tasks, and a math reward
-// that compares the last \boxed{…} answer with a reference the way the
-// Hendrycks MATH equivalence check does, plus a small exact comparator.
+// that extracts the answer in tiers (Extract) and compares it with the
+// reference by value (package mathexpr).
 package verify
 
 import (
@@ -24,6 +24,9 @@ const (
 	Wrong       Verdict = "wrong"
 	Unparseable Verdict = "unparseable"
 	FormatError Verdict = "format_error"
+	// Unverifiable: the answer is beyond the budgets of the math checker
+	// (10^{10^{10}}, a huge or deeply nested expression).
+	Unverifiable Verdict = "unverifiable"
 )
 
 // Result is the score of one completion.
@@ -32,6 +35,7 @@ type Result struct {
 	RewardFormat    float64
 	RewardAnswer    float64
 	ExtractedAnswer string // the answer text the verdict was reached on
+	Extraction      Tier   // where the answer was found
 	Verdict         Verdict
 }
 
@@ -45,6 +49,10 @@ type Options struct {
 	FormatOK, FormatBad float64 // format reward: well formed or not
 	Correct, Wrong      float64 // answer reward: parsed and right or wrong
 	Unparseable         float64 // answer reward: no answer or bad format
+
+	// Require, for math, accepts only answers found in this tier or a
+	// stricter one (TierBoxed: only \boxed answers); "" accepts any.
+	Require Tier
 }
 
 // DefaultOptions returns the weights +1/−1 for the format and +2/−1.5/−2 for
