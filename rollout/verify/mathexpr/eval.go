@@ -97,10 +97,12 @@ func ratPow(base, e *big.Rat) (*big.Rat, error) {
 	}
 	p := e.Num()
 	bits := int64(base.Num().BitLen() + base.Denom().BitLen())
-	if !p.IsInt64() || bits*abs64(p.Int64()) > MaxBits && !isMinusOne(base) {
+	// Compared by division: bits·k overflows int64 for exponents such as
+	// 70^{10}, and the power would then be computed.
+	k := abs64(p.Int64())
+	if !p.IsInt64() || k < 0 || k > MaxBits/bits && !isMinusOne(base) {
 		return nil, fmt.Errorf("a power of more than %d bits: %w", MaxBits, ErrBudget)
 	}
-	k := abs64(p.Int64())
 	if isMinusOne(base) {
 		k %= 2
 	}
