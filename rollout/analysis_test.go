@@ -166,28 +166,3 @@ func TestStage(t *testing.T) {
 		t.Error("different answers for one prompt were accepted")
 	}
 }
-
-func TestPairs(t *testing.T) {
-	rs := recs("induction", 1, "ccwf", "cccc", "wfww", "cw")
-	rs[7].RewardError = "timeout" // prompt 1 sample 3 no longer counts
-	pairs, skipped := Pairs(rs, 2, 2, 9)
-	if skipped != 2 || len(pairs) != 4+1 {
-		t.Fatalf("%d pairs, %d skipped", len(pairs), skipped)
-	}
-	for _, p := range pairs {
-		if p.Chosen[0] != p.Rejected[0] || p.RejectedVerdict == "correct" || p.ChosenReward != 3 || p.RejectedReward != 0 {
-			t.Errorf("pair %+v", p)
-		}
-	}
-	// Record order does not change the draw.
-	rev := append([]Record(nil), rs...)
-	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
-		rev[i], rev[j] = rev[j], rev[i]
-	}
-	if again, _ := Pairs(rev, 2, 2, 9); !reflect.DeepEqual(again, pairs) {
-		t.Error("pairs depend on record order")
-	}
-	if one, _ := Pairs(rs, 1, 1, 9); len(one) != 2 {
-		t.Errorf("1:1 gave %d pairs", len(one))
-	}
-}

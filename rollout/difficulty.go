@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -150,62 +149,4 @@ func Stage(ladder [][]PassRate, filter []PassRate, l3Share float64, seed uint64)
 		staged = append(staged, s)
 	}
 	return staged, nil
-}
-
-// Pair is a correct and a wrong completion of one problem: a preference
-// pair (TRL's prompt/chosen/rejected) or a positive and a negative route.
-type Pair struct {
-	PromptID        int     `json:"prompt_id"`
-	Task            string  `json:"task"`
-	Level           int     `json:"level"`
-	Prompt          string  `json:"prompt"`
-	Answer          string  `json:"answer"`
-	Chosen          string  `json:"chosen"`
-	Rejected        string  `json:"rejected"`
-	ChosenSample    int     `json:"chosen_sample"`
-	RejectedSample  int     `json:"rejected_sample"`
-	ChosenReward    float64 `json:"chosen_reward"`
-	RejectedReward  float64 `json:"rejected_reward"`
-	RejectedVerdict string  `json:"rejected_verdict"`
-}
-
-// Pairs draws, per problem, up to correct right and wrong wrong
-// completions and pairs each right one with each wrong one. Samples whose
-// reward command failed take no part. The draw is seeded per problem and
-// independent of record order. skipped counts the problems that lack a
-// right or a wrong completion.
-func Pairs(recs []Record, correct, wrong int, seed uint64) (pairs []Pair, skipped int) {
-	byID := map[int][]Record{}
-	for _, r := range recs {
-		if r.RewardError == "" {
-			byID[r.PromptID] = append(byID[r.PromptID], r)
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(byID)) {
-		rs := byID[id]
-		slices.SortFunc(rs, func(a, b Record) int { return cmp.Compare(a.SampleIndex, b.SampleIndex) })
-		var pos, neg []Record
-		for _, r := range rs {
-			if r.Correct() {
-				pos = append(pos, r)
-			} else {
-				neg = append(neg, r)
-			}
-		}
-		if len(pos) == 0 || len(neg) == 0 {
-			skipped++
-			continue
-		}
-		rng := rand.New(rand.NewPCG(seed, uint64(id)))
-		rng.Shuffle(len(pos), func(i, j int) { pos[i], pos[j] = pos[j], pos[i] })
-		rng.Shuffle(len(neg), func(i, j int) { neg[i], neg[j] = neg[j], neg[i] })
-		for _, c := range pos[:min(correct, len(pos))] {
-			for _, w := range neg[:min(wrong, len(neg))] {
-				pairs = append(pairs, Pair{PromptID: id, Task: c.Task, Level: c.Level, Prompt: c.Prompt, Answer: c.Answer,
-					Chosen: c.Completion, Rejected: w.Completion, ChosenSample: c.SampleIndex, RejectedSample: w.SampleIndex,
-					ChosenReward: c.Reward, RejectedReward: w.Reward, RejectedVerdict: w.Verdict})
-			}
-		}
-	}
-	return pairs, skipped
 }
