@@ -56,74 +56,113 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
-func TestBucket(t *testing.T) {
-	// Prompts: 0 small in (0,1); 1 small fails, large passes; 2 nobody; 3
-	// small always, large fails; 4..103 both always solve.
-	small := PassRates(recs("math", 0, "cw", "ww", "ww", "cc"))
+// TestLevels covers every rule of the staged-RL paper and its boundaries.
+// Ladders are (1.5B, 7B, 32B); draw 0.9 is outside the default L3 share,
+// 0.1 inside it.
+func TestLevels(t *testing.T) {
+	const out, in = 0.9, 0.1
+	for _, c := range []struct {
+		name      string
+		ladder    []float64
+		filter    float64
+		hasFilter bool
+		draw      float64
+		want      []string
+		dropped   bool
+	}{
+		{"L1: the smallest partly solves it", []float64{0.5, 1, 1}, 0, false, out, []string{L1}, false},
+		{"L1 boundary: 1 exactly is not partly", []float64{1, 1, 1}, 0, false, out, nil, false},
+		{"L1 boundary: just under 1", []float64{0.999, 1, 1}, 0, false, out, []string{L1}, false},
+		{"L1 boundary: just over 0", []float64{0.001, 1, 1}, 0, false, out, []string{L1}, false},
+		{"L2 branch 1: smallest 0, next sometimes", []float64{0, 0.25, 1}, 0, false, out, []string{L2}, false},
+		{"L2 branch 1: smallest 0, next always", []float64{0, 1, 1}, 0, false, out, []string{L2}, false},
+		{"L2 branch 1 boundary: next 0 too", []float64{0, 0, 1}, 0, false, out, nil, false},
+		{"L2 branch 2 overlaps L1: both partly", []float64{0.5, 0.75, 1}, 0, false, out, []string{L1, L2}, false},
+		{"L2 branch 2 boundary: next always", []float64{0.5, 1, 1}, 0, false, out, []string{L1}, false},
+		{"L2 branch 2 boundary: next never", []float64{0.5, 0, 1}, 0, false, out, []string{L1}, false},
+		{"L3: the largest never solves it", []float64{0, 0, 0}, 0, false, out, []string{L3}, false},
+		{"L3: all levels at once", []float64{0.5, 0.5, 0}, 0, false, out, []string{L1, L2, L3}, false},
+		{"L3 draw: a solved problem inside the share", []float64{1, 1, 1}, 0, false, in, []string{L3}, false},
+		{"L3 draw: the largest partly solves it, outside", []float64{0, 0.5, 0.5}, 0, false, out, []string{L2}, false},
+		{"L3 draw boundary: draw equal to the share is out", []float64{1, 1, 1}, 0, false, 0.5, nil, false},
+		{"filter never solves it: dropped", []float64{0.5, 0.5, 0}, 0, true, in, nil, true},
+		{"filter solves it once: kept", []float64{0, 0, 0}, 0.125, true, out, []string{L3}, false},
+		{"filter always solves it", []float64{0.5, 1, 1}, 1, true, out, []string{L1}, false},
+		{"one model: L1, and it is the largest for L3", []float64{0.5}, 0, false, out, []string{L1}, false},
+		{"one model that fails: L3", []float64{0}, 0, false, out, []string{L3}, false},
+		{"two models: L2 from the second", []float64{0, 1}, 0, false, out, []string{L2}, false},
+	} {
+		got, dropped := Levels(c.ladder, c.filter, c.hasFilter, c.draw, 0.5)
+		if !reflect.DeepEqual(got, c.want) || dropped != c.dropped {
+			t.Errorf("%s: %v dropped %v, want %v dropped %v", c.name, got, dropped, c.want, c.dropped)
+		}
+	}
+}
+
+func TestStage(t *testing.T) {
+	// Prompts: 0 small partly; 1 small fails, large solves; 2 nobody
+	// solves, the filter does; 3 nobody, the filter neither; 4..403 every
+	// model always solves.
+	small := PassRates(recs("math", 0, "cw", "ww", "ww", "ww"))
 	large := PassRates(recs("math", 0, "cc", "cw", "ww", "ww"))
-	for i := 4; i < 104; i++ {
-		small = append(small, PassRate{PromptID: i, Answer: "a", Samples: 2, Correct: 2, PassRate: 1})
-		large = append(large, PassRate{PromptID: i, Answer: "a", Samples: 2, Correct: 2, PassRate: 1})
+	filter := PassRates(recs("math", 0, "cc", "cc", "cw", "ww"))
+	for i := 4; i < 404; i++ {
+		for _, m := range []*[]PassRate{&small, &large, &filter} {
+			*m = append(*m, PassRate{PromptID: i, Answer: "a", Samples: 2, Correct: 2, PassRate: 1})
+		}
 	}
 	if small[0].PassRate != 0.5 || small[0].Samples != 2 || small[0].Correct != 1 {
 		t.Fatalf("pass rate %+v", small[0])
 	}
-	b, err := Bucket([][]PassRate{small, large}, 0.3, 1)
+	staged, err := Stage([][]PassRate{small, large}, filter, 0.5, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := func(bs []Bucketed) []int {
-		var out []int
-		for _, x := range bs {
-			out = append(out, x.PromptID)
+	for id, want := range [][]string{{L1}, {L2}, {L3}, nil} {
+		if id < 2 && L3Draw(1, id) < 0.5 { // the largest model solves 0 and 1: L3 only by the draw
+			want = append(want, L3)
 		}
-		return out
+		if s := staged[id]; !reflect.DeepEqual(s.Levels, want) || s.Dropped != (id == 3) || len(s.PassRates) != 3 {
+			t.Errorf("prompt %d: %+v, want levels %v", id, s, want)
+		}
 	}
-	if !reflect.DeepEqual(ids(b.L1), []int{0}) || !reflect.DeepEqual(ids(b.L2), []int{1}) || b.Dropped != 1 || b.L3[0].PromptID != 3 {
-		t.Errorf("buckets L1 %v L2 %v L3 %v dropped %d", ids(b.L1), ids(b.L2), ids(b.L3), b.Dropped)
+	if s := staged[1]; s.PassRates[0] != 0 || s.PassRates[1] != 0.5 || s.PassRates[2] != 1 {
+		t.Errorf("pass rates %v, want small, large, filter", s.PassRates)
 	}
-	if drawn := len(b.L3) - 1; drawn < 15 || drawn > 45 || drawn+b.Easy != 100 {
-		t.Errorf("L3 drew %d of 100 easy problems at fraction 0.3 (left %d)", drawn, b.Easy)
+	drawn := func(staged []Staged) []int {
+		var ids []int
+		for _, s := range staged[4:] {
+			if len(s.Levels) > 0 {
+				ids = append(ids, s.PromptID)
+			}
+		}
+		return ids
 	}
-	again, _ := Bucket([][]PassRate{small, large}, 0.3, 1)
-	other, _ := Bucket([][]PassRate{small, large}, 0.3, 2)
-	if !reflect.DeepEqual(ids(again.L3), ids(b.L3)) || reflect.DeepEqual(ids(other.L3), ids(b.L3)) {
+	// Of 400 problems every model solves, L3 takes about half.
+	if n := len(drawn(staged)); n < 160 || n > 240 {
+		t.Errorf("L3 drew %d of 400 solved problems at share 0.5", n)
+	}
+	again, _ := Stage([][]PassRate{small, large}, filter, 0.5, 1)
+	other, _ := Stage([][]PassRate{small, large}, filter, 0.5, 2)
+	if !reflect.DeepEqual(drawn(again), drawn(staged)) || reflect.DeepEqual(drawn(other), drawn(staged)) {
 		t.Error("the L3 draw does not follow the seed")
 	}
-	if b.L2[0].PassRates[0] != 0 || b.L2[0].PassRates[1] != 0.5 {
-		t.Errorf("L2 entry %+v", b.L2[0])
+	if none, _ := Stage([][]PassRate{small, large}, filter, 0, 1); len(drawn(none)) != 0 {
+		t.Error("share 0 drew solved problems")
 	}
-	if _, err := Bucket([][]PassRate{small, large[:10]}, 0.3, 1); err == nil {
+	// Without the filter model prompt 3 stays, in L3.
+	if s, _ := Stage([][]PassRate{small, large}, nil, 0.5, 1); s[3].Dropped || !reflect.DeepEqual(s[3].Levels, []string{L3}) || len(s[3].PassRates) != 2 {
+		t.Errorf("no filter: %+v", s[3])
+	}
+	if _, err := Stage([][]PassRate{small, large[:10]}, nil, 0.5, 1); err == nil {
 		t.Error("models rating different problems were accepted")
+	}
+	if _, err := Stage([][]PassRate{small, large}, filter[:10], 0.5, 1); err == nil {
+		t.Error("a filter model rating fewer problems was accepted")
 	}
 	wrongAnswer := append([]PassRate(nil), large...)
 	wrongAnswer[0].Answer = "b"
-	if _, err := Bucket([][]PassRate{small, wrongAnswer}, 0.3, 1); err == nil {
+	if _, err := Stage([][]PassRate{small, wrongAnswer}, nil, 0.5, 1); err == nil {
 		t.Error("different answers for one prompt were accepted")
-	}
-}
-
-func TestPairs(t *testing.T) {
-	rs := recs("induction", 1, "ccwf", "cccc", "wfww", "cw")
-	rs[7].RewardError = "timeout" // prompt 1 sample 3 no longer counts
-	pairs, skipped := Pairs(rs, 2, 2, 9)
-	if skipped != 2 || len(pairs) != 4+1 {
-		t.Fatalf("%d pairs, %d skipped", len(pairs), skipped)
-	}
-	for _, p := range pairs {
-		if p.Chosen[0] != p.Rejected[0] || p.RejectedVerdict == "correct" || p.ChosenReward != 3 || p.RejectedReward != 0 {
-			t.Errorf("pair %+v", p)
-		}
-	}
-	// Record order does not change the draw.
-	rev := append([]Record(nil), rs...)
-	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
-		rev[i], rev[j] = rev[j], rev[i]
-	}
-	if again, _ := Pairs(rev, 2, 2, 9); !reflect.DeepEqual(again, pairs) {
-		t.Error("pairs depend on record order")
-	}
-	if one, _ := Pairs(rs, 1, 1, 9); len(one) != 2 {
-		t.Errorf("1:1 gave %d pairs", len(one))
 	}
 }

@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -44,134 +43,110 @@ func PassRates(recs []Record) []PassRate {
 	return rates
 }
 
-// Bucketed is a problem placed in a difficulty bucket, with every model's
-// pass rate on it (smallest model first).
-type Bucketed struct {
+// The levels of difficulty-aware staged RL, easiest first.
+const (
+	L1 = "L1"
+	L2 = "L2"
+	L3 = "L3"
+)
+
+// Levels places one problem in the levels of "How Difficulty-Aware Staged
+// Reinforcement Learning Enhances LLMs' Reasoning Capabilities" (arXiv
+// 2504.00829), with the criteria its data set card
+// (a-m-team/AM-Math-Difficulty-RL) states. ladder holds the pass rates of
+// the models from smallest to largest (1.5B, 7B, 32B in the paper);
+// filter is the pass rate of the filter model, when there is one (hasFilter).
+//
+//   - dropped: the filter model never solves it (a wrong reference, or out
+//     of reach); without a filter model nothing is dropped;
+//   - L1: the smallest model's pass rate is strictly between 0 and 1;
+//   - L2: the smallest model never solves it and the next one does at
+//     least once (sometimes or always), or both are strictly between 0
+//     and 1 — so L2 overlaps L1;
+//   - L3: the largest model never solves it, or it does and the problem is
+//     among the share l3Share of those it solves: draw is the problem's
+//     uniform draw in [0, 1) (see L3Draw), taken when draw < l3Share.
+//
+// A problem may belong to several levels or to none.
+func Levels(ladder []float64, filter float64, hasFilter bool, draw, l3Share float64) (levels []string, dropped bool) {
+	if hasFilter && filter == 0 {
+		return nil, true
+	}
+	partly := func(p float64) bool { return p > 0 && p < 1 }
+	small := ladder[0]
+	if partly(small) {
+		levels = append(levels, L1)
+	}
+	if len(ladder) > 1 {
+		if next := ladder[1]; small == 0 && next > 0 || partly(small) && partly(next) {
+			levels = append(levels, L2)
+		}
+	}
+	if large := ladder[len(ladder)-1]; large == 0 || draw < l3Share {
+		levels = append(levels, L3)
+	}
+	return levels, false
+}
+
+// L3Draw is problem id's uniform draw for L3, from (seed, id) alone, so
+// the choice does not depend on file order or on the other problems.
+func L3Draw(seed uint64, id int) float64 {
+	return rand.New(rand.NewPCG(seed, uint64(id))).Float64()
+}
+
+// Staged is a problem with the pass rates of every model and its levels.
+type Staged struct {
 	PromptID  int       `json:"prompt_id"`
 	Task      string    `json:"task"`
 	Level     int       `json:"level"`
 	Prompt    string    `json:"prompt"`
 	Answer    string    `json:"answer"`
-	PassRates []float64 `json:"pass_rates"`
+	PassRates []float64 `json:"pass_rates"` // the ladder's, smallest model first, then the filter model's
+	Levels    []string  `json:"difficulty_level"`
+	Dropped   bool      `json:"dropped,omitempty"`
 }
 
-// Buckets are the stages of difficulty-aware training.
-type Buckets struct {
-	L1, L2, L3 []Bucketed
-	Dropped    int // no model solves them
-	Easy       int // the smallest model always solves them and L3 did not draw them
-}
-
-// Bucket sorts problems into stages by the pass rates of models ordered
-// from smallest to largest, after the rules of difficulty-aware staged RL:
-//
-//   - problems no model solves are dropped;
-//   - L1: the smallest model's pass rate is strictly between 0 and 1;
-//   - L2: the smallest model fails every sample and a larger one passes some;
-//   - L3: of the rest, every problem the largest model fails, and those it
-//     passes each with probability l3Fraction, drawn from (seed, prompt id)
-//     so the choice does not depend on file order.
-//
-// The buckets are disjoint: a problem goes to the first that takes it.
+// Stage applies Levels to every problem. ladder holds each model's pass
+// rates, smallest model first; filter, when not nil, the filter model's.
 // Every model must have rated the same problems (the prompt ids of one
-// task list or data set, sampled by each model).
-func Bucket(models [][]PassRate, l3Fraction float64, seed uint64) (Buckets, error) {
-	var b Buckets
-	if len(models) == 0 {
-		return b, fmt.Errorf("no pass rates")
+// task list or data set, sampled by each model). The problems come back
+// in prompt order.
+func Stage(ladder [][]PassRate, filter []PassRate, l3Share float64, seed uint64) ([]Staged, error) {
+	if len(ladder) == 0 {
+		return nil, fmt.Errorf("no pass rates")
+	}
+	models := ladder
+	if filter != nil {
+		models = append(slices.Clip(ladder), filter)
 	}
 	rates := map[int][]float64{}
 	problems := map[int]PassRate{}
 	for m, model := range models {
 		for _, p := range model {
 			if len(rates[p.PromptID]) != m {
-				return b, fmt.Errorf("prompt %d: model %d is the %d. to rate it; every model must rate every prompt once", p.PromptID, m+1, len(rates[p.PromptID])+1)
+				return nil, fmt.Errorf("prompt %d: model %d is the %d. to rate it; every model must rate every prompt once", p.PromptID, m+1, len(rates[p.PromptID])+1)
 			}
 			if q, ok := problems[p.PromptID]; ok && q.Answer != p.Answer {
-				return b, fmt.Errorf("prompt %d has answer %q for model 1 but %q for model %d: not the same problems", p.PromptID, q.Answer, p.Answer, m+1)
+				return nil, fmt.Errorf("prompt %d has answer %q for model 1 but %q for model %d: not the same problems", p.PromptID, q.Answer, p.Answer, m+1)
 			}
 			problems[p.PromptID] = p
 			rates[p.PromptID] = append(rates[p.PromptID], p.PassRate)
 		}
 	}
+	var staged []Staged
 	for _, id := range slices.Sorted(maps.Keys(problems)) {
 		r := rates[id]
 		if len(r) != len(models) {
-			return b, fmt.Errorf("prompt %d is rated by %d of the %d models", id, len(r), len(models))
+			return nil, fmt.Errorf("prompt %d is rated by %d of the %d models", id, len(r), len(models))
 		}
 		p := problems[id]
-		entry := Bucketed{PromptID: id, Task: p.Task, Level: p.Level, Prompt: p.Prompt, Answer: p.Answer, PassRates: r}
-		small, large := r[0], r[len(r)-1]
-		switch {
-		case slices.Max(r) == 0:
-			b.Dropped++
-		case small > 0 && small < 1:
-			b.L1 = append(b.L1, entry)
-		case small == 0:
-			b.L2 = append(b.L2, entry)
-		case large == 0 || rand.New(rand.NewPCG(seed, uint64(id))).Float64() < l3Fraction:
-			b.L3 = append(b.L3, entry)
-		default:
-			b.Easy++
+		s := Staged{PromptID: id, Task: p.Task, Level: p.Level, Prompt: p.Prompt, Answer: p.Answer, PassRates: r}
+		f := 0.0
+		if filter != nil {
+			f = r[len(ladder)]
 		}
+		s.Levels, s.Dropped = Levels(r[:len(ladder)], f, filter != nil, L3Draw(seed, id), l3Share)
+		staged = append(staged, s)
 	}
-	return b, nil
-}
-
-// Pair is a correct and a wrong completion of one problem: a preference
-// pair (TRL's prompt/chosen/rejected) or a positive and a negative route.
-type Pair struct {
-	PromptID        int     `json:"prompt_id"`
-	Task            string  `json:"task"`
-	Level           int     `json:"level"`
-	Prompt          string  `json:"prompt"`
-	Answer          string  `json:"answer"`
-	Chosen          string  `json:"chosen"`
-	Rejected        string  `json:"rejected"`
-	ChosenSample    int     `json:"chosen_sample"`
-	RejectedSample  int     `json:"rejected_sample"`
-	ChosenReward    float64 `json:"chosen_reward"`
-	RejectedReward  float64 `json:"rejected_reward"`
-	RejectedVerdict string  `json:"rejected_verdict"`
-}
-
-// Pairs draws, per problem, up to correct right and wrong wrong
-// completions and pairs each right one with each wrong one. Samples whose
-// reward command failed take no part. The draw is seeded per problem and
-// independent of record order. skipped counts the problems that lack a
-// right or a wrong completion.
-func Pairs(recs []Record, correct, wrong int, seed uint64) (pairs []Pair, skipped int) {
-	byID := map[int][]Record{}
-	for _, r := range recs {
-		if r.RewardError == "" {
-			byID[r.PromptID] = append(byID[r.PromptID], r)
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(byID)) {
-		rs := byID[id]
-		slices.SortFunc(rs, func(a, b Record) int { return cmp.Compare(a.SampleIndex, b.SampleIndex) })
-		var pos, neg []Record
-		for _, r := range rs {
-			if r.Correct() {
-				pos = append(pos, r)
-			} else {
-				neg = append(neg, r)
-			}
-		}
-		if len(pos) == 0 || len(neg) == 0 {
-			skipped++
-			continue
-		}
-		rng := rand.New(rand.NewPCG(seed, uint64(id)))
-		rng.Shuffle(len(pos), func(i, j int) { pos[i], pos[j] = pos[j], pos[i] })
-		rng.Shuffle(len(neg), func(i, j int) { neg[i], neg[j] = neg[j], neg[i] })
-		for _, c := range pos[:min(correct, len(pos))] {
-			for _, w := range neg[:min(wrong, len(neg))] {
-				pairs = append(pairs, Pair{PromptID: id, Task: c.Task, Level: c.Level, Prompt: c.Prompt, Answer: c.Answer,
-					Chosen: c.Completion, Rejected: w.Completion, ChosenSample: c.SampleIndex, RejectedSample: w.SampleIndex,
-					ChosenReward: c.Reward, RejectedReward: w.Reward, RejectedVerdict: w.Verdict})
-			}
-		}
-	}
-	return pairs, skipped
+	return staged, nil
 }

@@ -3,7 +3,7 @@
 // reward — and the files that come out of it. This package itself has the
 // records (one JSON line per sample), the crash-safe output file with its
 // manifest, shards and per-sample seeds, and what aha report, difficulty
-// and pairs compute from records: pass@k, pass-rate buckets, and pairs of
+// and pairs compute from records: pass@k, difficulty levels, and pairs of
 // correct and wrong completions.
 //
 // # Crash safety
