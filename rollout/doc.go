@@ -39,8 +39,10 @@
 //     bodies, goals. Reachable means classically entailed by the facts and
 //     the rules read as implications (decided by DPLL). Levels give chain
 //     depth 2–3 … 6–7, goals 1, 1, 2, 2, 3, distractor rules 3–5 … 10–12 and
-//     cycle probability 0.10 … 0.30. Answer: "X is reachable, Y is
-//     unreachable" in goal order.
+//     cycle probability 0.10 … 0.30. Labels are dealt in blocks of 2^goals
+//     instances that hold every pattern of judgements once, so no constant
+//     answer ("all reachable") beats the chance rate 2^−goals. Answer: "X is
+//     reachable, Y is unreachable" in goal order.
 //
 //   - math: problems from a data set (package rollout/data: JSONL or
 //     Parquet, the TRL and verl layouts), scored by verify.Math.
