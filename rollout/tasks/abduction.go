@@ -90,16 +90,46 @@ func (Abduction) Generate(seed uint64, level, index int) (Instance, error) {
 	}
 	lv := abductionLevels[level-1]
 	intended := balancedLabels(seed, level, index, lv.goals)
+	kb, names, err := consistentBase(r, intended, lv.depthMin, lv.depthMax, lv.cycle, func(int) int {
+		return lv.distMin + r.IntN(lv.distMax-lv.distMin+1)
+	})
+	if err != nil {
+		return Instance{}, fmt.Errorf("abduction: %w (seed %d level %d index %d)", err, seed, level, index)
+	}
+	answer := make([]string, len(kb.goals))
+	for g, goal := range kb.goals {
+		answer[g] = names[goal] + " is unreachable"
+		if intended[g] {
+			answer[g] = names[goal] + " is reachable"
+		}
+	}
+	return Instance{
+		Task: "abduction", Level: level, Seed: seed, Index: index,
+		Prompt: abductionPrompt(kb, names),
+		Answer: strings.Join(answer, ", "),
+	}, nil
+}
+
+// consistentBase draws rule bases, one chain per goal of a depth in
+// depthMin..depthMax plus the distractor rules distractors asks for given
+// the chains' rule count (a negative count rejects the draw), until one
+// entails exactly the intended goals. It returns it with its rules and
+// facts shuffled, and its atoms' names.
+func consistentBase(r *rand.Rand, intended []bool, depthMin, depthMax int, cycle float64, distractors func(chainRules int) int) (*ruleBase, []string, error) {
 	for range maxAttempts {
 		kb := &ruleBase{}
 		for g := range intended {
-			depth := lv.depthMin + r.IntN(lv.depthMax-lv.depthMin+1)
-			kb.goals = append(kb.goals, kb.chain(r, depth, intended[g], lv.cycle))
+			depth := depthMin + r.IntN(depthMax-depthMin+1)
+			kb.goals = append(kb.goals, kb.chain(r, depth, intended[g], cycle))
 		}
 		for range 1 + r.IntN(2) { // known atoms no chain needs
 			kb.facts = append(kb.facts, kb.newAtom())
 		}
-		for range lv.distMin + r.IntN(lv.distMax-lv.distMin+1) {
+		n := distractors(len(kb.rules))
+		if n < 0 {
+			continue
+		}
+		for range n {
 			kb.rules = append(kb.rules, kb.distractor(r))
 		}
 		ok := true
@@ -112,20 +142,9 @@ func (Abduction) Generate(seed uint64, level, index int) (Instance, error) {
 		names := atomNames(r, kb.atoms)
 		r.Shuffle(len(kb.rules), func(i, j int) { kb.rules[i], kb.rules[j] = kb.rules[j], kb.rules[i] })
 		r.Shuffle(len(kb.facts), func(i, j int) { kb.facts[i], kb.facts[j] = kb.facts[j], kb.facts[i] })
-		answer := make([]string, len(kb.goals))
-		for g, goal := range kb.goals {
-			answer[g] = names[goal] + " is unreachable"
-			if intended[g] {
-				answer[g] = names[goal] + " is reachable"
-			}
-		}
-		return Instance{
-			Task: "abduction", Level: level, Seed: seed, Index: index,
-			Prompt: abductionPrompt(kb, names),
-			Answer: strings.Join(answer, ", "),
-		}, nil
+		return kb, names, nil
 	}
-	return Instance{}, fmt.Errorf("abduction: no consistent puzzle in %d attempts (seed %d level %d index %d)", maxAttempts, seed, level, index)
+	return nil, nil, fmt.Errorf("no consistent puzzle in %d attempts", maxAttempts)
 }
 
 // balancedLabels returns which of the goals of instance index are to be
