@@ -50,11 +50,17 @@
 // Every prompt asks for reasoning inside <think> </think> and the final
 // answer inside <answer> </answer>.
 //
-// Style "maa" (tasks.Styles; deduction so far) generates instead the
-// distributions, prompt wording and answer layout of the data released with
-// Meta-Ability-Alignment (arXiv 2505.10554): 3 to 6 unsteered random
-// formulas kept when exactly one assignment satisfies them, with that
-// paper's system message.
+// Style "maa" (tasks.Styles; deduction and abduction so far) generates
+// instead the distributions, prompt wording and answer layout of the data
+// released with Meta-Ability-Alignment (arXiv 2505.10554), with that
+// paper's system message: for deduction 3 to 6 unsteered random formulas
+// kept when exactly one assignment satisfies them; for abduction the
+// released premise syntax, three goals and premise counts, but aha's
+// chains and balanced labels, since the released labels can be read off
+// the known atoms.
+//
+// aha tasks export writes generated tasks as verl parquet, in the released
+// files' schema, or as TRL JSON Lines (data.WriteVerl, data.WriteTRL).
 //
 // # Rewards (package rollout/verify)
 //
