@@ -39,8 +39,10 @@
 //     bodies, goals. Reachable means classically entailed by the facts and
 //     the rules read as implications (decided by DPLL). Levels give chain
 //     depth 2–3 … 6–7, goals 1, 1, 2, 2, 3, distractor rules 3–5 … 10–12 and
-//     cycle probability 0.10 … 0.30. Answer: "X is reachable, Y is
-//     unreachable" in goal order.
+//     cycle probability 0.10 … 0.30. Labels are dealt in blocks of 2^goals
+//     instances that hold every pattern of judgements once, so no constant
+//     answer ("all reachable") beats the chance rate 2^−goals. Answer: "X is
+//     reachable, Y is unreachable" in goal order.
 //
 //   - math: problems from a data set (package rollout/data: JSONL or
 //     Parquet, the TRL and verl layouts), scored by verify.Math.
@@ -48,11 +50,17 @@
 // Every prompt asks for reasoning inside <think> </think> and the final
 // answer inside <answer> </answer>.
 //
-// Style "maa" (tasks.Styles; deduction so far) generates instead the
-// distributions, prompt wording and answer layout of the data released with
-// Meta-Ability-Alignment (arXiv 2505.10554): 3 to 6 unsteered random
-// formulas kept when exactly one assignment satisfies them, with that
-// paper's system message.
+// Style "maa" (tasks.Styles; deduction and abduction so far) generates
+// instead the distributions, prompt wording and answer layout of the data
+// released with Meta-Ability-Alignment (arXiv 2505.10554), with that
+// paper's system message: for deduction 3 to 6 unsteered random formulas
+// kept when exactly one assignment satisfies them; for abduction the
+// released premise syntax, three goals and premise counts, but aha's
+// chains and balanced labels, since the released labels can be read off
+// the known atoms.
+//
+// aha tasks export writes generated tasks as verl parquet, in the released
+// files' schema, or as TRL JSON Lines (data.WriteVerl, data.WriteTRL).
 //
 // # Rewards (package rollout/verify)
 //

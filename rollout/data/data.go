@@ -14,6 +14,10 @@
 // "data_source" and "ability" (see TaskName), else "math". "level", else
 // "difficulty", may be a number or a string ending in one ("Level 3", as in
 // the MATH data set).
+//
+// WriteVerl and WriteTRL write generated problems back out in the two
+// layouts, verl's parquet as Meta-Ability-Alignment's released files have
+// it and TRL's conversational JSON Lines, which Read reads again.
 package data
 
 import (

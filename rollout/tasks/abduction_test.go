@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -143,7 +144,7 @@ func TestAbductionMatchesBruteForce(t *testing.T) {
 
 func TestAbductionDeterministic(t *testing.T) {
 	// Regression pins, computed once.
-	pins := map[int]string{1: "D is reachable", 3: "S is unreachable, J is reachable", 5: "W is reachable, L is reachable, AI is reachable"}
+	pins := map[int]string{1: "F is unreachable", 3: "D is reachable, L is reachable", 5: "A is unreachable, AR is reachable, AI is reachable"}
 	for level, want := range pins {
 		a := mustGenerate(t, Abduction{}, 2024, level, 3)
 		if b := mustGenerate(t, Abduction{}, 2024, level, 3); a != b {
@@ -158,3 +159,44 @@ func TestAbductionDeterministic(t *testing.T) {
 // maxBruteAtoms bounds the brute-force cross-check: every instance of up
 // to 20 atoms (2^20 assignments) is checked.
 const maxBruteAtoms = 20
+
+// labelPattern reads the reachability judgements of an answer, in goal
+// order, as bits: goal g reachable sets bit g.
+func labelPattern(answer string) (pattern, goals int) {
+	for _, m := range judgementRE.FindAllString(answer, -1) {
+		if m == "reachable" {
+			pattern |= 1 << goals
+		}
+		goals++
+	}
+	return pattern, goals
+}
+
+var judgementRE = regexp.MustCompile(`\b(?:un)?reachable\b`)
+
+// checkNoShortcut asserts that over 1,000 instances a level no constant
+// answer (all reachable, all unreachable, or any other fixed pattern of
+// judgements) is right more often than the chance rate 2^−goals.
+func checkNoShortcut(t *testing.T, gen Generator, levels int) {
+	for level := 1; level <= levels; level++ {
+		counts := map[int]int{}
+		goals := 0
+		const n = 1000
+		for i := range n {
+			p, g := labelPattern(mustGenerate(t, gen, 7, level, i).Answer)
+			if goals != 0 && g != goals {
+				t.Fatalf("level %d: %d goals, then %d", level, goals, g)
+			}
+			counts[p], goals = counts[p]+1, g
+		}
+		chance := float64(n) / float64(int(1)<<goals)
+		for p, c := range counts {
+			if float64(c) > chance {
+				t.Errorf("level %d: the constant answer %0*b (bit g: goal g reachable) is right on %d of %d puzzles, above the chance rate %.0f", level, goals, p, c, n, chance)
+			}
+		}
+		t.Logf("level %d: %d goals; all reachable right on %d, all unreachable on %d of %d (chance %.0f)", level, goals, counts[1<<goals-1], counts[0], n, chance)
+	}
+}
+
+func TestAbductionNoShortcut(t *testing.T) { checkNoShortcut(t, Abduction{}, MaxLevel) }

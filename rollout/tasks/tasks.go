@@ -34,7 +34,7 @@ type Generator interface {
 // answer layout of Meta-Ability-Alignment's released data.
 var Styles = map[string]map[string]Generator{
 	"aha": Generators,
-	"maa": {"deduction": DeductionMAA{}},
+	"maa": {"deduction": DeductionMAA{}, "abduction": AbductionMAA{}},
 }
 
 // Lookup returns the generator of a task in a style.
