@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
 )
@@ -315,4 +316,42 @@ func (a *adapter) fold(name string, w, dst *kernels.Matrix, done func([]byte)) e
 		return fmt.Errorf("tensor %s: %w", name, err)
 	}
 	return nil
+}
+
+// Adapt returns base with the PEFT LoRA adapter in the folder dir folded
+// in, checked and computed exactly as LoRA does, each adapted matrix in its
+// type in base: the model runs as the folder LoRA writes would, without a
+// file written. The adapted matrices are new, in memory; every other is
+// base's, still mapped (see model.Model.With): base must stay open while
+// the result is used, and closing the result leaves base open.
+func Adapt(base *model.Model, dir string) (*model.Model, error) {
+	ms := base.Matrices()
+	a, err := openAdapter(dir, func(name string) []int64 {
+		if w := ms[name]; w != nil {
+			return []int64{int64(w.Rows), int64(w.Cols)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer a.file.Close()
+	changed := map[string]kernels.Matrix{}
+	for name := range a.pairs {
+		w := ms[name]
+		dst, err := kernels.NewMatrix(w.Type, w.Rows, w.Cols, make([]byte, len(w.Data)))
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", name, err)
+		}
+		if err := a.fold(name, w, &dst, func([]byte) {}); err != nil {
+			return nil, err
+		}
+		changed[name] = dst
+	}
+	m, err := base.With(changed)
+	if err != nil {
+		return nil, err
+	}
+	m.Adapter = dir
+	return m, nil
 }
