@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
 )
@@ -102,9 +104,45 @@ type loraPair struct {
 	a, b *safetensors.Tensor
 }
 
+// adapter is a PEFT LoRA adapter checked against a base model: the factors
+// of each weight it changes, by the weight's name, and their scale.
+type adapter struct {
+	file  *safetensors.File
+	pairs map[string]*loraPair
+	scale float64
+}
+
+// openAdapter reads the adapter in the folder dir (adapter_config.json and
+// adapter_model.safetensors, mapped) and checks it against a base model
+// whose weights' shapes shape gives by name (nil for a weight the base
+// does not have). The caller closes the adapter's file.
+func openAdapter(dir string, shape func(name string) []int64) (*adapter, error) {
+	c, targets, err := readAdapterConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "adapter_model.safetensors")
+	if _, err := os.Stat(path); err != nil {
+		if _, binErr := os.Stat(filepath.Join(dir, "adapter_model.bin")); binErr == nil {
+			return nil, fmt.Errorf("adapter %s has adapter_model.bin (a pickle); aha reads adapter_model.safetensors only", dir)
+		}
+		return nil, fmt.Errorf("adapter: %w", err)
+	}
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("adapter: %w", err)
+	}
+	pairs, err := adapterPairs(f, shape, c, targets)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &adapter{file: f, pairs: pairs, scale: c.scale()}, nil
+}
+
 // adapterPairs matches the tensors of adapter_model.safetensors to the
 // base weights they change, checking every name and shape.
-func adapterPairs(adapter *safetensors.File, base *safetensors.Checkpoint, c *adapterConfig, targets []string) (map[string]*loraPair, error) {
+func adapterPairs(adapter *safetensors.File, shape func(name string) []int64, c *adapterConfig, targets []string) (map[string]*loraPair, error) {
 	pairs := map[string]*loraPair{}
 	for _, t := range adapter.Tensors {
 		module, factor, ok := strings.Cut(strings.TrimPrefix(t.Name, "base_model.model."), ".lora_")
@@ -116,7 +154,7 @@ func adapterPairs(adapter *safetensors.File, base *safetensors.Checkpoint, c *ad
 			return nil, fmt.Errorf("adapter tensor %s adapts %s, which is not among the target modules %v", t.Name, kind, targets)
 		}
 		weight := module + ".weight"
-		if base.Tensor(weight) == nil {
+		if shape(weight) == nil {
 			return nil, fmt.Errorf("adapter tensor %s adapts %s, which the base model does not have", t.Name, weight)
 		}
 		p := pairs[weight]
@@ -131,17 +169,17 @@ func adapterPairs(adapter *safetensors.File, base *safetensors.Checkpoint, c *ad
 		}
 	}
 	for weight, p := range pairs {
-		w := base.Tensor(weight)
+		ws := shape(weight)
 		if p.a == nil || p.b == nil {
 			return nil, fmt.Errorf("adapter has only one of lora_A and lora_B for %s", weight)
 		}
-		if len(w.Shape) != 2 {
-			return nil, fmt.Errorf("adapter adapts %s, which has shape %v, not a matrix", weight, w.Shape)
+		if len(ws) != 2 {
+			return nil, fmt.Errorf("adapter adapts %s, which has shape %v, not a matrix", weight, ws)
 		}
-		out, in, r := w.Shape[0], w.Shape[1], int64(c.R)
+		out, in, r := ws[0], ws[1], int64(c.R)
 		if !slices.Equal(p.a.Shape, []int64{r, in}) || !slices.Equal(p.b.Shape, []int64{out, r}) {
 			return nil, fmt.Errorf("adapter for %s %v: lora_A is %v and lora_B is %v, want [%d %d] and [%d %d] at r=%d",
-				weight, w.Shape, p.a.Shape, p.b.Shape, r, in, out, r, r)
+				weight, ws, p.a.Shape, p.b.Shape, r, in, out, r, r)
 		}
 	}
 	if len(pairs) == 0 {
@@ -158,32 +196,21 @@ func adapterPairs(adapter *safetensors.File, base *safetensors.Checkpoint, c *ad
 // features beyond that (DoRA, trained biases, saved modules, per-module
 // ranks) or modules aha does not have are refused.
 func LoRA(adapter, base string, out Output) error {
-	c, targets, err := readAdapterConfig(adapter)
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(adapter, "adapter_model.safetensors")
-	if _, err := os.Stat(path); err != nil {
-		if _, binErr := os.Stat(filepath.Join(adapter, "adapter_model.bin")); binErr == nil {
-			return fmt.Errorf("adapter %s has adapter_model.bin (a pickle); aha reads adapter_model.safetensors only", adapter)
-		}
-		return fmt.Errorf("adapter: %w", err)
-	}
-	af, err := safetensors.Open(path)
-	if err != nil {
-		return fmt.Errorf("adapter: %w", err)
-	}
-	defer af.Close()
 	ckpt, err := safetensors.OpenDir(base)
 	if err != nil {
 		return fmt.Errorf("base: %w", err)
 	}
 	defer ckpt.Close()
-	pairs, err := adapterPairs(af, ckpt, c, targets)
+	a, err := openAdapter(adapter, func(name string) []int64 {
+		if t := ckpt.Tensor(name); t != nil {
+			return t.Shape
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	s := c.scale()
+	defer a.file.Close()
 	var jobs []job
 	for _, name := range ckpt.Names() {
 		w := ckpt.Tensor(name)
@@ -192,8 +219,20 @@ func LoRA(adapter, base string, out Output) error {
 			typ = out.Type
 		}
 		fill := func(dst []byte, done func([]byte)) error { return convert(ckpt, w, typ, dst, done) }
-		if p := pairs[name]; p != nil {
-			fill = func(dst []byte, done func([]byte)) error { return addLoRA(ckpt, w, p, s, typ, dst, done) }
+		if a.pairs[name] != nil {
+			fill = func(dst []byte, done func([]byte)) error {
+				wm, err := kernels.NewMatrix(w.Type, int(w.Shape[0]), int(w.Shape[1]), w.Data)
+				if err != nil {
+					return fmt.Errorf("tensor %s: %w", name, err)
+				}
+				dm, err := kernels.NewMatrix(typ, wm.Rows, wm.Cols, dst)
+				if err != nil {
+					return fmt.Errorf("tensor %s: %w", name, err)
+				}
+				err = a.fold(name, &wm, &dm, done)
+				ckpt.Release(w.Data)
+				return err
+			}
 		}
 		jobs = append(jobs, job{name: name, typ: typ, shape: w.Shape, fill: fill})
 	}
@@ -220,9 +259,14 @@ func convert(c *safetensors.Checkpoint, t *safetensors.Tensor, typ quant.Type, d
 	return nil
 }
 
-// addLoRA writes W + s·B·A into dst as typ, rows in parallel.
-func addLoRA(c *safetensors.Checkpoint, w *safetensors.Tensor, p *loraPair, s float64, typ quant.Type, dst []byte, done func([]byte)) error {
-	rows, cols, r := int(w.Shape[0]), int(w.Shape[1]), int(p.a.Shape[0])
+// fold writes the base weight name, w, plus the adapter's s·B·A into dst
+// (w's shape, in dst's type), rows in parallel, calling done with each
+// row of dst as it is finished. B·A and the sum are float64, rounded once.
+// LoRA and Adapt both fold through here, so that a model adapted at load
+// holds exactly the weights of the folder LoRA writes.
+func (a *adapter) fold(name string, w, dst *kernels.Matrix, done func([]byte)) error {
+	p := a.pairs[name]
+	rows, cols, r := w.Rows, w.Cols, int(p.a.Shape[0])
 	a32 := make([]float32, r*cols)
 	b32 := make([]float32, rows*r)
 	if err := quant.Dequantize(p.a.Type, p.a.Data, a32); err != nil {
@@ -231,20 +275,19 @@ func addLoRA(c *safetensors.Checkpoint, w *safetensors.Tensor, p *loraPair, s fl
 	if err := quant.Dequantize(p.b.Type, p.b.Data, b32); err != nil {
 		return fmt.Errorf("%s: %w", p.b.Name, err)
 	}
-	a := make([]float64, len(a32))
+	af := make([]float64, len(a32))
 	for i, v := range a32 {
-		a[i] = float64(v)
+		af[i] = float64(v)
 	}
 	workers := max(1, min(runtime.GOMAXPROCS(0), rows))
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
-	wes, oes := w.Type.TypeSize(), typ.TypeSize()
 	for k := range workers {
 		wg.Go(func() {
 			in := make([]float32, cols)
 			acc := make([]float64, cols)
 			for row := k; row < rows && errs[k] == nil; row += workers {
-				if err := quant.Dequantize(w.Type, w.Data[row*cols*wes:], in); err != nil {
+				if err := quant.Dequantize(w.Type, w.Row(row), in); err != nil {
 					errs[k] = err
 					return
 				}
@@ -252,15 +295,15 @@ func addLoRA(c *safetensors.Checkpoint, w *safetensors.Tensor, p *loraPair, s fl
 				clear(acc)
 				for j, bj := range b32[row*r : (row+1)*r] {
 					bv := float64(bj)
-					for i, av := range a[j*cols : (j+1)*cols] {
+					for i, av := range af[j*cols : (j+1)*cols] {
 						acc[i] += bv * av
 					}
 				}
 				for i := range in {
-					in[i] = float32(float64(in[i]) + s*acc[i])
+					in[i] = float32(float64(in[i]) + a.scale*acc[i])
 				}
-				piece := dst[row*cols*oes : (row+1)*cols*oes]
-				if err := quant.Quantize(typ, in, piece); err != nil {
+				piece := dst.Row(row)
+				if err := quant.Quantize(dst.Type, in, piece); err != nil {
 					errs[k] = err
 					return
 				}
@@ -269,9 +312,46 @@ func addLoRA(c *safetensors.Checkpoint, w *safetensors.Tensor, p *loraPair, s fl
 		})
 	}
 	wg.Wait()
-	c.Release(w.Data)
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("tensor %s: %w", w.Name, err)
+		return fmt.Errorf("tensor %s: %w", name, err)
 	}
 	return nil
+}
+
+// Adapt returns base with the PEFT LoRA adapter in the folder dir folded
+// in, checked and computed exactly as LoRA does, each adapted matrix in its
+// type in base: the model runs as the folder LoRA writes would, without a
+// file written. The adapted matrices are new, in memory; every other is
+// base's, still mapped (see model.Model.With): base must stay open while
+// the result is used, and closing the result leaves base open.
+func Adapt(base *model.Model, dir string) (*model.Model, error) {
+	ms := base.Matrices()
+	a, err := openAdapter(dir, func(name string) []int64 {
+		if w := ms[name]; w != nil {
+			return []int64{int64(w.Rows), int64(w.Cols)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer a.file.Close()
+	changed := map[string]kernels.Matrix{}
+	for name := range a.pairs {
+		w := ms[name]
+		dst, err := kernels.NewMatrix(w.Type, w.Rows, w.Cols, make([]byte, len(w.Data)))
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", name, err)
+		}
+		if err := a.fold(name, w, &dst, func([]byte) {}); err != nil {
+			return nil, err
+		}
+		changed[name] = dst
+	}
+	m, err := base.With(changed)
+	if err != nil {
+		return nil, err
+	}
+	m.Adapter = dir
+	return m, nil
 }

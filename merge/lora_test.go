@@ -1,14 +1,18 @@
 package merge
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aha-inference/aha/internal/shared"
+	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
 )
@@ -116,11 +120,16 @@ func TestLoRA(t *testing.T) {
 }
 
 // TestLoRAErrors: adapters aha cannot merge are refused, naming why, and
-// write nothing.
+// write nothing; Adapt refuses them with the same words.
 func TestLoRAErrors(t *testing.T) {
 	src := shared.Path(t, "models/qwen2-tiny/hf")
 	plain := func() map[string]any { return map[string]any{"lora_alpha": 8} }
 	with := func(k string, v any) map[string]any { c := plain(); c[k] = v; return c }
+	base, err := model.LoadHF(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
 	noFile := writeAdapter(t, plain(), 4, tinyModules)
 	os.Remove(filepath.Join(noFile, "adapter_model.safetensors"))
 	for _, tc := range []struct {
@@ -138,6 +147,9 @@ func TestLoRAErrors(t *testing.T) {
 		{"missing config", t.TempDir(), "adapter_config.json: no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Adapt(base, tc.adapter); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Adapt: got %v, want an error containing %q", err, tc.want)
+			}
 			parent := t.TempDir()
 			err := LoRA(tc.adapter, src, Output{Dir: filepath.Join(parent, "out")})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -147,5 +159,77 @@ func TestLoRAErrors(t *testing.T) {
 				t.Errorf("left behind: %v", left)
 			}
 		})
+	}
+}
+
+// TestAdapt: a model with an adapter folded in at load holds exactly the
+// weights of the folder LoRA writes (the same fold, rounded the same way to
+// the base's BF16), so on the CPU's kernels its logits are bit-identical
+// to the merged folder's; closing it leaves the base serving as before.
+func TestAdapt(t *testing.T) {
+	src := shared.Path(t, "models/qwen2-tiny/hf")
+	adapter := writeAdapter(t, map[string]any{"lora_alpha": 16}, 4, tinyModules)
+	out := filepath.Join(t.TempDir(), "merged")
+	if err := LoRA(adapter, src, Output{Dir: out}); err != nil {
+		t.Fatal(err)
+	}
+	cpu := kernels.NewCPU(2)
+	load := func(dir string) *model.Model {
+		m, err := model.LoadHF(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		m.SetBackend(cpu)
+		return m
+	}
+	merged, base := load(out), load(src)
+	if err := merged.Ready(nil); err != nil {
+		t.Fatal(err)
+	}
+	adapted, err := Adapt(base, adapter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adapted.Ready(nil); err != nil {
+		t.Fatal(err)
+	}
+	if adapted.Path != src || adapted.Adapter != adapter || adapted.Base() != base {
+		t.Errorf("adapted model: path %s, adapter %s, base %p; want %s, %s, %p", adapted.Path, adapted.Adapter, adapted.Base(), src, adapter, base)
+	}
+	want := merged.Matrices()
+	for name, w := range adapted.Matrices() {
+		if !bytes.Equal(w.Data, want[name].Data) {
+			t.Errorf("%s differs from the merged folder's", name)
+		}
+	}
+	prompt := []int{9707, 11, 1879, 0, 576, 3974, 13876}
+	logits := func(m *model.Model) []float32 {
+		got, err := m.Forward(m.NewState(64), prompt, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(got)
+	}
+	got := logits(adapted)
+	if !slices.Equal(got, logits(merged)) {
+		t.Error("logits with the adapter folded in at load differ from the merged folder's")
+	}
+	if err := adapted.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := base.Ready(nil); err != nil {
+		t.Fatal(err)
+	}
+	plain := logits(base)
+	if slices.Equal(plain, got) {
+		t.Error("the adapter changed no logit")
+	}
+	fresh := load(src)
+	if err := fresh.Ready(nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(plain, logits(fresh)) {
+		t.Error("the base's logits changed after an adapter was folded into a model made from it")
 	}
 }

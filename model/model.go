@@ -24,6 +24,9 @@ type Model struct {
 	Config Config
 	Path   string // the file or folder it came from; builtin.Name for the embedded model
 	Format string // "gguf" or "safetensors"
+	// Adapter is the folder of the LoRA adapter folded into the weights
+	// of Path at load, if any.
+	Adapter string
 
 	Embed   kernels.Matrix
 	Layers  []Layer
@@ -39,7 +42,9 @@ type Model struct {
 
 	backend kernels.Backend
 	closer  io.Closer
-	ckpt    *safetensors.Checkpoint // the open files of an HF folder
+	ckpt    *safetensors.Checkpoint  // the open files of an HF folder
+	base    *Model                   // the model whose files this one shares (With); nil if its own
+	own     map[*kernels.Matrix]bool // With's matrices: those not shared with base
 }
 
 // Load opens a model: a GGUF file, a Hugging Face folder (config.json and
@@ -222,11 +227,22 @@ func (m *Model) Ready(progress Progress) error {
 		}
 		add, finish := progress("preparing weights", total)
 		unpacked = false
-		for _, w := range ws {
-			if err := prep.Prepare([]*kernels.Matrix{w}, add); err != nil {
+		var shared []*kernels.Matrix // base's matrix for each of ws that m shares
+		if m.base != nil {
+			shared = m.base.MatMulWeights()
+		}
+		for i, w := range ws {
+			// A matrix shared with the base is prepared in the base, once
+			// for every model With makes from it.
+			from := w
+			if shared != nil && !m.own[w] {
+				from = shared[i]
+			}
+			if err := prep.Prepare([]*kernels.Matrix{from}, add); err != nil {
 				finish()
 				return fmt.Errorf("prepare weights on %s: %w", b.Name(), err)
 			}
+			*w = *from
 			if cpu && w.Packed() {
 				m.release(w)
 			} else {

@@ -13,6 +13,12 @@ first (the tokenizer files are copied from --tokenizer):
 
     python3 python/sync_cost.py --synth qwen2.5-0.5b --tokenizer HF_FOLDER /tmp/q05
     aha serve -m /tmp/q05
+
+and, for the same shape, a PEFT LoRA adapter of rank 16 on all seven linear
+layers (q, k, v, o, gate, up, down) with made-up factors, to send to
+/load_weights/ as {"path": "/tmp/q05-lora"}:
+
+    python3 python/sync_cost.py --synth qwen2.5-0.5b --lora-rank 16 /tmp/q05-lora
 """
 
 import argparse
@@ -100,6 +106,24 @@ def synth(args):
     print(f"wrote {args.out}: {sum(t.nbytes() for t in tensors.values()) / 1e9:.2f} GB of bfloat16 weights")
 
 
+def synth_lora(args):
+    config = qwen2_config(args.synth)
+    os.makedirs(args.out)
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    with open(os.path.join(args.out, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "r": args.lora_rank, "lora_alpha": 2 * args.lora_rank,
+                   "target_modules": modules, "bias": "none"}, f, indent=2)
+    shapes = {}
+    for name, shape in qwen2_shapes(config).items():
+        if name.endswith(".weight") and name.split(".")[-2] in modules:
+            base = "base_model.model." + name[: -len(".weight")]
+            shapes[base + ".lora_A.weight"] = (args.lora_rank, shape[1])
+            shapes[base + ".lora_B.weight"] = (shape[0], args.lora_rank)
+    tensors = made_up(shapes, 1)
+    aha_trl.write_safetensors(os.path.join(args.out, "adapter_model.safetensors"), tensors)
+    print(f"wrote {args.out}: {sum(t.nbytes() for t in tensors.values()) / 1e6:.1f} MB of bfloat16 factors")
+
+
 def run(args):
     client = aha_trl.AhaClient(base_url=args.url, checkpoint_dir=args.checkpoint_dir, connection_timeout=60)
     client.init_communicator()
@@ -124,9 +148,14 @@ def main():
     ap.add_argument("--checkpoint-dir", default="aha-policy", help="where the policy folders go")
     ap.add_argument("--synth", choices=sorted(SHAPES), help="write a folder of this shape with made-up weights to OUT")
     ap.add_argument("--tokenizer", help="with --synth: an HF folder to copy the tokenizer files from")
+    ap.add_argument("--lora-rank", type=int, help="with --synth: write a LoRA adapter of this rank for the shape instead")
     ap.add_argument("out", nargs="?", help="with --synth: the folder to write")
     args = ap.parse_args()
-    if args.synth:
+    if args.synth and args.lora_rank:
+        if not args.out:
+            ap.error("--synth needs an output folder")
+        synth_lora(args)
+    elif args.synth:
         if not (args.out and args.tokenizer):
             ap.error("--synth needs --tokenizer and an output folder")
         synth(args)

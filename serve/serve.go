@@ -47,9 +47,9 @@ type Config struct {
 	// (ending with the assistant's turn opened) and tokenizes it. Nil: the
 	// chat endpoints answer 501.
 	ChatPrompt func(msgs []template.Message, kwargs map[string]any) ([]int, error)
-	// LoadWeights opens the checkpoint /load_weights/ names. Nil: a Hugging
-	// Face folder loaded with model.LoadHF, run on the served model's
-	// backend.
+	// LoadWeights opens the checkpoint /load_weights/ names (an adapter is
+	// folded in by merge.Adapt instead). Nil: a Hugging Face folder loaded
+	// with model.LoadHF, run on the served model's backend.
 	LoadWeights func(dir string) (*model.Model, error)
 
 	MaxBodyBytes int64 // largest request body (default 32 MiB)

@@ -5,12 +5,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/aha-inference/aha/merge"
 	"github.com/aha-inference/aha/model"
 )
 
 // loadWeights swaps in a new checkpoint: POST /load_weights/ {"path": DIR}.
+//
+// DIR is a Hugging Face folder, or a PEFT LoRA adapter (a folder with
+// adapter_config.json). An adapter is folded into the base: the last full
+// checkpoint loaded (at the start, the one the server was started with),
+// never on top of the adapter served before it, so each adapter a trainer
+// sends is the whole difference from the base, and any adapter served
+// earlier (serve --lora's too) is replaced. Only the adapted matrices are
+// new, computed in memory as merge.LoRA computes them; every other is the
+// base's, still mapped and prepared. The adapter is checked against the
+// base (target modules, names, shapes) before anything is computed.
 //
 // The new folder is loaded (its safetensors are memory-mapped) and paged in
 // while the old weights keep serving; then running requests get SwapDrain
@@ -69,7 +82,14 @@ func (s *Server) loadWeights(w http.ResponseWriter, r *http.Request) *apiError {
 			return m, nil
 		}
 	}
-	m, err := load(req.Path)
+	base := old.Base()
+	var m *model.Model
+	var err error
+	if _, statErr := os.Stat(filepath.Join(req.Path, "adapter_config.json")); statErr == nil {
+		m, err = merge.Adapt(base, req.Path)
+	} else {
+		m, err = load(req.Path)
+	}
 	if err != nil {
 		return failed("loading", err)
 	}
@@ -93,14 +113,28 @@ func (s *Server) loadWeights(w http.ResponseWriter, r *http.Request) *apiError {
 		m.Close()
 		return failed("swapping in", err)
 	}
-	if err := prev.Close(); err != nil {
-		s.cfg.Log.Printf("load_weights: unmapping %s: %v", prev.Path, err)
+	// Unmap what the new model does not use: the old one unless it is the
+	// new one's base, and the old one's base unless it still is the base.
+	// (Closing a model with an adapter folded in unmaps nothing.)
+	for _, done := range []*model.Model{prev, prev.Base()} {
+		if done != m.Base() {
+			if err := done.Close(); err != nil {
+				s.cfg.Log.Printf("load_weights: unmapping %s: %v", done.Path, err)
+			}
+		}
 	}
-	s.cfg.Log.Printf("load_weights: now serving %s (loaded in %v, swapped in %v)", m.Path, loaded.Round(time.Millisecond), (time.Since(start) - loaded).Round(time.Millisecond))
+	serving := m.Path
+	if m.Adapter != "" {
+		serving += " with the adapter " + m.Adapter
+	}
+	s.cfg.Log.Printf("load_weights: now serving %s (loaded in %v, swapped in %v)", serving, loaded.Round(time.Millisecond), (time.Since(start) - loaded).Round(time.Millisecond))
 	resp := map[string]any{
 		"message": "loaded " + req.Path,
 		"path":    m.Path,
 		"seconds": json.Number(fmt.Sprintf("%.3f", time.Since(start).Seconds())),
+	}
+	if m.Adapter != "" {
+		resp["adapter"] = m.Adapter
 	}
 	if fromLoopback(r) {
 		resp["previous"] = prev.Path // not a path remote clients gave

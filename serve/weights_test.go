@@ -3,6 +3,7 @@ package serve
 import (
 	"encoding/binary"
 	"encoding/json"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,7 +13,10 @@ import (
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/internal/shared"
+	"github.com/aha-inference/aha/merge"
 	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/model/safetensors"
+	"github.com/aha-inference/aha/quant"
 	"github.com/aha-inference/aha/tokenizer"
 )
 
@@ -138,6 +142,130 @@ func TestLoadWeights(t *testing.T) {
 	}
 	if got := generate(); !reflect.DeepEqual(got, original) {
 		t.Errorf("after swapping back: %v, want the original %v", got, original)
+	}
+	checkBlocksFree(t, ts)
+}
+
+// writeAdapter writes a PEFT LoRA adapter of rank 2 for the tiny Qwen2's
+// layer 0 q_proj and layer 1 down_proj into a new folder, its factors
+// cos(seed + i)/10, and returns the folder.
+func writeAdapter(t *testing.T, seed float64) string {
+	t.Helper()
+	dir := t.TempDir()
+	config := `{"peft_type": "LORA", "r": 2, "lora_alpha": 8, "target_modules": ["q_proj", "down_proj"]}`
+	if err := os.WriteFile(filepath.Join(dir, "adapter_config.json"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	for _, m := range []struct {
+		name    string
+		out, in int64
+	}{{"model.layers.0.self_attn.q_proj", 64, 64}, {"model.layers.1.mlp.down_proj", 64, 128}} {
+		ts = append(ts,
+			safetensors.Tensor{Name: "base_model.model." + m.name + ".lora_A.weight", Type: quant.F32, Shape: []int64{2, m.in}},
+			safetensors.Tensor{Name: "base_model.model." + m.name + ".lora_B.weight", Type: quant.F32, Shape: []int64{m.out, 2}})
+	}
+	w, err := safetensors.Create(filepath.Join(dir, "adapter_model.safetensors"), ts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range w.Tensors {
+		v := make([]float32, len(x.Data)/4)
+		for i := range v {
+			v[i] = float32(math.Cos(seed+float64(i)) / 10)
+		}
+		quant.Quantize(quant.F32, v, x.Data)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestLoadAdapter swaps adapters in: each is folded into the base the
+// server started with (not into the adapter before it), giving exactly
+// what the folder aha merge --lora writes gives; a bad adapter leaves the
+// served weights alone, and a full checkpoint replaces adapter and base.
+func TestLoadAdapter(t *testing.T) {
+	ts, dir := newQwenServer(t)
+	prompt := ts.tok.Encode("The capital of France is", true)
+	generate := func() trlOut {
+		var out trlOut
+		ts.postOK(t, "/generate/", map[string]any{"prompts": [][]int{prompt}, "max_tokens": 8, "temperature": 0, "logprobs": 0}, &out)
+		return out
+	}
+	load := func(path string) {
+		t.Helper()
+		if status, body := ts.post(t, "/load_weights/", map[string]any{"path": path}); status != http.StatusOK {
+			t.Fatalf("loading %s: %d %s", path, status, body)
+		}
+	}
+	adapter, other := writeAdapter(t, 0), writeAdapter(t, 1)
+	merged := filepath.Join(t.TempDir(), "merged")
+	if err := merge.LoRA(adapter, dir, merge.Output{Dir: merged}); err != nil {
+		t.Fatal(err)
+	}
+	original := generate()
+	load(merged)
+	want := generate()
+	load(dir)
+
+	load(adapter)
+	if m := ts.eng.Model(); m.Adapter != adapter || m.Base().Path != dir {
+		t.Errorf("serving %s with the adapter %q, want %s with %s", m.Base().Path, m.Adapter, dir, adapter)
+	}
+	got := generate()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("with the adapter swapped in: %v, want the merged folder's %v", got, want)
+	}
+	if reflect.DeepEqual(got, original) {
+		t.Error("the adapter changed nothing")
+	}
+	load(other)
+	if reflect.DeepEqual(generate(), want) {
+		t.Error("another adapter changed nothing")
+	}
+	load(adapter)
+	if got := generate(); !reflect.DeepEqual(got, want) {
+		t.Errorf("the adapter again, after another: %v, want %v (adapters do not add up)", got, want)
+	}
+
+	missing := writeAdapter(t, 0)
+	os.Remove(filepath.Join(missing, "adapter_model.safetensors"))
+	truncated := writeAdapter(t, 0)
+	path := filepath.Join(truncated, "adapter_model.safetensors")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b[:len(b)-100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wrongShape := writeAdapter(t, 0)
+	os.WriteFile(filepath.Join(wrongShape, "adapter_config.json"), []byte(`{"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "down_proj"]}`), 0o644)
+	notTargeted := writeAdapter(t, 0)
+	os.WriteFile(filepath.Join(notTargeted, "adapter_config.json"), []byte(`{"r": 2, "lora_alpha": 8, "target_modules": ["q_proj"]}`), 0o644)
+	for _, bad := range []struct{ path, want string }{
+		{missing, "adapter_model.safetensors: no such file"},
+		{truncated, "adapter_model.safetensors"},
+		{wrongShape, "want [4 64] and [64 4] at r=4"},
+		{notTargeted, "which is not among the target modules"},
+	} {
+		status, body := ts.post(t, "/load_weights/", map[string]any{"path": bad.path})
+		if status != http.StatusBadRequest || !strings.Contains(string(body), bad.want) || !strings.Contains(string(body), "previous weights are still served") {
+			t.Errorf("loading %s: %d %s; want 400 naming %q", bad.path, status, body, bad.want)
+		}
+		if got := generate(); !reflect.DeepEqual(got, want) {
+			t.Errorf("after failing to load %s the output changed: %v, want %v", bad.path, got, want)
+		}
+	}
+
+	load(dir)
+	if m := ts.eng.Model(); m.Adapter != "" || m.Base() != m {
+		t.Errorf("a full checkpoint after an adapter: serving %s with the adapter %q", m.Path, m.Adapter)
+	}
+	if got := generate(); !reflect.DeepEqual(got, original) {
+		t.Errorf("after swapping the base back in: %v, want the original %v", got, original)
 	}
 	checkBlocksFree(t, ts)
 }

@@ -123,7 +123,7 @@ func runBench(args []string) error {
 	report.Peer = peer
 
 	bench.ResetPeakRSS()
-	l, err := loadOn(path, *device, *threads)
+	l, err := loadOn(path, "", *device, *threads)
 	if err != nil {
 		return err
 	}

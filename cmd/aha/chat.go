@@ -42,7 +42,7 @@ func runChat(args []string) error {
 		}
 		vars = map[string]any{"tools": tools}
 	}
-	l, err := loadOn(*modelPath, sf.device, sf.threads)
+	l, err := loadOn(*modelPath, "", sf.device, sf.threads)
 	if err != nil {
 		return err
 	}

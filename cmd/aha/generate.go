@@ -82,6 +82,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 func runGenerate(args []string) error {
 	fs := newFlags("generate", "[-m MODEL] -p PROMPT [-n N] [flags]")
 	modelPath := fs.String("m", "", "model: a GGUF file or a Hugging Face folder (default: the embedded stories260K)")
+	lora := fs.String("lora", "", "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to fold into the model's weights at load, in memory, as aha merge --lora would")
 	prompt := fs.String("p", "", "the prompt")
 	n := fs.Int("n", 1, "number of samples, drawn together from one prefill of the prompt")
 	chat := fs.Bool("chat", false, "render the prompt as a user message with the model's chat template")
@@ -116,7 +117,7 @@ func runGenerate(args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	l, err := loadOn(*modelPath, sf.device, sf.threads)
+	l, err := loadOn(*modelPath, *lora, sf.device, sf.threads)
 	if err != nil {
 		return err
 	}

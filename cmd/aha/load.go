@@ -11,6 +11,7 @@ import (
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/internal/progress"
+	"github.com/aha-inference/aha/merge"
 	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/tokenizer"
@@ -27,13 +28,14 @@ type loaded struct {
 }
 
 // load opens the model at path ("" = the embedded default) on the CPU.
-func load(path string, threads int) (*loaded, error) { return loadOn(path, "cpu", threads) }
+func load(path string, threads int) (*loaded, error) { return loadOn(path, "", "cpu", threads) }
 
 // loadOn opens the model at path ("" = the embedded default) and its
 // tokenizer on the device --device names (falling back to the CPU when a
-// GPU cannot be used), brings the weights into memory (or uploads them to
-// the GPU) with a progress bar, and says on stderr what was loaded.
-func loadOn(path, device string, threads int) (*loaded, error) {
+// GPU cannot be used), folds in the LoRA adapter in the folder lora if one
+// is given, brings the weights into memory (or uploads them to the GPU)
+// with a progress bar, and says on stderr what was loaded.
+func loadOn(path, lora, device string, threads int) (*loaded, error) {
 	start := time.Now()
 	m, err := model.Load(path)
 	if err != nil {
@@ -45,6 +47,16 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 		return nil, err
 	}
 	m.SetBackend(backend)
+	if lora != "" {
+		// Folded before Ready, so that only the adapted matrices and the
+		// base's others are prepared, each once.
+		adapted, err := merge.Adapt(m, lora)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("--lora %s: %w", lora, err)
+		}
+		m = adapted
+	}
 	var tok *tokenizer.Tokenizer
 	if m.GGUF != nil {
 		tok, err = tokenizer.FromGGUF(m.GGUF)
@@ -52,7 +64,7 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 		tok, err = tokenizer.FromHF(m.Path)
 	}
 	if err != nil {
-		m.Close()
+		m.Base().Close()
 		return nil, fmt.Errorf("%s: %w", m.Path, err)
 	}
 	name := m.Path
@@ -64,8 +76,11 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 		return bar.Add, bar.Finish
 	})
 	if err != nil {
-		m.Close()
+		m.Base().Close()
 		return nil, err
+	}
+	if lora != "" {
+		name += " with the adapter " + lora
 	}
 	c := &m.Config
 	fmt.Fprintf(os.Stderr, "loaded %s: %s, %d layers, hidden %d, vocab %d, %s, in %v; running on %s\n",
@@ -73,7 +88,9 @@ func loadOn(path, device string, threads int) (*loaded, error) {
 	return &loaded{model: m, tok: tok}, nil
 }
 
-func (l *loaded) close() { l.model.Close() }
+// close unmaps the model's files (a model with an adapter folded in
+// shares its base's).
+func (l *loaded) close() { l.model.Base().Close() }
 
 // engine starts a batching engine over the model, its samples decoded to
 // text by the model's tokenizer.

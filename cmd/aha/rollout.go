@@ -36,12 +36,12 @@ func init() {
 const defaultSystem = "You are a helpful assistant. Think through the problem step by step inside <think> </think> tags, then give the final answer inside <answer> </answer> tags."
 
 // runtimeFlags do not change the records, so a resumed run may set them
-// differently (a moved model is recognized by its hash).
-var runtimeFlags = []string{"m", "o", "t", "force", "kv-cache", "batch-tokens", "max-seqs", "no-prefix-cache", "concurrency", "reward-timeout"}
+// differently (a moved model or adapter is recognized by its hash).
+var runtimeFlags = []string{"m", "lora", "o", "t", "force", "kv-cache", "batch-tokens", "max-seqs", "no-prefix-cache", "concurrency", "reward-timeout"}
 
 // rolloutFlags are the options of aha rollout.
 type rolloutFlags struct {
-	modelPath, out            string
+	modelPath, lora, out      string
 	n                         int
 	task                      string
 	level, count              int
@@ -65,6 +65,7 @@ func runRollout(args []string) error {
 	fs := newFlags("rollout", "-o OUT.jsonl (--task TASK [--level L] [--count C] | --data FILE) [-m MODEL] [-n N] [flags]")
 	var f rolloutFlags
 	fs.StringVar(&f.modelPath, "m", "", "model: a GGUF file or a Hugging Face folder (default: the embedded stories260K)")
+	fs.StringVar(&f.lora, "lora", "", "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to fold into the model's weights at load, in memory, as aha merge --lora would")
 	fs.StringVar(&f.out, "o", "", "output JSONL file, one record per sample; its manifest goes beside it (OUT.manifest.json)")
 	fs.IntVar(&f.n, "n", 4, "samples per prompt, drawn together from one prefill")
 	fs.StringVar(&f.task, "task", "", "generate prompts: deduction, induction or abduction")
@@ -159,7 +160,7 @@ func rolloutRun(f *rolloutFlags, set map[string]bool, argv map[string]string) er
 		return err
 	}
 
-	l, err := loadOn(f.modelPath, f.sf.device, f.sf.threads)
+	l, err := loadOn(f.modelPath, f.lora, f.sf.device, f.sf.threads)
 	if err != nil {
 		return err
 	}
@@ -455,7 +456,7 @@ func parseWeights(name, s string) (verify.Options, error) {
 
 // modelSHA256 hashes what defines the model: the GGUF file, or a Hugging
 // Face folder's safetensors and JSON files (name and content, in name
-// order).
+// order), then the files of the adapter folded in, if any.
 func modelSHA256(l *loaded) (string, error) {
 	if l.model.Path == builtin.Name {
 		sum := sha256.Sum256(builtin.Stories260K)
@@ -472,6 +473,9 @@ func modelSHA256(l *loaded) (string, error) {
 			files = append(files, m...)
 		}
 		slices.Sort(files)
+	}
+	if a := l.model.Adapter; a != "" {
+		files = append(files, filepath.Join(a, "adapter_config.json"), filepath.Join(a, "adapter_model.safetensors"))
 	}
 	h := sha256.New()
 	for _, name := range files {

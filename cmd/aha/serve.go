@@ -26,6 +26,7 @@ func init() {
 func runServe(args []string) error {
 	fs := newFlags("serve", "[-m MODEL] [--host 127.0.0.1] [--port 8000] [flags]")
 	modelPath := fs.String("m", "", "model: a GGUF file or a Hugging Face folder (default: the embedded stories260K)")
+	lora := fs.String("lora", "", "a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to fold into the model's weights at load, in memory, as aha merge --lora would; adapters sent to /load_weights/ replace it")
 	host := fs.String("host", "127.0.0.1", "address to listen on: loopback by default, 0.0.0.0 for every interface")
 	port := fs.Int("port", 8000, "port to listen on (0: any free port)")
 	name := fs.String("served-model-name", "", "model id of the API (default: the model's file or folder name)")
@@ -59,7 +60,7 @@ func runServe(args []string) error {
 		return usagef("--read-timeout and --idle-timeout must be positive")
 	}
 
-	l, err := load(*modelPath, *threads)
+	l, err := loadOn(*modelPath, *lora, "cpu", *threads)
 	if err != nil {
 		return err
 	}
@@ -137,8 +138,9 @@ func runServe(args []string) error {
 	}
 	eng.Close()
 	// /load_weights/ may have replaced the model loaded at the start (which
-	// it then closed); close the one served last.
-	eng.Model().Close()
+	// it then closed); close the one served last, and its base when an
+	// adapter is folded into it.
+	eng.Model().Base().Close()
 	log.Printf("stopped")
 	return nil
 }
