@@ -29,12 +29,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-
-	"github.com/parquet-go/parquet-go"
 
 	"github.com/aha-inference/aha/rollout/verify"
 	"github.com/aha-inference/aha/tokenizer/template"
@@ -61,19 +58,11 @@ type Fields struct {
 // Read reads every row of a .jsonl (or .json, one object a line) or
 // .parquet file.
 func Read(path string, fields Fields) ([]Problem, error) {
-	var rows []map[string]any
-	var err error
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".parquet":
-		rows, err = readParquet(path)
-	case ".jsonl", ".json", ".ndjson":
-		rows, err = readJSONL(path)
-	default:
-		return nil, fmt.Errorf("%s: unknown data format (want .jsonl or .parquet)", path)
-	}
+	t, err := ReadTable(path)
 	if err != nil {
 		return nil, err
 	}
+	rows := t.Rows
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%s: no rows", path)
 	}
@@ -111,41 +100,6 @@ func readJSONL(path string) ([]map[string]any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-	}
-}
-
-// readParquet reads rows of any schema into maps, reconstructing nested
-// groups (a list of messages, reward_model) as maps and lists.
-func readParquet(path string) (rows []map[string]any, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	// The library panics on some malformed files; a bad file is an error.
-	defer func() {
-		if p := recover(); p != nil {
-			rows, err = nil, fmt.Errorf("%s: malformed parquet file: %v", path, p)
-		}
-	}()
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	r := parquet.NewReader(pf, pf.Schema())
-	defer r.Close()
-	for {
-		row := map[string]any{}
-		if err := r.Read(&row); errors.Is(err, io.EOF) {
-			return rows, nil
-		} else if err != nil {
-			return nil, fmt.Errorf("%s: row %d: %w", path, len(rows)+1, err)
-		}
-		rows = append(rows, row)
 	}
 }
 

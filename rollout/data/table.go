@@ -42,6 +42,8 @@ func ReadTable(path string) (*Table, error) {
 // Parquet reports whether the table was read from a Parquet file.
 func (t *Table) Parquet() bool { return t.schema != nil }
 
+// readParquetTable reads rows of any schema into maps, reconstructing
+// nested groups (a list of messages, reward_model) as maps and lists.
 func readParquetTable(path string) (t *Table, err error) {
 	f, err := os.Open(path)
 	if err != nil {
