@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"github.com/aha-inference/aha/rollout/verify/mathexpr"
 	"regexp"
 	"strings"
 )
@@ -153,7 +154,7 @@ func readBox(s string, start, i int) (box, bool) {
 	rest := s[i:]
 	switch {
 	case strings.HasPrefix(rest, "{"):
-		body, after, ok := braceGroup(rest)
+		body, after, ok := mathexpr.BraceGroup(rest)
 		if !ok {
 			return box{}, false
 		}
@@ -168,26 +169,6 @@ func readBox(s string, start, i int) (box, bool) {
 		}
 	}
 	return box{}, false
-}
-
-// braceGroup splits s, which starts with "{", into the content of that
-// group and what follows; \{ and \} do not count.
-func braceGroup(s string) (body, after string, ok bool) {
-	depth := 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '{':
-			depth++
-		case '}':
-			depth--
-			if depth == 0 {
-				return s[1:i], s[i+1:], true
-			}
-		}
-	}
-	return "", "", false
 }
 
 var (

@@ -87,16 +87,16 @@ func normalize(s string) string {
 	s = strings.TrimSpace(s)
 	s = strings.TrimSuffix(s, ".")
 	if strings.HasPrefix(s, `\boxed{`) || strings.HasPrefix(s, `\fbox{`) {
-		if body, rest, ok := group(s[strings.IndexByte(s, '{'):]); ok && strings.TrimSpace(rest) == "" {
+		if body, rest, ok := BraceGroup(s[strings.IndexByte(s, '{'):]); ok && strings.TrimSpace(rest) == "" {
 			return normalize(body)
 		}
 	}
 	return s
 }
 
-// group splits s, which starts with "{", into its brace group's content
-// and what follows.
-func group(s string) (body, rest string, ok bool) {
+// BraceGroup splits s, which starts with "{", into its brace group's
+// content and what follows; \{ and \} do not count.
+func BraceGroup(s string) (body, rest string, ok bool) {
 	depth := 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
@@ -629,7 +629,7 @@ func (p *parser) bracedText() (string, error) {
 	if p.i >= len(p.s) || p.s[p.i] != '{' {
 		return "", fmt.Errorf("want a {group} at %d", p.i)
 	}
-	body, rest, ok := group(p.s[p.i:])
+	body, rest, ok := BraceGroup(p.s[p.i:])
 	if !ok {
 		return "", errors.New("unclosed brace")
 	}
