@@ -1,9 +1,10 @@
 package verify
 
 import (
-	"github.com/aha-inference/aha/rollout/verify/mathexpr"
 	"regexp"
 	"strings"
+
+	"github.com/aha-inference/aha/rollout/verify/mathexpr"
 )
 
 // Tier says where in a completion its answer was found, from the
