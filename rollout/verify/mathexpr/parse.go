@@ -1,6 +1,7 @@
 package mathexpr
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/big"
@@ -792,23 +793,10 @@ func (p *parser) bracketed(open byte) (*Node, error) {
 // function reads a function's optional power and base and its argument:
 // \sin^2 x, \log_2(8), \sin(a+b).
 func (p *parser) function(name string) (*Node, error) {
-	var power, base *Node
-	var err error
-	for {
-		switch {
-		case p.eat("^"):
-			if power, err = p.script(); err != nil {
-				return nil, err
-			}
-		case p.eat("_"):
-			if base, err = p.script(); err != nil {
-				return nil, err
-			}
-		default:
-			goto arg
-		}
+	power, base, err := p.scripts()
+	if err != nil {
+		return nil, err
 	}
-arg:
 	if power != nil && power.String() == "-1" { // \sin^{-1} is arcsin
 		power, name = nil, map[string]string{"sin": "asin", "cos": "acos", "tan": "atan"}[name]
 		if name == "" {
@@ -959,28 +947,37 @@ func (p *parser) text(body string) (*Node, error) {
 // bigOperator reads \sum_{k=1}^{n} body (and \prod, \int, \lim) as an
 // opaque function of its bounds and body.
 func (p *parser) bigOperator(name string) (*Node, error) {
-	var lo, hi *Node = integer(0), integer(0)
-	var err error
+	hi, lo, err := p.scripts()
+	if err != nil {
+		return nil, err
+	}
+	lo, hi = cmp.Or(lo, integer(0)), cmp.Or(hi, integer(0))
+	body, err := p.term()
+	if err != nil {
+		return nil, err
+	}
+	// \sum_{k=0}: the bound variable and its start, as arguments.
+	if lo.Kind == Rel && len(lo.Ops) == 1 && lo.Ops[0] == "=" {
+		return p.node(fn(name, lo.Args[0], lo.Args[1], hi, body))
+	}
+	return p.node(fn(name, lo, hi, body))
+}
+
+// scripts reads a run of ^… and _… scripts, in either order: a
+// superscript and a subscript, nil where absent.
+func (p *parser) scripts() (sup, sub *Node, err error) {
 	for {
 		switch {
-		case p.eat("_"):
-			if lo, err = p.script(); err != nil {
-				return nil, err
-			}
 		case p.eat("^"):
-			if hi, err = p.script(); err != nil {
-				return nil, err
+			if sup, err = p.script(); err != nil {
+				return nil, nil, err
+			}
+		case p.eat("_"):
+			if sub, err = p.script(); err != nil {
+				return nil, nil, err
 			}
 		default:
-			body, err := p.term()
-			if err != nil {
-				return nil, err
-			}
-			// \sum_{k=0}: the bound variable and its start, as arguments.
-			if lo.Kind == Rel && len(lo.Ops) == 1 && lo.Ops[0] == "=" {
-				return p.node(fn(name, lo.Args[0], lo.Args[1], hi, body))
-			}
-			return p.node(fn(name, lo, hi, body))
+			return sup, sub, nil
 		}
 	}
 }
