@@ -69,7 +69,7 @@ func runRollout(args []string) error {
 	fs.StringVar(&f.out, "o", "", "output JSONL file, one record per sample; its manifest goes beside it (OUT.manifest.json)")
 	fs.IntVar(&f.n, "n", 4, "samples per prompt, drawn together from one prefill")
 	fs.StringVar(&f.task, "task", "", "generate prompts: deduction, induction or abduction")
-	fs.StringVar(&f.style, "style", "aha", "with --task: aha, or maa for the distributions, prompts and answers of Meta-Ability-Alignment's released data (deduction and abduction so far)")
+	fs.StringVar(&f.style, "style", "aha", "with --task: aha, or maa for the distributions, prompts and answers of Meta-Ability-Alignment's released data")
 	fs.IntVar(&f.level, "level", 1, "with --task: difficulty 1..5")
 	fs.IntVar(&f.count, "count", 100, "with --task: number of prompts")
 	fs.StringVar(&f.dataPath, "data", "", "read prompts from a .jsonl or .parquet file (prompt or messages, and an answer)")

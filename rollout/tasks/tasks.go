@@ -34,7 +34,7 @@ type Generator interface {
 // answer layout of Meta-Ability-Alignment's released data.
 var Styles = map[string]map[string]Generator{
 	"aha": Generators,
-	"maa": {"deduction": DeductionMAA{}, "abduction": AbductionMAA{}},
+	"maa": {"deduction": DeductionMAA{}, "induction": InductionMAA{}, "abduction": AbductionMAA{}},
 }
 
 // Lookup returns the generator of a task in a style.
@@ -44,11 +44,8 @@ func Lookup(task, style string) (Generator, error) {
 		return nil, fmt.Errorf("unknown style %q (want aha or maa)", style)
 	}
 	gen, ok := gens[task]
-	switch _, known := Generators[task]; {
-	case !known:
+	if !ok {
 		return nil, fmt.Errorf("unknown task %q (want deduction, induction or abduction)", task)
-	case !ok:
-		return nil, fmt.Errorf("task %s has no %s style yet", task, style)
 	}
 	return gen, nil
 }
