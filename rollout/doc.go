@@ -50,14 +50,24 @@
 // Every prompt asks for reasoning inside <think> </think> and the final
 // answer inside <answer> </answer>.
 //
-// Style "maa" (tasks.Styles; deduction and abduction so far) generates
-// instead the distributions, prompt wording and answer layout of the data
-// released with Meta-Ability-Alignment (arXiv 2505.10554), with that
-// paper's system message: for deduction 3 to 6 unsteered random formulas
-// kept when exactly one assignment satisfies them; for abduction the
+// Style "maa" (tasks.Styles) generates instead the distributions, prompt
+// wording and answer layout of the data released with
+// Meta-Ability-Alignment (arXiv 2505.10554), with that paper's system
+// message: for deduction 3 to 6 unsteered random formulas kept when
+// exactly one assignment satisfies them; for induction each level's rule
+// families, shares and term counts as measured on the released files
+// (constant steps, ratios and alternations at level 1, alternations and a
+// hidden middle term at level 2, cycles of 3, 4, 5 operations at levels
+// 3–5), not checked for determinacy, as theirs were not; for abduction the
 // released premise syntax, three goals and premise counts, but aha's
 // chains and balanced labels, since the released labels can be read off
 // the known atoms.
+//
+// tasks.Options go beyond both: Hint shows or hides induction's rule
+// family (aha shows it, maa hides it, by default), and UnsatShare deals
+// maa deduction puzzles that no assignment satisfies, answered "No
+// satisfying assignment exists.", which Logic scores and the reference
+// reward cannot.
 //
 // aha tasks export writes generated tasks as verl parquet, in the released
 // files' schema, or as TRL JSON Lines (data.WriteVerl, data.WriteTRL).

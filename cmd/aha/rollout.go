@@ -49,6 +49,7 @@ type rolloutFlags struct {
 	taskField                 string
 	rawPrompt                 bool
 	reward, style             string
+	opts                      tasks.Options
 	system, templateFile      string
 	prefillThink, force       bool
 	shard                     string
@@ -69,7 +70,9 @@ func runRollout(args []string) error {
 	fs.StringVar(&f.out, "o", "", "output JSONL file, one record per sample; its manifest goes beside it (OUT.manifest.json)")
 	fs.IntVar(&f.n, "n", 4, "samples per prompt, drawn together from one prefill")
 	fs.StringVar(&f.task, "task", "", "generate prompts: deduction, induction or abduction")
-	fs.StringVar(&f.style, "style", "aha", "with --task: aha, or maa for the distributions, prompts and answers of Meta-Ability-Alignment's released data (deduction and abduction so far)")
+	fs.StringVar(&f.style, "style", "aha", "with --task: aha, or maa for the distributions, prompts and answers of Meta-Ability-Alignment's released data")
+	fs.StringVar(&f.opts.Hint, "hint", "", "with --task induction: show or hide the rule family in the prompt (default: the style's own, aha shows it, maa hides it as the released prompt does)")
+	fs.Float64Var(&f.opts.UnsatShare, "unsat-share", 0, "with --task deduction --style maa: share 0..1 of puzzles no assignment satisfies, answered \""+tasks.MAAUnsatisfiable+"\" (scored by --reward aha only)")
 	fs.IntVar(&f.level, "level", 1, "with --task: difficulty 1..5")
 	fs.IntVar(&f.count, "count", 100, "with --task: number of prompts")
 	fs.StringVar(&f.dataPath, "data", "", "read prompts from a .jsonl or .parquet file (prompt or messages, and an answer)")
@@ -129,6 +132,9 @@ func rolloutRun(f *rolloutFlags, set map[string]bool, argv map[string]string) er
 	}
 	if f.reward != "aha" && f.reward != "maa" {
 		return usagef("--reward %q: want aha or maa", f.reward)
+	}
+	if f.opts.UnsatShare > 0 && f.reward == "maa" {
+		return usagef("--unsat-share with --reward maa: the reference reward cannot score an unsatisfiable puzzle's answer")
 	}
 	if f.rawPrompt && (f.dataPath == "" || f.prefillThink) {
 		return usagef("--raw-prompt goes with --data, without --prefill-think (a raw prompt holds its own prefill)")
@@ -286,9 +292,9 @@ func rolloutProblems(f *rolloutFlags, shard rollout.Shard, systemSet bool) ([]da
 	if _, ok := tasks.Generators[f.task]; !ok {
 		return nil, usagef("--task %q: want deduction, induction or abduction (math prompts come from --data)", f.task)
 	}
-	gen, err := tasks.Lookup(f.task, f.style)
+	gen, err := tasks.Lookup(f.task, f.style, f.opts)
 	if err != nil {
-		return nil, usagef("--style: %v", err)
+		return nil, usagef("--style, --hint, --unsat-share: %v", err)
 	}
 	if f.count < 1 {
 		return nil, usagef("--count %d: at least one prompt", f.count)

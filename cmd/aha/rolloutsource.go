@@ -26,7 +26,7 @@ type rolloutSource struct {
 
 // sourceArgs are the arguments that decide the prompts; every file of a
 // run must agree on them.
-var sourceArgs = []string{"data", "answer-field", "task", "level", "count", "seed", "system", "prefill-think"}
+var sourceArgs = []string{"data", "answer-field", "task", "style", "hint", "unsat-share", "level", "count", "seed", "system", "prefill-think"}
 
 // readSource reads the manifests beside rollout files. ok is false when
 // the first has none (a file written by other means).
@@ -95,10 +95,14 @@ func (s rolloutSource) problems(dataPath string) ([]data.Problem, bool, error) {
 		level, err1 := strconv.Atoi(s.args["level"])
 		count, err2 := strconv.Atoi(s.args["count"])
 		seed, err3 := strconv.ParseUint(s.args["seed"], 10, 64)
-		if err := errors.Join(err1, err2, err3); err != nil {
+		var err4 error
+		if share := s.args["unsat-share"]; share != "" { // manifests from before the flag have none
+			f.opts.UnsatShare, err4 = strconv.ParseFloat(share, 64)
+		}
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
 			return nil, false, fmt.Errorf("the rollouts' manifest: %w", err)
 		}
-		f.level, f.count, f.sf.seed = level, count, seed
+		f.level, f.count, f.sf.seed, f.opts.Hint = level, count, seed, s.args["hint"]
 	} else {
 		f.dataPath = dataPath
 		if f.dataPath == "" {

@@ -27,14 +27,17 @@ func runTasks(args []string) error {
 type exportFlags struct {
 	out, taskList, style, levels, counts, testCounts, format string
 	seed, testSeed                                           uint64
+	opts                                                     tasks.Options
 }
 
 func runTasksExport(args []string) error {
-	fs := newFlags("tasks export", "-o DIR [--task T1,T2] [--style S] [--level L1,L2] [--count N] [--test-count N] [--format verl|trl]")
+	fs := newFlags("tasks export", "-o DIR [--task T1,T2] [--style S] [--hint show|hide] [--unsat-share F] [--level L1,L2] [--count N] [--test-count N] [--format verl|trl]")
 	var f exportFlags
 	fs.StringVar(&f.out, "o", "", "output folder: train.parquet and test.parquet (train.jsonl and test.jsonl with --format trl) are written there")
 	fs.StringVar(&f.taskList, "task", "deduction,induction,abduction", "tasks, separated by commas")
 	fs.StringVar(&f.style, "style", "aha", "aha, or maa for the distributions, prompts and answers of Meta-Ability-Alignment's released data")
+	fs.StringVar(&f.opts.Hint, "hint", "", "induction: show or hide the rule family in the prompt (default: the style's own, aha shows it, maa hides it as the released prompt does)")
+	fs.Float64Var(&f.opts.UnsatShare, "unsat-share", 0, "deduction, maa style: share 0..1 of puzzles no assignment satisfies, answered \""+tasks.MAAUnsatisfiable+"\" (the reference reward cannot score them)")
 	fs.StringVar(&f.levels, "level", "1,2", "difficulty levels 1..5, separated by commas")
 	fs.StringVar(&f.counts, "count", "200", "training instances per level of each task: one number, or one per --level")
 	fs.StringVar(&f.testCounts, "test-count", "0", "test instances per level of each task, in the same form (0: no test split)")
@@ -89,9 +92,9 @@ func tasksExport(f *exportFlags) error {
 	}
 	var gens []tasks.Generator
 	for _, name := range strings.Split(f.taskList, ",") {
-		gen, err := tasks.Lookup(strings.TrimSpace(name), f.style)
+		gen, err := tasks.Lookup(strings.TrimSpace(name), f.style, f.opts)
 		if err != nil {
-			return usagef("--task, --style: %v", err)
+			return usagef("--task, --style, --hint, --unsat-share: %v", err)
 		}
 		gens = append(gens, gen)
 	}

@@ -18,17 +18,37 @@ import (
 // written as in the released files: a negated subformula keeps its
 // parentheses, ¬(C), and the answer has one "(i) A is True" line per
 // variable.
-type DeductionMAA struct{}
+//
+// With UnsatShare above 0, that share of the puzzles (drawn per puzzle)
+// are sets no assignment satisfies, kept by the same rejection, as the
+// released generator's solution text allows ("No satisfying assignment
+// exists.", the answer here), and every prompt of the data set says that
+// this is an answer, so the sentence tells nothing about its puzzle. The
+// released files hold none, and the reference reward cannot score one:
+// its deduction scorer counts "true" and "false" in the truth.
+type DeductionMAA struct {
+	UnsatShare float64
+}
+
+// MAAUnsatisfiable is the answer of a deduction puzzle that no assignment
+// satisfies, as the released generator writes it.
+const MAAUnsatisfiable = "No satisfying assignment exists."
 
 // Generate builds one puzzle. The released generator draws from Python's
 // random module; this one draws the same distribution from the instance's
 // PCG stream.
-func (DeductionMAA) Generate(seed uint64, level, index int) (Instance, error) {
+func (g DeductionMAA) Generate(seed uint64, level, index int) (Instance, error) {
 	r, err := newRand(seed, level, index)
 	if err != nil {
 		return Instance{}, fmt.Errorf("deduction: %w", err)
 	}
 	lv := deductionLevels[level-1]
+	// Drawn only when asked for, so data sets without unsatisfiable
+	// puzzles keep their instances.
+	wantModels := 1
+	if g.UnsatShare > 0 && r.Float64() < g.UnsatShare {
+		wantModels = 0
+	}
 	ts := newTables(lv.vars)
 	for range maxAttempts {
 		set := make([]string, minFormulas+r.IntN(maxFormulas-minFormulas+1))
@@ -41,14 +61,18 @@ func (DeductionMAA) Generate(seed uint64, level, index int) (Instance, error) {
 				models[w] &= t[w]
 			}
 		}
-		if models.count() != 1 {
+		if models.count() != wantModels {
 			continue
+		}
+		answer := MAAUnsatisfiable
+		if wantModels == 1 {
+			answer = maaAssignment(lv.vars, onlyModel(models))
 		}
 		return Instance{
 			Task: "deduction", Level: level, Seed: seed, Index: index,
 			System: maaSystem("a logical formula problem", "list the truth value of each variable", "to satisfy the formulas", "\n(1) A is true\n(2) B is false\n..."),
-			Prompt: maaDeductionPrompt(set),
-			Answer: maaAssignment(lv.vars, onlyModel(models)),
+			Prompt: maaDeductionPrompt(set, g.UnsatShare > 0),
+			Answer: answer,
 		}, nil
 	}
 	return Instance{}, fmt.Errorf("deduction: no unique puzzle in %d attempts (seed %d level %d index %d)", maxAttempts, seed, level, index)
@@ -87,13 +111,20 @@ func onlyModel(t truthTable) uint64 {
 	return 0
 }
 
-func maaDeductionPrompt(set []string) string {
+// maaDeductionPrompt writes the released puzzle text; with unsat, the
+// data set's puzzles may have no solution, and the prompt says how to
+// answer then.
+func maaDeductionPrompt(set []string, unsat bool) string {
 	var b strings.Builder
 	b.WriteString("Below are some nested formulas:\n")
 	for _, f := range set {
 		b.WriteString("  - " + f + "\n")
 	}
-	b.WriteString("Please list the truth value of each variable\n\n")
+	b.WriteString("Please list the truth value of each variable\n")
+	if unsat {
+		b.WriteString("If no assignment satisfies the formulas, answer: " + MAAUnsatisfiable + "\n")
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 

@@ -145,11 +145,86 @@ func TestLookup(t *testing.T) {
 		ok          bool
 	}{
 		{"deduction", "aha", true}, {"abduction", "aha", true}, {"deduction", "maa", true},
-		{"induction", "maa", false}, {"abduction", "maa", true}, {"deduction", "paper", false}, {"riddle", "aha", false},
+		{"induction", "maa", true}, {"abduction", "maa", true}, {"deduction", "paper", false}, {"riddle", "aha", false},
 	}
 	for _, c := range cases {
-		if _, err := Lookup(c.task, c.style); (err == nil) != c.ok {
+		if _, err := Lookup(c.task, c.style, Options{}); (err == nil) != c.ok {
 			t.Errorf("Lookup(%q, %q): %v", c.task, c.style, err)
+		}
+	}
+}
+
+// With UnsatShare, about that share of puzzles have no model, checked by
+// evaluating the prompt's formulas on every assignment, the rest exactly
+// one; every prompt says how to answer an unsatisfiable set.
+func TestMAADeductionUnsatisfiable(t *testing.T) {
+	for level := 1; level <= 2; level++ {
+		unsat := 0
+		const n = 400
+		for i := range n {
+			in := mustGenerate(t, DeductionMAA{UnsatShare: 0.3}, 5, level, i)
+			if !strings.Contains(in.Prompt, "\nIf no assignment satisfies the formulas, answer: No satisfying assignment exists.\n\n") {
+				t.Fatalf("prompt %q", in.Prompt)
+			}
+			var fs []func(uint64) bool
+			for _, line := range strings.Split(in.Prompt, "\n") {
+				if f, ok := strings.CutPrefix(line, "  - "); ok {
+					eval, err := parseFormula(f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					fs = append(fs, eval)
+				}
+			}
+			models := 0
+			for m := range uint64(1) << deductionLevels[level-1].vars {
+				all := true
+				for _, f := range fs {
+					all = all && f(m)
+				}
+				if all {
+					models++
+				}
+			}
+			switch {
+			case in.Answer == MAAUnsatisfiable && models == 0:
+				unsat++
+			case in.Answer != MAAUnsatisfiable && models == 1:
+			default:
+				t.Fatalf("level %d instance %d: %d models, answer %q", level, i, models, in.Answer)
+			}
+		}
+		if share := float64(unsat) / n; math.Abs(share-0.3) > 0.07 {
+			t.Errorf("level %d: %.2f of puzzles unsatisfiable, want 0.3", level, share)
+		}
+	}
+	// Without the option the data set is the one it always was.
+	if a, b := mustGenerate(t, DeductionMAA{}, 5, 1, 3), mustGenerate(t, DeductionMAA{UnsatShare: 0}, 5, 1, 3); a != b {
+		t.Error("UnsatShare 0 changed an instance")
+	}
+}
+
+func TestLookupOptions(t *testing.T) {
+	cases := []struct {
+		task, style string
+		opt         Options
+		want        Generator // nil: an error
+	}{
+		{"induction", "aha", Options{}, Induction{}},
+		{"induction", "aha", Options{Hint: "show"}, Induction{}},
+		{"induction", "aha", Options{Hint: "hide"}, Induction{HideHint: true}},
+		{"induction", "maa", Options{}, InductionMAA{}},
+		{"induction", "maa", Options{Hint: "show"}, InductionMAA{Hint: true}},
+		{"induction", "maa", Options{Hint: "yes"}, nil},
+		{"deduction", "maa", Options{UnsatShare: 0.2}, DeductionMAA{UnsatShare: 0.2}},
+		{"deduction", "maa", Options{UnsatShare: 1.5}, nil},
+		{"deduction", "aha", Options{UnsatShare: 0.2}, nil},
+		{"abduction", "aha", Options{UnsatShare: 0.2}, Abduction{}},
+	}
+	for _, c := range cases {
+		got, err := Lookup(c.task, c.style, c.opt)
+		if (err == nil) != (c.want != nil) || (err == nil && got != c.want) {
+			t.Errorf("Lookup(%q, %q, %+v) = %#v, %v; want %#v", c.task, c.style, c.opt, got, err, c.want)
 		}
 	}
 }

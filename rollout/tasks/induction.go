@@ -9,7 +9,12 @@ import (
 // Induction generates sequence puzzles: a start value 1..5 is driven by a
 // hidden cycle of k operations (+a, −b with a, b in 1..4, ×c with c in
 // 2..4), applied in turn, and the last shown term is replaced by "?".
-type Induction struct{}
+// The prompt names the start range, the operations and the cycle bound
+// (the rule family) unless HideHint: the puzzle is determinate within that
+// family either way, but hidden, the model must guess the family too.
+type Induction struct {
+	HideHint bool
+}
 
 // inductionLevels gives (cycle length k, sequence length shown including
 // the "?") per level. With n terms there are n−2 visible transitions, so
@@ -50,7 +55,7 @@ var seqOps = func() []seqOp {
 // Generate builds one sequence, kept only when it is determinate: every
 // cycle of length ≤ k that reproduces the visible terms predicts the same
 // hidden term.
-func (Induction) Generate(seed uint64, level, index int) (Instance, error) {
+func (g Induction) Generate(seed uint64, level, index int) (Instance, error) {
 	r, err := newRand(seed, level, index)
 	if err != nil {
 		return Instance{}, fmt.Errorf("induction: %w", err)
@@ -67,7 +72,7 @@ func (Induction) Generate(seed uint64, level, index int) (Instance, error) {
 		}
 		return Instance{
 			Task: "induction", Level: level, Seed: seed, Index: index,
-			Prompt: inductionPrompt(seq[:len(seq)-1], lv.k),
+			Prompt: inductionPrompt(seq[:len(seq)-1], lv.k, !g.HideHint),
 			Answer: fmt.Sprint(hidden),
 		}, nil
 	}
@@ -138,22 +143,27 @@ func predictions(visible []int64, kMax int) map[int64]bool {
 	return preds
 }
 
-func inductionPrompt(visible []int64, k int) string {
+func inductionPrompt(visible []int64, k int, hint bool) string {
 	terms := make([]string, len(visible)+1)
 	for i, x := range visible {
 		terms[i] = fmt.Sprint(x)
 	}
 	terms[len(visible)] = "?"
 	var b strings.Builder
-	fmt.Fprintf(&b, "The sequence %s starts from a number between 1 and 5. ", strings.Join(terms, ", "))
-	b.WriteString("Each next term comes from the previous one by an operation: add a number from 1 to 4, subtract a number from 1 to 4, or multiply by a number from 2 to 4. ")
-	if k == 1 {
-		b.WriteString("The same operation is applied at every step. ")
-	} else {
-		fmt.Fprintf(&b, "The operations repeat in a fixed cycle of at most %d operations. ", k)
+	fmt.Fprintf(&b, "The sequence %s", strings.Join(terms, ", "))
+	switch {
+	case !hint:
+		b.WriteString(" follows a hidden rule. ")
+	case k == 1:
+		b.WriteString(" starts from a number between 1 and 5. " + inductionOps + "The same operation is applied at every step. ")
+	default:
+		fmt.Fprintf(&b, " starts from a number between 1 and 5. "+inductionOps+"The operations repeat in a fixed cycle of at most %d operations. ", k)
 	}
 	b.WriteString("Find the term marked ?.\n")
 	b.WriteString(formatInstructions)
 	b.WriteString(" Write the answer as a single integer, for example: 17\n")
 	return b.String()
 }
+
+// inductionOps is the hint's description of the operations.
+const inductionOps = "Each next term comes from the previous one by an operation: add a number from 1 to 4, subtract a number from 1 to 4, or multiply by a number from 2 to 4. "

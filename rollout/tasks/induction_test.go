@@ -109,3 +109,17 @@ func TestInductionDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// Hiding the hint keeps the terms and the answer and drops the rule
+// family: the start range, the operations and the cycle bound.
+func TestInductionHideHint(t *testing.T) {
+	for level := 1; level <= MaxLevel; level++ {
+		shown, hidden := mustGenerate(t, Induction{}, 11, level, 2), mustGenerate(t, Induction{HideHint: true}, 11, level, 2)
+		if shown.Answer != hidden.Answer || fmt.Sprint(promptSequence(t, shown.Prompt)) != fmt.Sprint(promptSequence(t, hidden.Prompt)) {
+			t.Errorf("level %d: %q and %q differ beyond the hint", level, shown.Prompt, hidden.Prompt)
+		}
+		if !strings.Contains(shown.Prompt, "operation") || strings.Contains(hidden.Prompt, "operation") || strings.Contains(hidden.Prompt, "between 1 and 5") {
+			t.Errorf("level %d: hint shown in %q, hidden in %q", level, shown.Prompt, hidden.Prompt)
+		}
+	}
+}

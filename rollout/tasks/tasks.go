@@ -29,28 +29,54 @@ type Generator interface {
 	Generate(seed uint64, level, index int) (Instance, error)
 }
 
-// Styles maps a style to its generators: "aha" (the default, the
-// generators of Generators) and "maa", the distributions, prompt wording and
-// answer layout of Meta-Ability-Alignment's released data.
-var Styles = map[string]map[string]Generator{
-	"aha": Generators,
-	"maa": {"deduction": DeductionMAA{}, "abduction": AbductionMAA{}},
+// Options are the choices a data set makes beyond its style.
+type Options struct {
+	// Hint shows ("show") or hides ("hide") induction's rule family in
+	// the prompt; "" keeps the style's own choice: aha's prompt names the
+	// operations and the cycle bound, the released prompt does not.
+	Hint string
+	// UnsatShare is the share of deduction puzzles, 0 to 1, that no
+	// assignment satisfies (maa style only).
+	UnsatShare float64
 }
 
-// Lookup returns the generator of a task in a style.
-func Lookup(task, style string) (Generator, error) {
+// Styles maps a style to its generators' constructors: "aha" (the
+// default, the generators of Generators) and "maa", the distributions,
+// prompt wording and answer layout of Meta-Ability-Alignment's released
+// data. The options are checked by Lookup.
+var Styles = map[string]map[string]func(Options) Generator{
+	"aha": {
+		"deduction": func(Options) Generator { return Deduction{} },
+		"induction": func(o Options) Generator { return Induction{HideHint: o.Hint == "hide"} },
+		"abduction": func(Options) Generator { return Abduction{} },
+	},
+	"maa": {
+		"deduction": func(o Options) Generator { return DeductionMAA{UnsatShare: o.UnsatShare} },
+		"induction": func(o Options) Generator { return InductionMAA{Hint: o.Hint == "show"} },
+		"abduction": func(Options) Generator { return AbductionMAA{} },
+	},
+}
+
+// Lookup returns the generator of a task in a style, with options.
+func Lookup(task, style string, opt Options) (Generator, error) {
 	gens, ok := Styles[style]
 	if !ok {
 		return nil, fmt.Errorf("unknown style %q (want aha or maa)", style)
 	}
 	gen, ok := gens[task]
-	switch _, known := Generators[task]; {
-	case !known:
-		return nil, fmt.Errorf("unknown task %q (want deduction, induction or abduction)", task)
+	switch {
 	case !ok:
-		return nil, fmt.Errorf("task %s has no %s style yet", task, style)
+		return nil, fmt.Errorf("unknown task %q (want deduction, induction or abduction)", task)
+	case opt.Hint != "" && opt.Hint != "show" && opt.Hint != "hide":
+		return nil, fmt.Errorf("hint %q: want show or hide", opt.Hint)
+	case opt.UnsatShare < 0 || opt.UnsatShare > 1:
+		return nil, fmt.Errorf("unsatisfiable share %g: want 0 to 1", opt.UnsatShare)
+	case opt.UnsatShare > 0 && task == "deduction" && style != "maa":
+		// aha's deduction builds every formula true under a hidden
+		// assignment, so it has no unsatisfiable sets to offer.
+		return nil, fmt.Errorf("unsatisfiable deduction puzzles come in the maa style only")
 	}
-	return gen, nil
+	return gen(opt), nil
 }
 
 // MaxLevel is the hardest difficulty level of every task.

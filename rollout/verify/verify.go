@@ -115,10 +115,11 @@ func Logic(task, completion, truth string, opt Options) (Result, error) {
 	}
 	text := answerText(completion)
 	got, err := parse(text)
-	if err == nil {
+	if _, verdict := want[""]; err == nil && !verdict {
 		// Statements about names the puzzle does not have ("it is true")
-		// are chatter, not answers.
-		maps.DeleteFunc(got, func(name, _ string) bool { _, ok := want[name]; return !ok })
+		// are chatter, not answers. A truth under the empty name (an
+		// integer, or no assignment) has no names to tell them from.
+		maps.DeleteFunc(got, func(name, _ string) bool { _, ok := want[name]; return !ok && name != "" })
 		if len(got) == 0 {
 			err = errors.New("nothing about the puzzle's names")
 		}
@@ -140,7 +141,7 @@ func result(format, answer float64, extracted string, v Verdict) Result {
 // answer of induction has the empty name), so answers compare whatever
 // their case, spacing, order or numbering.
 var parsers = map[string]func(string) (map[string]string, error){
-	"deduction": func(s string) (map[string]string, error) { return parseLabels(s, assignmentRE) },
+	"deduction": parseAssignment,
 	"abduction": func(s string) (map[string]string, error) { return parseLabels(s, reachRE) },
 	"induction": parseInteger,
 }
@@ -149,6 +150,9 @@ var (
 	assignmentRE = regexp.MustCompile(`(?i)\b([a-z][a-z0-9]*)\s+is\s+(true|false)\b`)
 	reachRE      = regexp.MustCompile(`(?i)\b([a-z][a-z0-9]*)\s+is\s+(reachable|unreachable)\b`)
 	integerRE    = regexp.MustCompile(`[+-]?\d+`)
+	// unsatRE finds the answer of a deduction puzzle without solutions,
+	// as tasks.MAAUnsatisfiable words it, or in one word.
+	unsatRE = regexp.MustCompile(`(?i)\b(no satisfying assignment|unsatisfiable)\b`)
 	// thousandsSepRE finds separators between digit groups: "1,000,000".
 	thousandsSepRE = regexp.MustCompile(`\d,\d{3}\b`)
 )
@@ -186,6 +190,16 @@ func canonical(statements map[string]string) string {
 		parts[i] = name + " " + statements[name]
 	}
 	return strings.Join(parts, ", ")
+}
+
+// parseAssignment reads "A is True" statements, or the statement that no
+// assignment satisfies the formulas, which wins over any statement beside
+// it and sits under the empty name.
+func parseAssignment(s string) (map[string]string, error) {
+	if unsatRE.MatchString(s) {
+		return map[string]string{"": "unsatisfiable"}, nil
+	}
+	return parseLabels(s, assignmentRE)
 }
 
 // parseInteger accepts an answer holding exactly one integer (Unicode minus

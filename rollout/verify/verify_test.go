@@ -32,6 +32,7 @@ func TestLogic(t *testing.T) {
 	const (
 		assign = "(1) A is True (2) B is False (3) C is True"
 		reach  = "A is reachable B is unreachable"
+		unsat  = "No satisfying assignment exists."
 	)
 	cases := []struct {
 		task, completion, truth string
@@ -40,6 +41,12 @@ func TestLogic(t *testing.T) {
 		reward                  float64
 	}{
 		{"deduction", "<think>hmm</think><answer>(1) A is True (2) B is False (3) C is True</answer>", assign, false, Correct, 3},
+		// A puzzle no assignment satisfies, and answers either way.
+		{"deduction", "<think>hmm</think><answer>No satisfying assignment exists.</answer>", unsat, false, Correct, 3},
+		{"deduction", "<think>hmm</think><answer>The formulas are unsatisfiable.</answer>", unsat, false, Correct, 3},
+		{"deduction", "<think>hmm</think><answer>(1) A is True (2) B is False</answer>", unsat, false, Wrong, -0.5},
+		{"deduction", "<think>hmm</think><answer>no idea</answer>", unsat, false, Unparseable, -1},
+		{"deduction", "<think>hmm</think><answer>No satisfying assignment exists.</answer>", assign, false, Wrong, -0.5},
 		{"deduction", "<think>hmm</think><answer>a is true, c is TRUE, b is false</answer>", assign, false, Correct, 3},
 		{"deduction", "hmm</think><answer>(1) A is True (2) B is False (3) C is True</answer>", assign, true, Correct, 3},
 		{"deduction", "<think>hmm</think><answer>(1) A is True (2) B is True (3) C is True</answer>", assign, false, Wrong, -0.5},
