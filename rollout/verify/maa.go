@@ -62,13 +62,16 @@ func afterAssistantHeader(text string) (string, bool) {
 
 // LogicTask names the logic task whose ground truth truth is, as the
 // reference reward code tells them apart: a truth mentioning true or false
-// is a deduction assignment, an integer (optionally negative) an induction
+// is a deduction assignment (so is "No satisfying assignment exists.", the
+// answer of the unsatisfiable puzzles aha generates on request, which the
+// reference never sees), an integer (optionally negative) an induction
 // answer, and one mentioning reachable an abduction judgement. It returns
 // "" for anything else.
 func LogicTask(truth string) string {
 	lower := strings.ToLower(truth)
 	switch {
-	case strings.Contains(lower, "true") || strings.Contains(lower, "false"):
+	case strings.Contains(lower, "true") || strings.Contains(lower, "false"),
+		strings.Contains(lower, "no satisfying assignment"): // an unsatisfiable puzzle's answer (--unsat-share)
 		return "deduction"
 	case isPyDigits(strings.TrimLeft(truth, "-")):
 		return "induction"

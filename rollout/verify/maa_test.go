@@ -77,3 +77,17 @@ func FuzzMAA(f *testing.F) {
 		}
 	})
 }
+
+func TestLogicTask(t *testing.T) {
+	for truth, want := range map[string]string{
+		"(1) A is True\n(2) B is False":    "deduction",
+		"No satisfying assignment exists.": "deduction",
+		"-12":                              "induction",
+		"(1) C is reachable":               "abduction",
+		"x = 3":                            "",
+	} {
+		if got := LogicTask(truth); got != want {
+			t.Errorf("LogicTask(%q) = %q, want %q", truth, got, want)
+		}
+	}
+}
