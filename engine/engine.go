@@ -532,8 +532,15 @@ func (e *Engine) step(admit bool) {
 	}
 	logits, err := e.cache.Forward(steps)
 	if err != nil {
+		// The step's requests fail (a backend failure, a device lost);
+		// the others go on in the next step. A request with several units
+		// in the step fails once.
+		var failed []*request
 		for _, u := range units {
-			e.fail(u.r, err)
+			if !slices.Contains(failed, u.r) {
+				failed = append(failed, u.r)
+				e.fail(u.r, err)
+			}
 		}
 		return
 	}
@@ -1091,7 +1098,7 @@ func (e *Engine) abort(r *request) {
 	}
 }
 
-// fail ends r with an error (a bug or a cache too small for it).
+// fail ends r with an error (a cache too small for it, a backend failure).
 func (e *Engine) fail(r *request, err error) {
 	if r.root != nil && r.root.seq != nil {
 		r.root.seq.Free()

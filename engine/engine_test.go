@@ -30,12 +30,19 @@ func (idDecoder) Flush() string     { return "" }
 // newEngine runs the embedded stories260K model on the CPU backend.
 func newEngine(t *testing.T, threads int, opts Options) *Engine {
 	t.Helper()
+	cpu := kernels.NewCPU(threads)
+	t.Cleanup(cpu.Close)
+	return newEngineOn(t, cpu, opts)
+}
+
+// newEngineOn runs the embedded stories260K model on backend b.
+func newEngineOn(t *testing.T, b kernels.Backend, opts Options) *Engine {
+	t.Helper()
 	m, err := model.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpu := kernels.NewCPU(threads)
-	m.SetBackend(cpu)
+	m.SetBackend(b)
 	if opts.NewDecoder == nil {
 		opts.NewDecoder = func([]int) Decoder { return idDecoder{} }
 	}
@@ -45,7 +52,6 @@ func newEngine(t *testing.T, threads int, opts Options) *Engine {
 	}
 	t.Cleanup(func() {
 		e.Close()
-		cpu.Close()
 		m.Close()
 	})
 	return e

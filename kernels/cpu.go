@@ -88,6 +88,10 @@ func (c *CPU) Name() string {
 	return "cpu-" + fast.name
 }
 
+// Err is always nil: host memory was allocated before the step began, so
+// nothing in a step can fail.
+func (c *CPU) Err() error { return nil }
+
 // Threads is the number of threads the backend splits work between.
 func (c *CPU) Threads() int { return c.pool.threads() }
 

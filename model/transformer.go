@@ -114,7 +114,8 @@ func (b *buffers) ensure(c *Config, n int) {
 // changes a sequence's numbers.
 //
 // It returns, per step, the logits it asked for (rows of VocabSize), which
-// stay valid until the next Forward on c. On error no sequence has changed.
+// stay valid until the next Forward on c. On error no sequence has a
+// position more or less than before.
 func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 	m, cfg := c.m, &c.m.Config
 	n, rows := 0, 0
@@ -173,24 +174,31 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 		copy(h[r*cfg.Hidden:], x[(t+k-w)*cfg.Hidden:(t+k)*cfg.Hidden])
 		r += w
 		t += k
-		st.Seq.len += k
 	}
 	out := make([][]float32, len(steps))
-	if rows == 0 {
-		return out, nil
-	}
-	kernels.RMSNorm(h, h, m.OutNorm, cfg.NormEps)
-	if cap(b.logits) < rows*cfg.VocabSize {
-		b.logits = make([]float32, rows*cfg.VocabSize)
-	}
-	logits := b.logits[:rows*cfg.VocabSize]
-	m.backend.MatMul(logits, &m.Output, h, rows)
-	r = 0
-	for i, st := range steps {
-		if k := st.Logits; k > 0 {
-			out[i] = logits[r*cfg.VocabSize : (r+k)*cfg.VocabSize]
-			r += k
+	if rows > 0 {
+		kernels.RMSNorm(h, h, m.OutNorm, cfg.NormEps)
+		if cap(b.logits) < rows*cfg.VocabSize {
+			b.logits = make([]float32, rows*cfg.VocabSize)
 		}
+		logits := b.logits[:rows*cfg.VocabSize]
+		m.backend.MatMul(logits, &m.Output, h, rows)
+		r = 0
+		for i, st := range steps {
+			if k := st.Logits; k > 0 {
+				out[i] = logits[r*cfg.VocabSize : (r+k)*cfg.VocabSize]
+				r += k
+			}
+		}
+	}
+	// The sequences take their new positions only when the backend has
+	// computed them all: after a failure they keep what they had (and the
+	// blocks reserved for the step, reused by the next).
+	if err := m.backend.Err(); err != nil {
+		return nil, fmt.Errorf("forward: %w", err)
+	}
+	for _, st := range steps {
+		st.Seq.len += len(st.Tokens)
 	}
 	return out, nil
 }

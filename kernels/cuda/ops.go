@@ -124,7 +124,8 @@ func (b *Backend) Embed(out []float32, table *kernels.Matrix, ids []int) {
 	}
 	for _, id := range ids {
 		if id < 0 || id >= table.Rows {
-			panic(fmt.Sprintf("cuda embed: token %d outside the table's %d rows", id, table.Rows))
+			b.fail(fmt.Errorf("cuda embed: token %d outside the table's %d rows", id, table.Rows))
+			return
 		}
 	}
 	b.must("embed", func() error {
