@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/quant"
 )
 
 // The forward pass shared by llama, qwen2 and qwen3: a pre-norm decoder with
@@ -26,14 +27,18 @@ type State struct {
 // sequence's context size.
 var ErrContextFull = errors.New("context is full")
 
-// NewState makes an empty sequence with room for ctx positions. ctx is
-// capped at the model's maximum positions.
-func (m *Model) NewState(ctx int) *State {
+// NewState makes an empty sequence with room for ctx positions, its keys
+// and values held as kvType (one of kernels.KVTypes). ctx is capped at the
+// model's maximum positions.
+func (m *Model) NewState(ctx int, kvType quant.Type) (*State, error) {
 	if ctx <= 0 || ctx > m.Config.MaxPositions {
 		ctx = m.Config.MaxPositions
 	}
-	c := m.NewCache(ctx, 0)
-	return &State{cache: c, seq: c.NewSeq(), ctx: ctx}
+	c, err := m.NewCache(ctx, 0, kvType)
+	if err != nil {
+		return nil, err
+	}
+	return &State{cache: c, seq: c.NewSeq(), ctx: ctx}, nil
 }
 
 // Len is the number of positions already in the cache.
@@ -235,8 +240,7 @@ func (m *Model) layer(kc *Cache, i int, steps []Step, x []float32, pos []int) {
 	for _, st := range steps {
 		kv := st.Seq.kv(i)
 		for j := range st.Tokens {
-			copy(kv.Key(pos[t+j]), k[(t+j)*kvw:(t+j+1)*kvw])
-			copy(kv.Value(pos[t+j]), v[(t+j)*kvw:(t+j+1)*kvw])
+			kv.Put(pos[t+j], k[(t+j)*kvw:(t+j+1)*kvw], v[(t+j)*kvw:(t+j+1)*kvw])
 		}
 		nt := len(st.Tokens)
 		m.backend.Attention(attn[t*qw:(t+nt)*qw], q[t*qw:(t+nt)*qw], &kv, pos[t:t+nt], c.Heads, c.KVHeads, c.HeadDim)
