@@ -477,7 +477,8 @@ func BenchmarkMatMul(b *testing.B) {
 }
 
 // BenchmarkAttention measures one layer of Qwen2.5-0.5B's attention (14
-// query heads, 2 KV heads of 64) for one query at the end of a context, in
+// query heads, 2 KV heads of 64) for one query at the end of a context, for
+// each KV type, in
 // GFLOP/s (4·heads·64·ctx per query: the QK dots and the weighted values).
 // The f32 FMA peak (~230-330 GFLOP/s on the development machine) bounds it;
 // at these sizes the cache reads and the exp come first.
@@ -485,7 +486,7 @@ func BenchmarkAttention(b *testing.B) {
 	cpu := NewCPU(0)
 	defer cpu.Close()
 	for _, typ := range KVTypes {
-		for _, ctx := range []int{128, 1024} {
+		for _, ctx := range []int{128, 1024, 4096} {
 			for _, n := range []int{1, 64} {
 				q, keys, values, pos := attentionCase(1, n, ctx, 14, 2, 64)
 				kv := pageKV(typ, keys, values, ctx, 128, 16)
