@@ -319,13 +319,17 @@ func storeKV(t quant.Type, dst []byte, src []float32) {
 
 // loadKV widens len(dst) elements of KV type t from src into dst.
 func loadKV(t quant.Type, dst []float32, src []byte) {
-	for i := range dst {
-		switch t {
-		case quant.F32:
+	switch t {
+	case quant.F32:
+		for i := range dst {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
-		case quant.F16:
+		}
+	case quant.F16:
+		for i := range dst {
 			dst[i] = quant.F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
-		case quant.BF16:
+		}
+	case quant.BF16:
+		for i := range dst {
 			dst[i] = quant.BF16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
 		}
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // engineFlags size the engine; every command that batches sequences
-// (generate, serve, rollout, bench) takes them.
+// (generate, chat, serve, rollout, bench) takes them.
 type engineFlags struct {
 	kvCache       string
 	kvType        string
