@@ -5,6 +5,8 @@ import (
 	"log"
 	"math"
 	"runtime"
+	"slices"
+	"sync"
 	"unsafe"
 
 	"github.com/aha-inference/aha/quant"
@@ -36,6 +38,12 @@ type CPU struct {
 
 	pool       *pool
 	threadsWhy string
+
+	// The rotary table of the last RoPE call (see RoPE).
+	ropeMu    sync.Mutex
+	ropePos   []int
+	ropeFreqs []float64
+	rope      []float32
 }
 
 // NewCPU starts a CPU backend with the given number of threads; threads ≤ 0
@@ -349,6 +357,39 @@ func attendSIMD(exp func(s *float32, n int, max float32) float32, kk kvKernels, 
 			out[h*dim+i] *= inv
 		}
 	}
+}
+
+// Embed is the reference's embedding lookup, row by row.
+func (c *CPU) Embed(out []float32, table *Matrix, ids []int) {
+	for t, id := range ids {
+		Embed(out[t*table.Cols:(t+1)*table.Cols], table, id)
+	}
+}
+
+// RMSNorm is the reference RMSNorm: a few microseconds a row, less than
+// handing rows to the workers would cost.
+func (c *CPU) RMSNorm(out, x, weight []float32, eps float32) { RMSNorm(out, x, weight, eps) }
+
+// AddBias is the reference AddBias.
+func (c *CPU) AddBias(x, bias []float32) { AddBias(x, bias) }
+
+// Add is the reference Add.
+func (c *CPU) Add(x, y []float32) { Add(x, y) }
+
+// RoPE is the reference RoPE. Every layer of a step rotates its queries
+// and keys at the step's positions, so the cosines and sines of the last
+// call are kept and reused while the positions and frequencies stay the
+// same: one table per step rather than two per layer.
+func (c *CPU) RoPE(x []float32, pos []int, nHeads, headDim int, freqs []float64, layout RopeLayout) {
+	freqs = freqs[:headDim/2]
+	c.ropeMu.Lock()
+	defer c.ropeMu.Unlock()
+	if !slices.Equal(c.ropePos, pos) || !slices.Equal(c.ropeFreqs, freqs) {
+		c.rope = RopeTable(c.rope, pos, freqs)
+		c.ropePos = append(c.ropePos[:0], pos...)
+		c.ropeFreqs = append(c.ropeFreqs[:0], freqs...)
+	}
+	RotateHeads(x, c.rope, nHeads, headDim, layout)
 }
 
 // simdSiLUMul is SiLUMul's vector kernel where the CPU has one (its exp is

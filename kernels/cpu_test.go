@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -538,5 +539,41 @@ func TestDefaultThreadsFitsTheProcess(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	if n, why := DefaultThreads(); n != 1 {
 		t.Fatalf("with GOMAXPROCS 1, DefaultThreads() = %d (%s)", n, why)
+	}
+}
+
+// TestCPURoPE: the CPU backend's RoPE, which keeps the last rotary table,
+// gives the reference's bits for every call, in both layouts, when the
+// positions change but not their count and when the frequencies change.
+func TestCPURoPE(t *testing.T) {
+	cpu := NewCPU(2)
+	defer cpu.Close()
+	r := rand.New(rand.NewPCG(9, 10))
+	const heads, dim = 3, 16
+	plain := RopeFrequencies(dim, 10000, nil)
+	factors := make([]float32, dim/2)
+	for i := range factors {
+		factors[i] = float32(1 + i)
+	}
+	scaled := RopeFrequencies(dim, 10000, factors)
+	for i, c := range []struct {
+		pos    []int
+		freqs  []float64
+		layout RopeLayout
+	}{
+		{[]int{0, 1, 2}, plain, RopeHalves},
+		{[]int{0, 1, 2}, plain, RopeInterleaved}, // the table kept
+		{[]int{5, 1, 2}, plain, RopeHalves},      // same count, new positions
+		{[]int{5, 1, 2}, scaled, RopeHalves},     // new frequencies
+		{[]int{7}, scaled, RopeInterleaved},
+		{nil, scaled, RopeHalves},
+	} {
+		x := randFloats(r, len(c.pos)*heads*dim)
+		want := slices.Clone(x)
+		RoPE(want, c.pos, heads, dim, c.freqs, c.layout)
+		cpu.RoPE(x, c.pos, heads, dim, c.freqs, c.layout)
+		if !sameBits(x, want) {
+			t.Errorf("call %d (%v, %v): differs from the reference", i, c.pos, c.layout)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/quant"
 )
 
@@ -90,8 +89,7 @@ type buffers struct {
 	x, h, q, k, v, attn []float32
 	gate, up            []float32
 	logits              []float32
-	pos                 []int
-	rope                []float32 // the step's rotary angles, shared by every layer
+	ids, pos            []int
 }
 
 func (b *buffers) ensure(c *Config, n int) {
@@ -108,6 +106,7 @@ func (b *buffers) ensure(c *Config, n int) {
 	b.attn = make([]float32, n*q)
 	b.gate = make([]float32, n*c.Intermediate)
 	b.up = make([]float32, n*c.Intermediate)
+	b.ids = make([]int, n)
 	b.pos = make([]int, n)
 }
 
@@ -158,16 +157,15 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 
 	b := &c.buf
 	b.ensure(cfg, n)
-	x, pos := b.x[:n*cfg.Hidden], b.pos[:n]
+	x, ids, pos := b.x[:n*cfg.Hidden], b.ids[:n], b.pos[:n]
 	t := 0
 	for _, st := range steps {
 		for j, id := range st.Tokens {
-			kernels.Embed(x[t*cfg.Hidden:(t+1)*cfg.Hidden], &m.Embed, id)
-			pos[t] = st.Seq.len + j
+			ids[t], pos[t] = id, st.Seq.len+j
 			t++
 		}
 	}
-	b.rope = kernels.RopeTable(b.rope, pos, m.RopeFreqs)
+	m.backend.Embed(x, &m.Embed, ids)
 	for l := range m.Layers {
 		m.layer(c, l, steps, x, pos)
 	}
@@ -182,7 +180,7 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 	}
 	out := make([][]float32, len(steps))
 	if rows > 0 {
-		kernels.RMSNorm(h, h, m.OutNorm, cfg.NormEps)
+		m.backend.RMSNorm(h, h, m.OutNorm, cfg.NormEps)
 		if cap(b.logits) < rows*cfg.VocabSize {
 			b.logits = make([]float32, rows*cfg.VocabSize)
 		}
@@ -217,22 +215,22 @@ func (m *Model) layer(kc *Cache, i int, steps []Step, x []float32, pos []int) {
 	h, q, k, v, attn := b.h[:n*c.Hidden], b.q[:n*qw], b.k[:n*kvw], b.v[:n*kvw], b.attn[:n*qw]
 
 	// Attention: normalize, project to queries, keys and values.
-	kernels.RMSNorm(h, x, l.AttnNorm, c.NormEps)
+	m.backend.RMSNorm(h, x, l.AttnNorm, c.NormEps)
 	m.backend.MatMul(q, &l.Q, h, n)
 	m.backend.MatMul(k, &l.K, h, n)
 	m.backend.MatMul(v, &l.V, h, n)
 	if c.AttentionBias {
-		kernels.AddBias(q, l.QBias)
-		kernels.AddBias(k, l.KBias)
-		kernels.AddBias(v, l.VBias)
+		m.backend.AddBias(q, l.QBias)
+		m.backend.AddBias(k, l.KBias)
+		m.backend.AddBias(v, l.VBias)
 	}
 	if c.QKNorm {
 		// q and k are rows of HeadDim per head; each head is normalized alone.
-		kernels.RMSNorm(q, q, l.QNorm, c.NormEps)
-		kernels.RMSNorm(k, k, l.KNorm, c.NormEps)
+		m.backend.RMSNorm(q, q, l.QNorm, c.NormEps)
+		m.backend.RMSNorm(k, k, l.KNorm, c.NormEps)
 	}
-	kernels.RotateHeads(q, b.rope, c.Heads, c.HeadDim, c.RopeLayout)
-	kernels.RotateHeads(k, b.rope, c.KVHeads, c.HeadDim, c.RopeLayout)
+	m.backend.RoPE(q, pos, c.Heads, c.HeadDim, m.RopeFreqs, c.RopeLayout)
+	m.backend.RoPE(k, pos, c.KVHeads, c.HeadDim, m.RopeFreqs, c.RopeLayout)
 
 	// Each sequence appends its keys and values to its own cache, then its
 	// queries attend over that cache.
@@ -250,14 +248,14 @@ func (m *Model) layer(kc *Cache, i int, steps []Step, x []float32, pos []int) {
 	// Output projection and residual.
 	out := h[:n*c.Hidden]
 	m.backend.MatMul(out, &l.O, attn, n)
-	kernels.Add(x, out)
+	m.backend.Add(x, out)
 
 	// MLP: normalize, SwiGLU, project down, residual.
-	kernels.RMSNorm(h, x, l.FFNNorm, c.NormEps)
+	m.backend.RMSNorm(h, x, l.FFNNorm, c.NormEps)
 	gate, up := b.gate[:n*c.Intermediate], b.up[:n*c.Intermediate]
 	m.backend.MatMul(gate, &l.Gate, h, n)
 	m.backend.MatMul(up, &l.Up, h, n)
 	m.backend.SiLUMul(gate, up)
 	m.backend.MatMul(out, &l.Down, gate, n)
-	kernels.Add(x, out)
+	m.backend.Add(x, out)
 }
