@@ -32,6 +32,9 @@ func attnAXPYBF16(out *float32, v *byte, stride, rows, dim int, p *float32)
 //go:noescape
 func siluMul(gate, up *float32, n int)
 
+//go:noescape
+func storeF16(dst *byte, src *float32, n int)
+
 func init() {
 	if cpuid.CPU.Supports(cpuid.AVX512F) {
 		simdAttention = &attnKernels{exp: attnExp, kv: map[quant.Type]kvKernels{
@@ -43,5 +46,6 @@ func init() {
 		}
 		attention = simdAttention
 		simdSiLUMul = siluMul
+		simdStoreF16 = storeF16
 	}
 }

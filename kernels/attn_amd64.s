@@ -345,3 +345,26 @@ sloop:
 sdone:
 	VZEROUPPER
 	RET
+
+// func storeF16(dst *byte, src *float32, n int)
+// dst[i] = src[i] rounded to the nearest float16, ties to even (VCVTPS2PH
+// with rounding control 0), 16 at a time.
+TEXT ·storeF16(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+hloop:
+	TESTQ CX, CX
+	JZ    hdone
+	TAILMASK
+	VMOVUPS.Z (SI), K1, Z0
+	VCVTPS2PH $0, Z0, K1, (DI)
+	ADDQ    $64, SI
+	ADDQ    $32, DI
+	SUBQ    AX, CX
+	JMP     hloop
+
+hdone:
+	VZEROUPPER
+	RET

@@ -152,3 +152,42 @@ func checkSiLUMul(t *testing.T, cpu *CPU, r *rand.Rand) {
 		}
 	}
 }
+
+// TestStoreF16 checks the vector float16 rounding against quant.F32ToF16
+// bit for bit on random floats of every magnitude (subnormal halves,
+// overflow to infinity, ties) and on tails of every length; NaNs stay NaNs
+// of their sign.
+func TestStoreF16(t *testing.T) {
+	if simdStoreF16 == nil {
+		t.Skip("no vector float16 rounding on this CPU")
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	src := make([]float32, 1000)
+	for i := range src {
+		src[i] = math.Float32frombits(r.Uint32())
+		if i%3 == 0 { // the range keys and values live in, and halves' edges
+			src[i] = float32(r.NormFloat64() * math.Pow(2, float64(r.IntN(40)-24)))
+		}
+	}
+	src[0], src[1], src[2] = 65520, -65519.996, 2.9802322e-08 // overflow, largest, tie at the smallest subnormal
+	for _, n := range []int{1, 15, 16, 17, 33, len(src)} {
+		dst := make([]byte, 2*n+2)
+		simdStoreF16(&dst[0], &src[0], n)
+		for i, x := range src[:n] {
+			got := uint16(dst[2*i]) | uint16(dst[2*i+1])<<8
+			want := quant.F32ToF16(x)
+			if x != x {
+				if got&0x7c00 != 0x7c00 || got&0x3ff == 0 || got&0x8000 != want&0x8000 {
+					t.Errorf("n=%d: NaN %#x became %#x", n, math.Float32bits(x), got)
+				}
+				continue
+			}
+			if got != want {
+				t.Errorf("n=%d: %v (%#x) became %#x, want %#x", n, x, math.Float32bits(x), got, want)
+			}
+		}
+		if dst[2*n] != 0 || dst[2*n+1] != 0 {
+			t.Errorf("n=%d: wrote past the end", n)
+		}
+	}
+}

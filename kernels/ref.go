@@ -301,12 +301,23 @@ func (kv *KV) Put(p int, k, v []float32) {
 	storeKV(kv.Type, kv.Value(p), v)
 }
 
+// simdStoreF16 rounds n floats to float16 as quant.F32ToF16 does, where
+// the CPU has an instruction for it (nil: none). A NaN stays a NaN of the
+// same sign, its payload perhaps not F32ToF16's.
+var simdStoreF16 func(dst *byte, src *float32, n int)
+
 // storeKV writes src as elements of KV type t into dst.
 func storeKV(t quant.Type, dst []byte, src []float32) {
 	switch t {
 	case quant.F32:
 		copy(dst, floatBytes(src))
 	case quant.F16:
+		if simdStoreF16 != nil && len(src) > 0 {
+			// Prefill stores every position of every layer: a tenth of a
+			// nanosecond per element here, 3 with F32ToF16.
+			simdStoreF16(&dst[:2*len(src)][0], &src[0], len(src))
+			return
+		}
 		for i, x := range src {
 			binary.LittleEndian.PutUint16(dst[2*i:], quant.F32ToF16(x))
 		}
