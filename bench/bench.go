@@ -30,6 +30,7 @@ type Report struct {
 	Model       string    `json:"model,omitempty"`     // the model file or folder (for --synth, the temporary GGUF)
 	Synthetic   string    `json:"synthetic,omitempty"` // "SHAPE TYPE" when the model is synthetic
 	Backend     string    `json:"backend,omitempty"`   // aha's compute backend, e.g. "cpu-avx2"
+	KVType      string    `json:"kv_type,omitempty"`   // the element type of aha's KV cache: F32, F16 or BF16
 	Threads     int       `json:"threads,omitempty"`
 	ThreadsWhy  string    `json:"threads_why,omitempty"` // how Threads was chosen ("as asked", or why the default is what it is)
 	Repetitions int       `json:"repetitions,omitempty"`

@@ -16,6 +16,7 @@ import (
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/quant"
 )
 
 func embedded(t *testing.T) *model.Model {
@@ -36,7 +37,7 @@ func TestModelRunner(t *testing.T) {
 		{Figure: "decode", Gen: 3, Depth: 20, Batch: 1},
 		{Figure: "decode", Gen: 3, Depth: 20, Batch: 5},
 	}
-	r, err := NewModelRunner(m, specs, 1)
+	r, err := NewModelRunner(m, specs, quant.F32, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestModelRunner(t *testing.T) {
 		{Figure: "decode", Gen: 1, Batch: 0},
 		{Figure: "sideways", Prompt: 1},
 	} {
-		if _, err := NewModelRunner(m, []Spec{bad}, 1); err == nil {
+		if _, err := NewModelRunner(m, []Spec{bad}, quant.F32, 1); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
 	}
@@ -87,7 +88,7 @@ func (p *fakePeer) Measure(ctx context.Context, specs []Spec) ([]float64, error)
 func TestThroughputAlternates(t *testing.T) {
 	m := embedded(t)
 	specs := []Spec{{Figure: "prefill", Prompt: 8}, {Figure: "decode", Gen: 2, Depth: 4, Batch: 2}}
-	r, err := NewModelRunner(m, specs, 1)
+	r, err := NewModelRunner(m, specs, quant.F32, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

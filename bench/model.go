@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/quant"
 )
 
 // prefillChunk is the most prompt tokens one forward call takes, like
@@ -22,9 +23,9 @@ type ModelRunner struct {
 	rng   *rand.Rand
 }
 
-// NewModelRunner makes a runner for m with a KV cache large enough for
-// every spec (one at a time). Token ids are drawn from seed.
-func NewModelRunner(m *model.Model, specs []Spec, seed uint64) (*ModelRunner, error) {
+// NewModelRunner makes a runner for m with a KV cache of kvType large
+// enough for every spec (one at a time). Token ids are drawn from seed.
+func NewModelRunner(m *model.Model, specs []Spec, kvType quant.Type, seed uint64) (*ModelRunner, error) {
 	tokens := 0
 	for _, s := range specs {
 		if err := s.validate(m.Config.MaxPositions); err != nil {
@@ -34,7 +35,11 @@ func NewModelRunner(m *model.Model, specs []Spec, seed uint64) (*ModelRunner, er
 		need := max(s.Prompt, s.Batch*(s.Depth+s.Gen+model.DefaultBlockSize))
 		tokens = max(tokens, need)
 	}
-	return &ModelRunner{m: m, cache: m.NewCache(tokens, 0), rng: rand.New(rand.NewPCG(seed, 0x62656e6368))}, nil
+	cache, err := m.NewCache(tokens, 0, kvType)
+	if err != nil {
+		return nil, err
+	}
+	return &ModelRunner{m: m, cache: cache, rng: rand.New(rand.NewPCG(seed, 0x62656e6368))}, nil
 }
 
 func (s Spec) validate(positions int) error {

@@ -69,6 +69,9 @@ func WriteTable(w io.Writer, r *Report) error {
 				fmt.Fprintf(w, " (%s)", r.ThreadsWhy)
 			}
 		}
+		if r.KVType != "" {
+			fmt.Fprintf(w, ", KV cache %s", r.KVType)
+		}
 		fmt.Fprintln(w)
 	}
 	if r.PeakRSSBytes > 0 {

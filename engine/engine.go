@@ -11,16 +11,20 @@ import (
 	"time"
 
 	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/quant"
 )
 
 // Options size the engine. Zero values pick the defaults.
 type Options struct {
-	CacheTokens    int   // KV cache capacity in positions; 0: from CacheBytes, else DefaultCacheTokens
-	CacheBytes     int64 // KV cache capacity in bytes (used when CacheTokens is 0)
-	BlockSize      int   // positions per cache block (model.DefaultBlockSize)
-	MaxBatchTokens int   // tokens per forward step: decode tokens plus prompt chunks (512)
-	MaxSeqs        int   // sequences running at once (256)
-	Context        int   // most positions per sequence: the model's, capped by the cache
+	CacheTokens int   // KV cache capacity in positions; 0: from CacheBytes, else DefaultCacheTokens
+	CacheBytes  int64 // KV cache capacity in bytes of KVType (used when CacheTokens is 0)
+	// KVType is the element type of cached keys and values, one of
+	// kernels.KVTypes; its zero value is quant.F32, the exact one.
+	KVType         quant.Type
+	BlockSize      int // positions per cache block (model.DefaultBlockSize)
+	MaxBatchTokens int // tokens per forward step: decode tokens plus prompt chunks (512)
+	MaxSeqs        int // sequences running at once (256)
+	Context        int // most positions per sequence: the model's, capped by the cache
 	// NewDecoder makes the streaming detokenizer each sample's text and
 	// stop strings come from (tokenizer.Tokenizer.NewStream), given the
 	// prompt, so that a sample's text is what its tokens add to the
@@ -91,21 +95,26 @@ func New(m *model.Model, opts Options) (*Engine, error) {
 	if opts.CacheTokens <= 0 {
 		opts.CacheTokens = DefaultCacheTokens
 		if opts.CacheBytes > 0 {
-			opts.CacheTokens = int(opts.CacheBytes / m.CacheBytesPerToken())
+			opts.CacheTokens = int(opts.CacheBytes / m.CacheBytesPerToken(opts.KVType))
 		}
 	}
 	if opts.CacheTokens < opts.BlockSize {
 		return nil, fmt.Errorf("engine: a KV cache of %d positions is smaller than one block of %d", opts.CacheTokens, opts.BlockSize)
 	}
 	e := &Engine{opts: opts, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	e.setModel(m)
+	if err := e.setModel(m); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	go e.loop()
 	return e, nil
 }
 
 // setModel gives the engine a model and a fresh cache for it.
-func (e *Engine) setModel(m *model.Model) {
-	cache := m.NewCache(e.opts.CacheTokens, e.opts.BlockSize)
+func (e *Engine) setModel(m *model.Model) error {
+	cache, err := m.NewCache(e.opts.CacheTokens, e.opts.BlockSize, e.opts.KVType)
+	if err != nil {
+		return err
+	}
 	context := min(m.Config.MaxPositions, cache.Blocks()*cache.BlockSize())
 	if e.opts.Context > 0 {
 		context = min(context, e.opts.Context)
@@ -118,6 +127,7 @@ func (e *Engine) setModel(m *model.Model) {
 	}
 	e.stats.BlocksTotal = cache.Blocks()
 	e.stats.BlocksUsed = 0
+	return nil
 }
 
 // Model is the model being served.
@@ -176,6 +186,7 @@ func (e *Engine) Swap(ctx context.Context, m *model.Model) (*model.Model, error)
 	if err := e.CheckSwap(m); err != nil {
 		return nil, err
 	}
+	var err error
 	e.run(func() {
 		// New requests wait in the queue meanwhile: step admits none.
 		for len(e.active) > 0 && ctx.Err() == nil {
@@ -185,8 +196,11 @@ func (e *Engine) Swap(ctx context.Context, m *model.Model) (*model.Model, error)
 			e.abort(r)
 		}
 		e.prefix.reset()
-		e.setModel(m)
+		err = e.setModel(m)
 	})
+	if err != nil {
+		return nil, fmt.Errorf("swap weights: %w", err)
+	}
 	return old, nil
 }
 
@@ -532,8 +546,15 @@ func (e *Engine) step(admit bool) {
 	}
 	logits, err := e.cache.Forward(steps)
 	if err != nil {
+		// The step's requests fail (a backend failure, a device lost);
+		// the others go on in the next step. A request with several units
+		// in the step fails once.
+		var failed []*request
 		for _, u := range units {
-			e.fail(u.r, err)
+			if !slices.Contains(failed, u.r) {
+				failed = append(failed, u.r)
+				e.fail(u.r, err)
+			}
 		}
 		return
 	}
@@ -1091,7 +1112,7 @@ func (e *Engine) abort(r *request) {
 	}
 }
 
-// fail ends r with an error (a bug or a cache too small for it).
+// fail ends r with an error (a cache too small for it, a backend failure).
 func (e *Engine) fail(r *request, err error) {
 	if r.root != nil && r.root.seq != nil {
 		r.root.seq.Free()

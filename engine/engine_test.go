@@ -19,6 +19,7 @@ import (
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/quant"
 )
 
 // idDecoder stands in for the tokenizer: every id becomes "<id>".
@@ -30,12 +31,19 @@ func (idDecoder) Flush() string     { return "" }
 // newEngine runs the embedded stories260K model on the CPU backend.
 func newEngine(t *testing.T, threads int, opts Options) *Engine {
 	t.Helper()
+	cpu := kernels.NewCPU(threads)
+	t.Cleanup(cpu.Close)
+	return newEngineOn(t, cpu, opts)
+}
+
+// newEngineOn runs the embedded stories260K model on backend b.
+func newEngineOn(t *testing.T, b kernels.Backend, opts Options) *Engine {
+	t.Helper()
 	m, err := model.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpu := kernels.NewCPU(threads)
-	m.SetBackend(cpu)
+	m.SetBackend(b)
 	if opts.NewDecoder == nil {
 		opts.NewDecoder = func([]int) Decoder { return idDecoder{} }
 	}
@@ -45,10 +53,16 @@ func newEngine(t *testing.T, threads int, opts Options) *Engine {
 	}
 	t.Cleanup(func() {
 		e.Close()
-		cpu.Close()
 		m.Close()
 	})
 	return e
+}
+
+// forEachKVType runs test once per KV type, each a subtest.
+func forEachKVType(t *testing.T, test func(*testing.T, quant.Type)) {
+	for _, kt := range kernels.KVTypes {
+		t.Run(kt.String(), func(t *testing.T) { test(t, kt) })
+	}
 }
 
 // checkBlocksFree asserts that, the prefix cache dropped, every KV block
@@ -250,8 +264,10 @@ var testPrompts = [][]int{
 // TestDeterminismAcrossBatches runs each request alone at one thread, then
 // all together in different orders and batch limits at one and two
 // threads: every sample's tokens and logprobs must be identical.
-func TestDeterminismAcrossBatches(t *testing.T) {
-	alone := newEngine(t, 1, Options{MaxSeqs: 1, DisablePrefixCache: true})
+func TestDeterminismAcrossBatches(t *testing.T) { forEachKVType(t, testDeterminismAcrossBatches) }
+
+func testDeterminismAcrossBatches(t *testing.T, kvType quant.Type) {
+	alone := newEngine(t, 1, Options{KVType: kvType, MaxSeqs: 1, DisablePrefixCache: true})
 	var want []*Output
 	for i, p := range testPrompts {
 		req := rlRequest(p, 1, uint64(10*i))
@@ -265,7 +281,7 @@ func TestDeterminismAcrossBatches(t *testing.T) {
 		{2, 64, 512, true},
 		{2, 3, 7, false}, // small steps: prompts split into chunks beside decodes
 	} {
-		e := newEngine(t, tc.threads, Options{MaxSeqs: tc.maxSeqs, MaxBatchTokens: tc.budget})
+		e := newEngine(t, tc.threads, Options{KVType: kvType, MaxSeqs: tc.maxSeqs, MaxBatchTokens: tc.budget})
 		got := make([]*Output, len(testPrompts))
 		var wg sync.WaitGroup
 		for k := range testPrompts {
@@ -301,8 +317,10 @@ func TestDeterminismAcrossBatches(t *testing.T) {
 // TestForkMatchesSeparateRuns checks that n samples sharing one prefill
 // give exactly the tokens of n separate requests with seeds s…s+n−1, and
 // that a prefix-cache hit gives the same tokens as a miss.
-func TestForkMatchesSeparateRuns(t *testing.T) {
-	e := newEngine(t, 2, Options{})
+func TestForkMatchesSeparateRuns(t *testing.T) { forEachKVType(t, testForkMatchesSeparateRuns) }
+
+func testForkMatchesSeparateRuns(t *testing.T, kvType quant.Type) {
+	e := newEngine(t, 2, Options{KVType: kvType})
 	const n, seed = 5, 100
 	prompt := testPrompts[0]
 	forked := generate(t, e, rlRequest(prompt, n, seed))
@@ -322,7 +340,7 @@ func TestForkMatchesSeparateRuns(t *testing.T) {
 	if reflect.DeepEqual(forked.Samples[0].Tokens, forked.Samples[1].Tokens) {
 		t.Error("samples with different seeds gave the same tokens")
 	}
-	miss := newEngine(t, 2, Options{DisablePrefixCache: true})
+	miss := newEngine(t, 2, Options{KVType: kvType, DisablePrefixCache: true})
 	if out := generate(t, miss, rlRequest(prompt, 1, seed)); !reflect.DeepEqual(out.Samples[0].Tokens, forked.Samples[0].Tokens) {
 		t.Error("a prefix-cache hit gave other tokens than a miss")
 	}
@@ -331,9 +349,11 @@ func TestForkMatchesSeparateRuns(t *testing.T) {
 
 // TestPreemption runs more work than a tiny cache holds: sequences are
 // evicted and recomputed, and every sample still gets its own tokens.
-func TestPreemption(t *testing.T) {
-	big := newEngine(t, 2, Options{})
-	small := newEngine(t, 2, Options{CacheTokens: 96, BlockSize: 8})
+func TestPreemption(t *testing.T) { forEachKVType(t, testPreemption) }
+
+func testPreemption(t *testing.T, kvType quant.Type) {
+	big := newEngine(t, 2, Options{KVType: kvType})
+	small := newEngine(t, 2, Options{KVType: kvType, CacheTokens: 96, BlockSize: 8})
 	var wg sync.WaitGroup
 	for i, p := range testPrompts {
 		wg.Add(1)
@@ -375,9 +395,11 @@ func TestPreemption(t *testing.T) {
 // at a time but not together. Its samples preempt each other (the newest
 // sample first) instead of failing the request, and every sample gets the
 // tokens it gets in a large cache.
-func TestPreemptionAmongSiblings(t *testing.T) {
-	big := newEngine(t, 2, Options{})
-	small := newEngine(t, 2, Options{CacheTokens: 96, BlockSize: 8})
+func TestPreemptionAmongSiblings(t *testing.T) { forEachKVType(t, testPreemptionAmongSiblings) }
+
+func testPreemptionAmongSiblings(t *testing.T, kvType quant.Type) {
+	big := newEngine(t, 2, Options{KVType: kvType})
+	small := newEngine(t, 2, Options{KVType: kvType, CacheTokens: 96, BlockSize: 8})
 	req := rlRequest(testPrompts[0], 4, 9)
 	req.MaxTokens = 60 // one sample needs 79 of the 96 positions; four need ~260
 	want := generate(t, big, req)
@@ -438,8 +460,10 @@ func TestQueueReleasesRequests(t *testing.T) {
 // logprobs sampling reported, in every mode, with fewer top logprobs than
 // top-k keeps and with more (the list is then filled with removed tokens);
 // prompt logprobs must agree with scoring the prompt's tail.
-func TestScoreAgreesWithSampling(t *testing.T) {
-	e := newEngine(t, 2, Options{})
+func TestScoreAgreesWithSampling(t *testing.T) { forEachKVType(t, testScoreAgreesWithSampling) }
+
+func testScoreAgreesWithSampling(t *testing.T, kvType quant.Type) {
+	e := newEngine(t, 2, Options{KVType: kvType})
 	for _, mode := range []LogprobMode{LogprobsProcessed, LogprobsRaw, LogprobsScaled} {
 		for _, top := range []int{3, 50} { // rlRequest's top-k is 40
 			req := rlRequest(testPrompts[1], 2, 7)
@@ -508,8 +532,10 @@ func TestScoreAgreesWithSampling(t *testing.T) {
 
 // TestSwap replaces the weights between requests: the same weights give
 // the same tokens after the swap, and a model of another shape is refused.
-func TestSwap(t *testing.T) {
-	e := newEngine(t, 1, Options{})
+func TestSwap(t *testing.T) { forEachKVType(t, testSwap) }
+
+func testSwap(t *testing.T, kvType quant.Type) {
+	e := newEngine(t, 1, Options{KVType: kvType})
 	req := rlRequest(testPrompts[0], 2, 9)
 	before := generate(t, e, req)
 	m2, err := model.Load("")
@@ -591,5 +617,32 @@ func BenchmarkDecode(b *testing.B) {
 			}
 			b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tok/s")
 		})
+	}
+}
+
+// TestKVTypeSizes: a byte budget holds twice the positions in a 16-bit
+// cache, and a type the cache cannot hold is refused.
+func TestKVTypeSizes(t *testing.T) {
+	for _, tc := range []struct {
+		kvType quant.Type
+		blocks int
+	}{{quant.F32, 16}, {quant.F16, 32}, {quant.BF16, 32}} {
+		m, err := model.Load("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bytes := int64(16*model.DefaultBlockSize) * m.CacheBytesPerToken(quant.F32)
+		e, err := New(m, Options{CacheBytes: bytes, KVType: tc.kvType})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.Stats().BlocksTotal; got != tc.blocks {
+			t.Errorf("%v: %d bytes hold %d blocks, want %d", tc.kvType, bytes, got, tc.blocks)
+		}
+		e.Close()
+		if _, err := New(m, Options{KVType: quant.Q8_0}); err == nil {
+			t.Error("a Q8_0 KV cache was accepted")
+		}
+		m.Close()
 	}
 }

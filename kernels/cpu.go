@@ -5,6 +5,8 @@ import (
 	"log"
 	"math"
 	"runtime"
+	"slices"
+	"sync"
 	"unsafe"
 
 	"github.com/aha-inference/aha/quant"
@@ -36,6 +38,12 @@ type CPU struct {
 
 	pool       *pool
 	threadsWhy string
+
+	// The rotary table of the last RoPE call (see RoPE).
+	ropeMu    sync.Mutex
+	ropePos   []int
+	ropeFreqs []float64
+	rope      []float32
 }
 
 // NewCPU starts a CPU backend with the given number of threads; threads ≤ 0
@@ -87,6 +95,10 @@ func (c *CPU) Name() string {
 	}
 	return "cpu-" + fast.name
 }
+
+// Err is always nil: host memory was allocated before the step began, so
+// nothing in a step can fail.
+func (c *CPU) Err() error { return nil }
 
 // Threads is the number of threads the backend splits work between.
 func (c *CPU) Threads() int { return c.pool.threads() }
@@ -222,15 +234,23 @@ func floatBytes(f []float32) []byte {
 }
 
 // attnKernels are the vector pieces of the CPU backend's attention, for
-// heads of a multiple of 16 floats: rows are dim floats, stride apart.
+// heads of a multiple of 16 elements.
 type attnKernels struct {
-	// scores sets s[j] = scale·(q · row j of k).
-	// It returns the largest.
-	scores func(q, k *float32, stride, rows, dim int, scale float32, s *float32) float32
+	// kv holds, for each KV type the kernels read, the pieces that read
+	// the cache.
+	kv map[quant.Type]kvKernels
 	// exp sets s[j] = exp(s[j] − max) and returns their sum.
 	exp func(s *float32, n int, max float32) float32
+}
+
+// kvKernels read one KV type in place: rows are dim elements of the type,
+// stride elements apart, widened to float32 in registers.
+type kvKernels struct {
+	// scores sets s[j] = scale·(q · row j of k).
+	// It returns the largest.
+	scores func(q *float32, k *byte, stride, rows, dim int, scale float32, s *float32) float32
 	// axpy adds Σ_j p[j]·(row j of v) to out, j in order.
-	axpy func(out, v *float32, stride, rows, dim int, p *float32)
+	axpy func(out *float32, v *byte, stride, rows, dim int, p *float32)
 }
 
 // simdAttention is set at init where the CPU has the kernels; attention is
@@ -242,7 +262,8 @@ var simdAttention, attention *attnKernels
 // share that KV head together, a cache block at a time, so each block of
 // keys and values is read from memory once for the group and then from L1
 // (for Qwen2.5-0.5B, 7 heads share one). Each head's output sees the same
-// operations as if it were computed alone.
+// operations as if it were computed alone. Keys and values are read in
+// the cache's type, never copied out wider.
 func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int) {
 	group := nHeads / nKVHeads
 	scale := float32(1 / math.Sqrt(float64(headDim)))
@@ -250,36 +271,48 @@ func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, h
 	for _, p := range pos {
 		maxPos = max(maxPos, p)
 	}
-	ak := attention
-	if headDim%16 != 0 {
-		ak = nil
+	var kk kvKernels
+	if attention != nil && headDim%16 == 0 {
+		kk = attention.kv[kv.Type]
+	}
+	es := KVTypeSize(kv.Type)
+	dot := fast.f32
+	switch kv.Type {
+	case quant.F16:
+		dot = fast.f16
+	case quant.BF16:
+		dot = fast.bf16
 	}
 	c.pool.run(len(pos)*nKVHeads, func(lo, hi int) {
 		scores := make([]float32, group*(maxPos+1))
 		stats := make([]float32, 2*group) // attendSIMD's maxima and sums
+		var row []float32                 // the plain loops' value row
 		for i := lo; i < hi; i++ {
 			t, kvh := i/nKVHeads, i%nKVHeads
 			h0 := t*nHeads + kvh*group // the group's first head, in q and out
 			qg := q[h0*headDim : (h0+group)*headDim]
 			og := out[h0*headDim : (h0+group)*headDim]
-			kvOff := kvh * headDim
+			kvOff := kvh * headDim * es // bytes into a row
 			n := pos[t] + 1
-			if ak != nil {
-				attendSIMD(ak, og, qg, kv, kvOff, scores[:group*n], stats, n, headDim, scale)
+			if kk.scores != nil {
+				attendSIMD(attention.exp, kk, og, qg, kv, kvOff, scores[:group*n], stats, n, headDim, scale)
 				continue
+			}
+			if row == nil {
+				row = make([]float32, headDim)
 			}
 			for h := range group {
 				qh, oh := qg[h*headDim:(h+1)*headDim], og[h*headDim:(h+1)*headDim]
 				s := scores[:n]
 				for j := range s {
-					s[j] = fast.f32(floatBytes(qh), kv.Key(j)[kvOff:kvOff+headDim]) * scale
+					s[j] = dot(kv.Key(j)[kvOff:kvOff+headDim*es], qh) * scale
 				}
 				Softmax(s)
 				clear(oh)
 				for j, sj := range s {
-					v := kv.Value(j)[kvOff : kvOff+headDim]
+					loadKV(kv.Type, row, kv.Value(j)[kvOff:])
 					for k := range oh {
-						oh[k] += sj * v[k]
+						oh[k] += sj * row[k]
 					}
 				}
 			}
@@ -288,12 +321,13 @@ func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, h
 }
 
 // attendSIMD is the attention of a group of query heads (q, out: heads of
-// dim floats one after another) over positions 0…n−1 of one KV head: for
-// each head out = Σ_j exp(s_j − max)·v_j / Σ_j exp(s_j − max), s the
-// head's n scores in scores; stats holds 2·group floats of scratch.
-// Block-outer loops keep each block of keys and values in L1 while every
-// head of the group reads it.
-func attendSIMD(ak *attnKernels, out, q []float32, kv *KV, kvOff int, scores, stats []float32, n, dim int, scale float32) {
+// dim floats one after another) over positions 0…n−1 of one KV head,
+// kvOff bytes into each cache row: for each head
+// out = Σ_j exp(s_j − max)·v_j / Σ_j exp(s_j − max), s the head's n scores
+// in scores; stats holds 2·group floats of scratch. Block-outer loops keep
+// each block of keys and values in L1 while every head of the group reads
+// it.
+func attendSIMD(exp func(s *float32, n int, max float32) float32, kk kvKernels, out, q []float32, kv *KV, kvOff int, scores, stats []float32, n, dim int, scale float32) {
 	group := len(q) / dim
 	m, sums := stats[:group], stats[group:2*group]
 	for h := range m {
@@ -301,20 +335,20 @@ func attendSIMD(ak *attnKernels, out, q []float32, kv *KV, kvOff int, scores, st
 	}
 	for p := 0; p < n; p += kv.BlockSize {
 		rows := min(kv.BlockSize, n-p)
-		k := kv.Keys[kv.row(p)+kvOff:]
+		k := &kv.Keys[kv.row(p)+kvOff]
 		for h := range group {
-			m[h] = max(m[h], ak.scores(&q[h*dim], &k[0], kv.Width, rows, dim, scale, &scores[h*n+p]))
+			m[h] = max(m[h], kk.scores(&q[h*dim], k, kv.Width, rows, dim, scale, &scores[h*n+p]))
 		}
 	}
 	for h := range group {
-		sums[h] = ak.exp(&scores[h*n], n, m[h])
+		sums[h] = exp(&scores[h*n], n, m[h])
 	}
 	clear(out)
 	for p := 0; p < n; p += kv.BlockSize {
 		rows := min(kv.BlockSize, n-p)
-		v := kv.Values[kv.row(p)+kvOff:]
+		v := &kv.Values[kv.row(p)+kvOff]
 		for h := range group {
-			ak.axpy(&out[h*dim], &v[0], kv.Width, rows, dim, &scores[h*n+p])
+			kk.axpy(&out[h*dim], v, kv.Width, rows, dim, &scores[h*n+p])
 		}
 	}
 	for h := range group {
@@ -323,6 +357,39 @@ func attendSIMD(ak *attnKernels, out, q []float32, kv *KV, kvOff int, scores, st
 			out[h*dim+i] *= inv
 		}
 	}
+}
+
+// Embed is the reference's embedding lookup, row by row.
+func (c *CPU) Embed(out []float32, table *Matrix, ids []int) {
+	for t, id := range ids {
+		Embed(out[t*table.Cols:(t+1)*table.Cols], table, id)
+	}
+}
+
+// RMSNorm is the reference RMSNorm: a few microseconds a row, less than
+// handing rows to the workers would cost.
+func (c *CPU) RMSNorm(out, x, weight []float32, eps float32) { RMSNorm(out, x, weight, eps) }
+
+// AddBias is the reference AddBias.
+func (c *CPU) AddBias(x, bias []float32) { AddBias(x, bias) }
+
+// Add is the reference Add.
+func (c *CPU) Add(x, y []float32) { Add(x, y) }
+
+// RoPE is the reference RoPE. Every layer of a step rotates its queries
+// and keys at the step's positions, so the cosines and sines of the last
+// call are kept and reused while the positions and frequencies stay the
+// same: one table per step rather than two per layer.
+func (c *CPU) RoPE(x []float32, pos []int, nHeads, headDim int, freqs []float64, layout RopeLayout) {
+	freqs = freqs[:headDim/2]
+	c.ropeMu.Lock()
+	defer c.ropeMu.Unlock()
+	if !slices.Equal(c.ropePos, pos) || !slices.Equal(c.ropeFreqs, freqs) {
+		c.rope = RopeTable(c.rope, pos, freqs)
+		c.ropePos = append(c.ropePos[:0], pos...)
+		c.ropeFreqs = append(c.ropeFreqs[:0], freqs...)
+	}
+	RotateHeads(x, c.rope, nHeads, headDim, layout)
 }
 
 // simdSiLUMul is SiLUMul's vector kernel where the CPU has one (its exp is

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -323,20 +324,26 @@ func attentionCase(seed uint64, n, ctx, nHeads, nKV, headDim int) (q, keys, valu
 	return
 }
 
-// pageKV scatters a contiguous cache of ctx rows into blocks of bs rows
-// stored in reverse order, with an unused block first, so that a kernel
-// reading positions as if they were contiguous gets the wrong answer.
-func pageKV(keys, values []float32, ctx, width, bs int) *KV {
+// pageKV scatters a contiguous cache of ctx rows into blocks of bs rows of
+// KV type typ, stored in reverse order, with an unused block first, so
+// that a kernel reading positions as if they were contiguous gets the
+// wrong answer.
+func pageKV(typ quant.Type, keys, values []float32, ctx, width, bs int) *KV {
 	nb := (ctx + bs - 1) / bs
-	kv := &KV{Keys: make([]float32, (nb+1)*bs*width), Values: make([]float32, (nb+1)*bs*width), BlockSize: bs, Width: width}
+	pool := (nb + 1) * bs * width * KVTypeSize(typ)
+	kv := &KV{Type: typ, Keys: make([]byte, pool), Values: make([]byte, pool), BlockSize: bs, Width: width}
 	for b := 0; b < nb; b++ {
 		kv.Blocks = append(kv.Blocks, nb-b)
 	}
 	for p := 0; p < ctx; p++ {
-		copy(kv.Key(p), keys[p*width:(p+1)*width])
-		copy(kv.Value(p), values[p*width:(p+1)*width])
+		kv.Put(p, keys[p*width:(p+1)*width], values[p*width:(p+1)*width])
 	}
 	return kv
+}
+
+// contiguousKV is a cache of ctx rows of KV type typ in one block.
+func contiguousKV(typ quant.Type, keys, values []float32, ctx, width int) *KV {
+	return pageKV(typ, keys, values, ctx, width, ctx)
 }
 
 func TestCPUAttention(t *testing.T) {
@@ -348,28 +355,30 @@ func TestCPUAttention(t *testing.T) {
 			{3, 17, 6, 2, 64},
 			{17, 17, 3, 3, 5},
 		} {
-			q, keys, values, pos := attentionCase(uint64(tc.ctx), tc.n, tc.ctx, tc.nHeads, tc.nKV, tc.headDim)
-			want := make([]float32, len(q))
-			width := tc.nKV * tc.headDim
-			Attention(want, q, &KV{Keys: keys, Values: values, Blocks: []int{0}, BlockSize: tc.ctx, Width: width}, pos, tc.nHeads, tc.nKV, tc.headDim)
-			paged := pageKV(keys, values, tc.ctx, width, 4)
-			var first []float32
-			for _, threads := range []int{1, 2, 3, 7} {
-				cpu := NewCPU(threads)
-				got := make([]float32, len(q))
-				cpu.Attention(got, q, paged, pos, tc.nHeads, tc.nKV, tc.headDim)
-				cpu.Close()
-				// Outputs are convex combinations of values of magnitude
-				// about 1; scores differ from the reference's by rounding.
-				for i := range got {
-					if d := math.Abs(float64(got[i] - want[i])); d > 1e-5 {
-						t.Fatalf("%s %+v threads=%d out[%d]: got %v, reference %v", k.name, tc, threads, i, got[i], want[i])
+			for _, typ := range KVTypes {
+				q, keys, values, pos := attentionCase(uint64(tc.ctx), tc.n, tc.ctx, tc.nHeads, tc.nKV, tc.headDim)
+				want := make([]float32, len(q))
+				width := tc.nKV * tc.headDim
+				Attention(want, q, contiguousKV(typ, keys, values, tc.ctx, width), pos, tc.nHeads, tc.nKV, tc.headDim)
+				paged := pageKV(typ, keys, values, tc.ctx, width, 4)
+				var first []float32
+				for _, threads := range []int{1, 2, 3, 7} {
+					cpu := NewCPU(threads)
+					got := make([]float32, len(q))
+					cpu.Attention(got, q, paged, pos, tc.nHeads, tc.nKV, tc.headDim)
+					cpu.Close()
+					// Outputs are convex combinations of values of magnitude
+					// about 1; scores differ from the reference's by rounding.
+					for i := range got {
+						if d := math.Abs(float64(got[i] - want[i])); d > 1e-5 {
+							t.Fatalf("%s %v %+v threads=%d out[%d]: got %v, reference %v", k.name, typ, tc, threads, i, got[i], want[i])
+						}
 					}
-				}
-				if first == nil {
-					first = got
-				} else if !sameBits(first, got) {
-					t.Errorf("%s %+v: %d threads differ from 1 thread", k.name, tc, threads)
+					if first == nil {
+						first = got
+					} else if !sameBits(first, got) {
+						t.Errorf("%s %v %+v: %d threads differ from 1 thread", k.name, typ, tc, threads)
+					}
 				}
 			}
 		}
@@ -469,28 +478,31 @@ func BenchmarkMatMul(b *testing.B) {
 }
 
 // BenchmarkAttention measures one layer of Qwen2.5-0.5B's attention (14
-// query heads, 2 KV heads of 64) for one query at the end of a context, in
+// query heads, 2 KV heads of 64) for one query at the end of a context, for
+// each KV type, in
 // GFLOP/s (4·heads·64·ctx per query: the QK dots and the weighted values).
 // The f32 FMA peak (~230-330 GFLOP/s on the development machine) bounds it;
 // at these sizes the cache reads and the exp come first.
 func BenchmarkAttention(b *testing.B) {
 	cpu := NewCPU(0)
 	defer cpu.Close()
-	for _, ctx := range []int{128, 1024} {
-		for _, n := range []int{1, 64} {
-			q, keys, values, pos := attentionCase(1, n, ctx, 14, 2, 64)
-			kv := pageKV(keys, values, ctx, 128, 16)
-			out := make([]float32, len(q))
-			b.Run(fmt.Sprintf("ctx=%d/n=%d", ctx, n), func(b *testing.B) {
-				for b.Loop() {
-					cpu.Attention(out, q, kv, pos, 14, 2, 64)
-				}
-				flops := 0.0
-				for _, p := range pos {
-					flops += 4 * 14 * 64 * float64(p+1)
-				}
-				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
+	for _, typ := range KVTypes {
+		for _, ctx := range []int{128, 1024, 4096} {
+			for _, n := range []int{1, 64} {
+				q, keys, values, pos := attentionCase(1, n, ctx, 14, 2, 64)
+				kv := pageKV(typ, keys, values, ctx, 128, 16)
+				out := make([]float32, len(q))
+				b.Run(fmt.Sprintf("%v/ctx=%d/n=%d", typ, ctx, n), func(b *testing.B) {
+					for b.Loop() {
+						cpu.Attention(out, q, kv, pos, 14, 2, 64)
+					}
+					flops := 0.0
+					for _, p := range pos {
+						flops += 4 * 14 * 64 * float64(p+1)
+					}
+					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
 		}
 	}
 }
@@ -527,5 +539,41 @@ func TestDefaultThreadsFitsTheProcess(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	if n, why := DefaultThreads(); n != 1 {
 		t.Fatalf("with GOMAXPROCS 1, DefaultThreads() = %d (%s)", n, why)
+	}
+}
+
+// TestCPURoPE: the CPU backend's RoPE, which keeps the last rotary table,
+// gives the reference's bits for every call, in both layouts, when the
+// positions change but not their count and when the frequencies change.
+func TestCPURoPE(t *testing.T) {
+	cpu := NewCPU(2)
+	defer cpu.Close()
+	r := rand.New(rand.NewPCG(9, 10))
+	const heads, dim = 3, 16
+	plain := RopeFrequencies(dim, 10000, nil)
+	factors := make([]float32, dim/2)
+	for i := range factors {
+		factors[i] = float32(1 + i)
+	}
+	scaled := RopeFrequencies(dim, 10000, factors)
+	for i, c := range []struct {
+		pos    []int
+		freqs  []float64
+		layout RopeLayout
+	}{
+		{[]int{0, 1, 2}, plain, RopeHalves},
+		{[]int{0, 1, 2}, plain, RopeInterleaved}, // the table kept
+		{[]int{5, 1, 2}, plain, RopeHalves},      // same count, new positions
+		{[]int{5, 1, 2}, scaled, RopeHalves},     // new frequencies
+		{[]int{7}, scaled, RopeInterleaved},
+		{nil, scaled, RopeHalves},
+	} {
+		x := randFloats(r, len(c.pos)*heads*dim)
+		want := slices.Clone(x)
+		RoPE(want, c.pos, heads, dim, c.freqs, c.layout)
+		cpu.RoPE(x, c.pos, heads, dim, c.freqs, c.layout)
+		if !sameBits(x, want) {
+			t.Errorf("call %d (%v, %v): differs from the reference", i, c.pos, c.layout)
+		}
 	}
 }

@@ -92,8 +92,16 @@ func TestSiLUMul(t *testing.T) {
 }
 
 // TestAttention checks grouped-query causal attention against a float64
-// re-derivation on random data, and the one-position case exactly.
+// re-derivation on random data, and the one-position case exactly, for
+// each KV type: the re-derivation reads the values the cache holds, each
+// rounded to its type.
 func TestAttention(t *testing.T) {
+	for _, typ := range KVTypes {
+		t.Run(typ.String(), func(t *testing.T) { checkRefAttention(t, typ) })
+	}
+}
+
+func checkRefAttention(t *testing.T, typ quant.Type) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const heads, kvHeads, hd, ctx = 4, 2, 8, 5
 	rnd := func(n int) []float32 {
@@ -107,7 +115,13 @@ func TestAttention(t *testing.T) {
 	pos := []int{0, 2, 4}
 	q := rnd(len(pos) * heads * hd)
 	out := make([]float32, len(q))
-	Attention(out, q, &KV{Keys: keys, Values: values, Blocks: []int{0}, BlockSize: ctx, Width: kvHeads * hd}, pos, heads, kvHeads, hd)
+	w := kvHeads * hd
+	kv := contiguousKV(typ, keys, values, ctx, w)
+	for p := range ctx { // what the cache holds
+		loadKV(typ, keys[p*w:(p+1)*w], kv.Key(p))
+		loadKV(typ, values[p*w:(p+1)*w], kv.Value(p))
+	}
+	Attention(out, q, kv, pos, heads, kvHeads, hd)
 	for t0, p := range pos {
 		for h := 0; h < heads; h++ {
 			g := h / (heads / kvHeads)

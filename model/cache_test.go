@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/quant"
 )
 
 func loadBuiltin(t *testing.T, b kernels.Backend) *Model {
@@ -21,9 +23,12 @@ func loadBuiltin(t *testing.T, b kernels.Backend) *Model {
 
 // alone runs prompt then the given continuation one token at a time on a
 // State of its own, returning the logits after each step.
-func alone(t *testing.T, m *Model, prompt, cont []int) [][]float32 {
+func alone(t *testing.T, m *Model, kvType quant.Type, prompt, cont []int) [][]float32 {
 	t.Helper()
-	s := m.NewState(0)
+	s, err := m.NewState(0, kvType)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out [][]float32
 	logits, err := m.Forward(s, prompt, false)
 	if err != nil {
@@ -37,6 +42,15 @@ func alone(t *testing.T, m *Model, prompt, cont []int) [][]float32 {
 		out = append(out, append([]float32(nil), logits...))
 	}
 	return out
+}
+
+func newCache(t *testing.T, m *Model, tokens, blockSize int, kvType quant.Type) *Cache {
+	t.Helper()
+	c, err := m.NewCache(tokens, blockSize, kvType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func sameFloats(a, b []float32) bool {
@@ -54,20 +68,38 @@ func sameFloats(a, b []float32) bool {
 // TestBatchMatchesAlone runs three sequences through one paged cache —
 // prompts split into chunks, decode steps mixed with other sequences'
 // prompt chunks, small blocks — and checks every logit is bit-identical to
-// the sequence run alone: batching must never change a sequence's numbers.
+// the sequence run alone: batching must never change a sequence's numbers,
+// whatever the KV type. The embedded model's heads of 8 take the CPU
+// backend's plain attention loops, qwen3-tiny's of 128 its vector kernels.
 func TestBatchMatchesAlone(t *testing.T) {
+	for _, path := range []string{"", "qwen3-tiny/qwen3-tiny-bf16.gguf"} {
+		for _, kvType := range kernels.KVTypes {
+			t.Run(path+"/"+kvType.String(), func(t *testing.T) { checkBatchMatchesAlone(t, path, kvType) })
+		}
+	}
+}
+
+func checkBatchMatchesAlone(t *testing.T, path string, kvType quant.Type) {
+	if path != "" {
+		path = shared.Path(t, "models/"+path)
+	}
 	for _, threads := range []int{1, 2} {
 		cpu := kernels.NewCPU(threads)
 		defer cpu.Close()
-		m := loadBuiltin(t, cpu)
+		m, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		m.SetBackend(cpu)
 		prompts := [][]int{{1, 403, 407, 261, 378}, {1, 67, 89, 300, 301, 302, 303, 304, 305, 12, 13}, {1, 9}}
 		conts := [][]int{{30, 40, 50, 60}, {70, 80, 90, 100}, {5, 6, 7, 8}}
 		var want [][][]float32
 		for i := range prompts {
-			want = append(want, alone(t, m, prompts[i], conts[i]))
+			want = append(want, alone(t, m, kvType, prompts[i], conts[i]))
 		}
 
-		c := m.NewCache(64, 4)
+		c := newCache(t, m, 64, 4, kvType)
 		seqs := []*Seq{c.NewSeq(), c.NewSeq(), c.NewSeq()}
 		got := make([][][]float32, 3)
 		keep := func(i int, l []float32) { got[i] = append(got[i], append([]float32(nil), l...)) }
@@ -122,11 +154,17 @@ func TestBatchMatchesAlone(t *testing.T) {
 
 // TestForkCopyOnWrite forks a prompt whose last block is partly filled and
 // sends the forks different ways: each must match its own run alone, so a
-// write to the shared block must have been copied first.
+// write to the shared block must have been copied first, in each KV type.
 func TestForkCopyOnWrite(t *testing.T) {
+	for _, kvType := range kernels.KVTypes {
+		t.Run(kvType.String(), func(t *testing.T) { checkForkCopyOnWrite(t, kvType) })
+	}
+}
+
+func checkForkCopyOnWrite(t *testing.T, kvType quant.Type) {
 	m := loadBuiltin(t, kernels.Reference{})
 	prompt := []int{1, 403, 407, 261, 378, 300} // 1½ blocks of 4
-	c := m.NewCache(32, 4)
+	c := newCache(t, m, 32, 4, kvType)
 	root := c.NewSeq()
 	if _, err := c.Forward([]Step{{root, prompt, 1}}); err != nil {
 		t.Fatal(err)
@@ -146,7 +184,7 @@ func TestForkCopyOnWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range forks {
-			want := alone(t, m, append(append([]int(nil), prompt...), conts[i][:k]...), conts[i][k:k+1])
+			want := alone(t, m, kvType, append(append([]int(nil), prompt...), conts[i][:k]...), conts[i][k:k+1])
 			if !sameFloats(out[i], want[1]) {
 				t.Fatalf("fork %d step %d differs from its run alone", i, k)
 			}
@@ -167,7 +205,7 @@ func TestForkCopyOnWrite(t *testing.T) {
 // the problem, and changes no sequence.
 func TestCacheFull(t *testing.T) {
 	m := loadBuiltin(t, kernels.Reference{})
-	c := m.NewCache(8, 4) // two blocks
+	c := newCache(t, m, 8, 4, quant.F32) // two blocks
 	a, b := c.NewSeq(), c.NewSeq()
 	if _, err := c.Forward([]Step{{a, []int{1, 2, 3, 4, 5}, 1}}); err != nil {
 		t.Fatal(err)

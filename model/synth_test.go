@@ -129,7 +129,10 @@ func TestSyntheticWeights(t *testing.T) {
 			t.Fatalf("attn_norm holds %g, want ≈ 1", v)
 		}
 	}
-	s := m.NewState(8)
+	s, err := m.NewState(8, quant.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logits, err := m.Forward(s, []int{1, 2, 3}, false)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/quant"
 )
 
 // The forward pass shared by llama, qwen2 and qwen3: a pre-norm decoder with
@@ -26,14 +26,18 @@ type State struct {
 // sequence's context size.
 var ErrContextFull = errors.New("context is full")
 
-// NewState makes an empty sequence with room for ctx positions. ctx is
-// capped at the model's maximum positions.
-func (m *Model) NewState(ctx int) *State {
+// NewState makes an empty sequence with room for ctx positions, its keys
+// and values held as kvType (one of kernels.KVTypes). ctx is capped at the
+// model's maximum positions.
+func (m *Model) NewState(ctx int, kvType quant.Type) (*State, error) {
 	if ctx <= 0 || ctx > m.Config.MaxPositions {
 		ctx = m.Config.MaxPositions
 	}
-	c := m.NewCache(ctx, 0)
-	return &State{cache: c, seq: c.NewSeq(), ctx: ctx}
+	c, err := m.NewCache(ctx, 0, kvType)
+	if err != nil {
+		return nil, err
+	}
+	return &State{cache: c, seq: c.NewSeq(), ctx: ctx}, nil
 }
 
 // Len is the number of positions already in the cache.
@@ -85,8 +89,7 @@ type buffers struct {
 	x, h, q, k, v, attn []float32
 	gate, up            []float32
 	logits              []float32
-	pos                 []int
-	rope                []float32 // the step's rotary angles, shared by every layer
+	ids, pos            []int
 }
 
 func (b *buffers) ensure(c *Config, n int) {
@@ -103,6 +106,7 @@ func (b *buffers) ensure(c *Config, n int) {
 	b.attn = make([]float32, n*q)
 	b.gate = make([]float32, n*c.Intermediate)
 	b.up = make([]float32, n*c.Intermediate)
+	b.ids = make([]int, n)
 	b.pos = make([]int, n)
 }
 
@@ -114,7 +118,8 @@ func (b *buffers) ensure(c *Config, n int) {
 // changes a sequence's numbers.
 //
 // It returns, per step, the logits it asked for (rows of VocabSize), which
-// stay valid until the next Forward on c. On error no sequence has changed.
+// stay valid until the next Forward on c. On error no sequence has a
+// position more or less than before.
 func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 	m, cfg := c.m, &c.m.Config
 	n, rows := 0, 0
@@ -152,16 +157,15 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 
 	b := &c.buf
 	b.ensure(cfg, n)
-	x, pos := b.x[:n*cfg.Hidden], b.pos[:n]
+	x, ids, pos := b.x[:n*cfg.Hidden], b.ids[:n], b.pos[:n]
 	t := 0
 	for _, st := range steps {
 		for j, id := range st.Tokens {
-			kernels.Embed(x[t*cfg.Hidden:(t+1)*cfg.Hidden], &m.Embed, id)
-			pos[t] = st.Seq.len + j
+			ids[t], pos[t] = id, st.Seq.len+j
 			t++
 		}
 	}
-	b.rope = kernels.RopeTable(b.rope, pos, m.RopeFreqs)
+	m.backend.Embed(x, &m.Embed, ids)
 	for l := range m.Layers {
 		m.layer(c, l, steps, x, pos)
 	}
@@ -173,24 +177,31 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 		copy(h[r*cfg.Hidden:], x[(t+k-w)*cfg.Hidden:(t+k)*cfg.Hidden])
 		r += w
 		t += k
-		st.Seq.len += k
 	}
 	out := make([][]float32, len(steps))
-	if rows == 0 {
-		return out, nil
-	}
-	kernels.RMSNorm(h, h, m.OutNorm, cfg.NormEps)
-	if cap(b.logits) < rows*cfg.VocabSize {
-		b.logits = make([]float32, rows*cfg.VocabSize)
-	}
-	logits := b.logits[:rows*cfg.VocabSize]
-	m.backend.MatMul(logits, &m.Output, h, rows)
-	r = 0
-	for i, st := range steps {
-		if k := st.Logits; k > 0 {
-			out[i] = logits[r*cfg.VocabSize : (r+k)*cfg.VocabSize]
-			r += k
+	if rows > 0 {
+		m.backend.RMSNorm(h, h, m.OutNorm, cfg.NormEps)
+		if cap(b.logits) < rows*cfg.VocabSize {
+			b.logits = make([]float32, rows*cfg.VocabSize)
 		}
+		logits := b.logits[:rows*cfg.VocabSize]
+		m.backend.MatMul(logits, &m.Output, h, rows)
+		r = 0
+		for i, st := range steps {
+			if k := st.Logits; k > 0 {
+				out[i] = logits[r*cfg.VocabSize : (r+k)*cfg.VocabSize]
+				r += k
+			}
+		}
+	}
+	// The sequences take their new positions only when the backend has
+	// computed them all: after a failure they keep what they had (and the
+	// blocks reserved for the step, reused by the next).
+	if err := m.backend.Err(); err != nil {
+		return nil, fmt.Errorf("forward: %w", err)
+	}
+	for _, st := range steps {
+		st.Seq.len += len(st.Tokens)
 	}
 	return out, nil
 }
@@ -204,22 +215,22 @@ func (m *Model) layer(kc *Cache, i int, steps []Step, x []float32, pos []int) {
 	h, q, k, v, attn := b.h[:n*c.Hidden], b.q[:n*qw], b.k[:n*kvw], b.v[:n*kvw], b.attn[:n*qw]
 
 	// Attention: normalize, project to queries, keys and values.
-	kernels.RMSNorm(h, x, l.AttnNorm, c.NormEps)
+	m.backend.RMSNorm(h, x, l.AttnNorm, c.NormEps)
 	m.backend.MatMul(q, &l.Q, h, n)
 	m.backend.MatMul(k, &l.K, h, n)
 	m.backend.MatMul(v, &l.V, h, n)
 	if c.AttentionBias {
-		kernels.AddBias(q, l.QBias)
-		kernels.AddBias(k, l.KBias)
-		kernels.AddBias(v, l.VBias)
+		m.backend.AddBias(q, l.QBias)
+		m.backend.AddBias(k, l.KBias)
+		m.backend.AddBias(v, l.VBias)
 	}
 	if c.QKNorm {
 		// q and k are rows of HeadDim per head; each head is normalized alone.
-		kernels.RMSNorm(q, q, l.QNorm, c.NormEps)
-		kernels.RMSNorm(k, k, l.KNorm, c.NormEps)
+		m.backend.RMSNorm(q, q, l.QNorm, c.NormEps)
+		m.backend.RMSNorm(k, k, l.KNorm, c.NormEps)
 	}
-	kernels.RotateHeads(q, b.rope, c.Heads, c.HeadDim, c.RopeLayout)
-	kernels.RotateHeads(k, b.rope, c.KVHeads, c.HeadDim, c.RopeLayout)
+	m.backend.RoPE(q, pos, c.Heads, c.HeadDim, m.RopeFreqs, c.RopeLayout)
+	m.backend.RoPE(k, pos, c.KVHeads, c.HeadDim, m.RopeFreqs, c.RopeLayout)
 
 	// Each sequence appends its keys and values to its own cache, then its
 	// queries attend over that cache.
@@ -227,8 +238,7 @@ func (m *Model) layer(kc *Cache, i int, steps []Step, x []float32, pos []int) {
 	for _, st := range steps {
 		kv := st.Seq.kv(i)
 		for j := range st.Tokens {
-			copy(kv.Key(pos[t+j]), k[(t+j)*kvw:(t+j+1)*kvw])
-			copy(kv.Value(pos[t+j]), v[(t+j)*kvw:(t+j+1)*kvw])
+			kv.Put(pos[t+j], k[(t+j)*kvw:(t+j+1)*kvw], v[(t+j)*kvw:(t+j+1)*kvw])
 		}
 		nt := len(st.Tokens)
 		m.backend.Attention(attn[t*qw:(t+nt)*qw], q[t*qw:(t+nt)*qw], &kv, pos[t:t+nt], c.Heads, c.KVHeads, c.HeadDim)
@@ -238,14 +248,14 @@ func (m *Model) layer(kc *Cache, i int, steps []Step, x []float32, pos []int) {
 	// Output projection and residual.
 	out := h[:n*c.Hidden]
 	m.backend.MatMul(out, &l.O, attn, n)
-	kernels.Add(x, out)
+	m.backend.Add(x, out)
 
 	// MLP: normalize, SwiGLU, project down, residual.
-	kernels.RMSNorm(h, x, l.FFNNorm, c.NormEps)
+	m.backend.RMSNorm(h, x, l.FFNNorm, c.NormEps)
 	gate, up := b.gate[:n*c.Intermediate], b.up[:n*c.Intermediate]
 	m.backend.MatMul(gate, &l.Gate, h, n)
 	m.backend.MatMul(up, &l.Up, h, n)
 	m.backend.SiLUMul(gate, up)
 	m.backend.MatMul(out, &l.Down, gate, n)
-	kernels.Add(x, out)
+	m.backend.Add(x, out)
 }

@@ -139,6 +139,7 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
+		report.KVType = opts.KVType.String()
 		if peer != nil {
 			peer.Note = "llama.cpp has no rollout benchmark; the rollout is compared with single-sequence runs"
 		}
@@ -162,7 +163,12 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	runner, err := bench.NewModelRunner(l.model, specs, *seed)
+	opts, err := ef.options()
+	if err != nil {
+		return err
+	}
+	report.KVType = opts.KVType.String()
+	runner, err := bench.NewModelRunner(l.model, specs, opts.KVType, *seed)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,8 @@ func runChat(args []string) error {
 	var sf samplingFlags
 	sf.register(fs)
 	sf.maxTokens = 512
+	var ef engineFlags
+	ef.register(fs)
 	if err := parseFlags(fs, args, ""); err != nil {
 		return err
 	}
@@ -54,7 +56,11 @@ func runChat(args []string) error {
 	}
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<20)
-	eng, err := l.engine(engine.Options{})
+	opts, err := ef.options()
+	if err != nil {
+		return err
+	}
+	eng, err := l.engine(opts)
 	if err != nil {
 		return err
 	}

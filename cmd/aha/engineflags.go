@@ -3,23 +3,29 @@ package main
 import (
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/quant"
 )
 
 // engineFlags size the engine; every command that batches sequences
-// (generate, serve, rollout, bench) takes them.
+// (generate, chat, serve, rollout, bench) takes them.
 type engineFlags struct {
 	kvCache       string
+	kvType        string
 	batchTokens   int
 	maxSeqs       int
 	noPrefixCache bool
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.kvCache, "kv-cache", "", "KV cache size: positions (32768) or bytes with a unit (512MiB, 4GB); default 32768 positions")
+	fs.StringVar(&f.kvCache, "kv-cache", "", "KV cache size: positions (32768) or bytes of --kv-type with a unit (512MiB, 4GB); default 32768 positions")
+	fs.StringVar(&f.kvType, "kv-type", strings.ToLower(model.DefaultKVType.String()), "element type of cached keys and values: f32, f16 (half the memory) or bf16 (half, coarser)")
 	fs.IntVar(&f.batchTokens, "batch-tokens", 512, "most tokens in one forward step (decode tokens plus prompt chunks)")
 	fs.IntVar(&f.maxSeqs, "max-seqs", 256, "most sequences decoding at once")
 	fs.BoolVar(&f.noPrefixCache, "no-prefix-cache", false, "do not reuse the KV cache of prompts that start the same way")
@@ -30,6 +36,11 @@ func (f *engineFlags) options() (engine.Options, error) {
 	if f.batchTokens < 1 || f.maxSeqs < 1 {
 		return o, usagef("--batch-tokens and --max-seqs must be at least 1")
 	}
+	t, err := quant.ParseType(f.kvType)
+	if err != nil || !slices.Contains(kernels.KVTypes, t) {
+		return o, usagef("--kv-type %q: want f32, f16 or bf16", f.kvType)
+	}
+	o.KVType = t
 	if f.kvCache == "" {
 		return o, nil
 	}

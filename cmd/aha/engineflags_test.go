@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"flag"
+	"testing"
+
+	"github.com/aha-inference/aha/quant"
+)
 
 func TestParseSize(t *testing.T) {
 	for _, tc := range []struct {
@@ -22,6 +27,33 @@ func TestParseSize(t *testing.T) {
 		tokens, bytes, err := parseSize(tc.in)
 		if (err != nil) != tc.bad || tokens != tc.tokens || bytes != tc.bytes {
 			t.Errorf("%q: %d tokens, %d bytes, %v", tc.in, tokens, bytes, err)
+		}
+	}
+}
+
+// TestKVTypeFlag: --kv-type takes the three KV types in any case, f16
+// unless told, and refuses the rest.
+func TestKVTypeFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want quant.Type
+		bad  bool
+	}{
+		{nil, quant.F16, false},
+		{[]string{"--kv-type", "f32"}, quant.F32, false},
+		{[]string{"--kv-type", "BF16"}, quant.BF16, false},
+		{[]string{"--kv-type", "q8_0"}, 0, true},
+		{[]string{"--kv-type", "f64"}, 0, true},
+	} {
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		var ef engineFlags
+		ef.register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		o, err := ef.options()
+		if (err != nil) != tc.bad || !tc.bad && o.KVType != tc.want {
+			t.Errorf("%v: type %v, error %v", tc.args, o.KVType, err)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/quant"
 )
 
 // maxHeadDim is the largest head the attention kernel holds in registers
@@ -25,8 +26,9 @@ func (b *Backend) Attention(out, q []float32, kv *kernels.KV, pos []int, nHeads,
 	if n == 0 {
 		return
 	}
-	if headDim > maxHeadDim || nKVHeads <= 0 || nHeads%nKVHeads != 0 {
-		// Shapes the kernel was not written for: no model aha loads has them.
+	if headDim > maxHeadDim || nKVHeads <= 0 || nHeads%nKVHeads != 0 || kv.Type != quant.F32 {
+		// Shapes the kernel was not written for (no model aha loads has
+		// them), and 16-bit caches, which the kernel does not read yet.
 		kernels.Attention(out, q, kv, pos, nHeads, nKVHeads, headDim)
 		return
 	}
@@ -104,10 +106,10 @@ func (b *Backend) uploadKV(kv *kernels.KV, table []int, maxPos int) (keys, value
 		off := blk * blockFloats
 		for _, c := range []struct {
 			dst devicePtr
-			src []float32
+			src []byte
 		}{{keys, kv.Keys}, {values, kv.Values}} {
-			src := c.src[off : off+rows*kv.Width]
-			if err := b.ctx.upload(c.dst+devicePtr(4*off), unsafe.Pointer(unsafe.SliceData(src)), 4*len(src)); err != nil {
+			src := c.src[4*off : 4*(off+rows*kv.Width)]
+			if err := b.ctx.upload(c.dst+devicePtr(4*off), unsafe.Pointer(unsafe.SliceData(src)), len(src)); err != nil {
 				return 0, 0, err
 			}
 		}

@@ -32,8 +32,9 @@ var (
 // on what else is in the batch. Split counts and tile shapes depend only on
 // matrix shapes and context lengths.
 //
-// The kernels.Backend methods cannot return errors; a device failure there
-// (lost device, out of memory for activations) panics. Prepare uploads the
+// The kernels.Backend methods have no error result: a device failure there
+// (lost device, out of memory for activations) is kept for Err, and the
+// operations after it do nothing until Err is called. Prepare uploads the
 // weights at load, where running out of memory is an error.
 //
 // A Backend is safe for concurrent use; calls are serialized.
@@ -45,6 +46,9 @@ type Backend struct {
 	weights map[weightKey]*deviceMatrix
 	kv      map[*float32]*buffer // device copies of KV pools, by host pool
 	scratch map[string]*buffer   // activations and partial sums, grown as needed
+
+	errMu sync.Mutex
+	err   error // the first failure since Err was last called
 }
 
 // Errors New wraps, so a caller can tell why there is no GPU.
@@ -160,11 +164,37 @@ func (b *Backend) run(f func() error) error {
 	return b.ctx.sync()
 }
 
-// must is run for the kernels.Backend methods, which have no error result.
+// must is run for the kernels.Backend methods, which have no error result:
+// it keeps the first failure for Err and skips every operation after it,
+// whose inputs are already undefined.
 func (b *Backend) must(op string, f func() error) {
-	if err := b.run(f); err != nil {
-		panic(fmt.Errorf("cuda %s: %w", op, err))
+	b.errMu.Lock()
+	failed := b.err != nil
+	b.errMu.Unlock()
+	if failed {
+		return
 	}
+	if err := b.run(f); err != nil {
+		b.fail(fmt.Errorf("cuda %s: %w", op, err))
+	}
+}
+
+// fail keeps err unless an earlier failure is being kept.
+func (b *Backend) fail(err error) {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// Err returns the first failure since the previous call, and forgets it.
+func (b *Backend) Err() error {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	err := b.err
+	b.err = nil
+	return err
 }
 
 // buffer is device memory that grows to the largest size asked of it.

@@ -190,13 +190,25 @@ func TestMatMulBatchInvariant(t *testing.T) {
 func pagedKV(r *rand.Rand, ctx, width, bs int) *kernels.KV {
 	nb := (ctx + bs - 1) / bs
 	kv := &kernels.KV{
-		Keys: randFloats(r, (nb+1)*bs*width), Values: randFloats(r, (nb+1)*bs*width),
+		Type: quant.F32, Keys: make([]byte, 4*(nb+1)*bs*width), Values: make([]byte, 4*(nb+1)*bs*width),
 		BlockSize: bs, Width: width,
 	}
 	for i := 0; i < nb; i++ {
 		kv.Blocks = append(kv.Blocks, nb-i)
 	}
+	for p := range ctx {
+		kv.Put(p, randFloats(r, width), randFloats(r, width))
+	}
 	return kv
+}
+
+// kvRow widens a stored float32 cache row.
+func kvRow(row []byte) []float32 {
+	f := make([]float32, len(row)/4)
+	if err := quant.Dequantize(quant.F32, row, f); err != nil {
+		panic(err)
+	}
+	return f
 }
 
 // attentionBound is tol·Σ_j p_j·|v_j[i]| for each output element, with the
@@ -212,7 +224,7 @@ func attentionBound(q []float32, kv *kernels.KV, pos []int, nHeads, nKVHeads, he
 			s := make([]float64, p+1)
 			mx := math.Inf(-1)
 			for j := range s {
-				for i, v := range kv.Key(j)[off : off+headDim] {
+				for i, v := range kvRow(kv.Key(j))[off : off+headDim] {
 					s[j] += float64(qh[i]) * float64(v)
 				}
 				s[j] *= scale
@@ -224,7 +236,7 @@ func attentionBound(q []float32, kv *kernels.KV, pos []int, nHeads, nKVHeads, he
 				sum += s[j]
 			}
 			for j := range s {
-				for i, v := range kv.Value(j)[off : off+headDim] {
+				for i, v := range kvRow(kv.Value(j))[off : off+headDim] {
 					bound[(t*nHeads+h)*headDim+i] += tol * s[j] / sum * math.Abs(float64(v))
 				}
 			}

@@ -9,10 +9,10 @@ import (
 )
 
 // The rest of a decoder layer, each with the signature of its reference in
-// kernels. These copy their operands in and out on every call, which makes
-// them slower than the CPU's; they exist so that the kernels are tested now
-// and the forward pass can keep activations on the device once it strings
-// them together.
+// kernels, called by the forward pass through kernels.Backend. These copy
+// their operands in and out on every call, which makes them slower than the
+// CPU's, until the backend owns the activations and they stay on the
+// device.
 
 // RMSNorm is kernels.RMSNorm: each row of x (of len(weight) values),
 // normalized and scaled into out.
@@ -124,7 +124,8 @@ func (b *Backend) Embed(out []float32, table *kernels.Matrix, ids []int) {
 	}
 	for _, id := range ids {
 		if id < 0 || id >= table.Rows {
-			panic(fmt.Sprintf("cuda embed: token %d outside the table's %d rows", id, table.Rows))
+			b.fail(fmt.Errorf("cuda embed: token %d outside the table's %d rows", id, table.Rows))
+			return
 		}
 	}
 	b.must("embed", func() error {

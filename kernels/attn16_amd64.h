@@ -1,0 +1,239 @@
+// The attention pieces of attn_amd64.s for a KV cache of 16-bit elements,
+// included once per type by attn16_amd64.s with KVLOAD(mem, zmm) defined
+// to widen 16 elements (32 bytes) to float32, and SCORES and AXPY naming
+// the functions. Rows are stride elements apart. The float32 arithmetic,
+// and so each result, is that of attnScores and attnAXPY on the widened
+// rows: widening is exact.
+
+// func SCORES(q *float32, k *byte, stride, rows, dim int, scale float32, s *float32) float32
+TEXT SCORES(SB), NOSPLIT, $0-60
+	MOVL $0xff800000, AX
+	VPBROADCASTD AX, Z30          // running maximum, from −Inf
+	MOVQ q+0(FP), SI
+	MOVQ k+8(FP), DI
+	MOVQ stride+16(FP), R8
+	SHLQ $1, R8
+	LEAQ (R8)(R8*2), R13
+	MOVQ rows+24(FP), CX
+	MOVQ dim+32(FP), DX
+	SHRQ $4, DX
+	VBROADCASTSS scale+40(FP), Z31
+	MOVQ s+48(FP), BX
+
+s16:
+	CMPQ CX, $16
+	JL   srow
+	SCORES16ZERO
+	MOVQ DI, R9
+	LEAQ (DI)(R8*4), R10
+	LEAQ (R10)(R8*4), R11
+	LEAQ (R11)(R8*4), R14
+	MOVQ SI, AX
+	MOVQ DX, R12
+
+s16chunk:
+	VMOVUPS (AX), Z16
+	KVLOAD((R9), Z17)
+	KVLOAD((R9)(R8*1), Z18)
+	KVLOAD((R9)(R8*2), Z19)
+	KVLOAD((R9)(R13*1), Z20)
+	VFMADD231PS Z17, Z16, Z0
+	VFMADD231PS Z18, Z16, Z1
+	VFMADD231PS Z19, Z16, Z2
+	VFMADD231PS Z20, Z16, Z3
+	KVLOAD((R10), Z21)
+	KVLOAD((R10)(R8*1), Z22)
+	KVLOAD((R10)(R8*2), Z23)
+	KVLOAD((R10)(R13*1), Z24)
+	VFMADD231PS Z21, Z16, Z4
+	VFMADD231PS Z22, Z16, Z5
+	VFMADD231PS Z23, Z16, Z6
+	VFMADD231PS Z24, Z16, Z7
+	KVLOAD((R11), Z17)
+	KVLOAD((R11)(R8*1), Z18)
+	KVLOAD((R11)(R8*2), Z19)
+	KVLOAD((R11)(R13*1), Z20)
+	VFMADD231PS Z17, Z16, Z8
+	VFMADD231PS Z18, Z16, Z9
+	VFMADD231PS Z19, Z16, Z10
+	VFMADD231PS Z20, Z16, Z11
+	KVLOAD((R14), Z21)
+	KVLOAD((R14)(R8*1), Z22)
+	KVLOAD((R14)(R8*2), Z23)
+	KVLOAD((R14)(R13*1), Z24)
+	VFMADD231PS Z21, Z16, Z12
+	VFMADD231PS Z22, Z16, Z13
+	VFMADD231PS Z23, Z16, Z14
+	VFMADD231PS Z24, Z16, Z15
+	ADDQ $64, AX
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, R14
+	DECQ R12
+	JNZ  s16chunk
+	SCORES16REDUCE
+	VMOVUPS scoreperm<>(SB), Z16
+	VPERMPS Z0, Z16, Z0
+	VMULPS  Z31, Z0, Z0
+	VMOVUPS Z0, (BX)
+	VMAXPS  Z0, Z30, Z30
+	ADDQ $64, BX
+	LEAQ (DI)(R8*8), DI
+	LEAQ (DI)(R8*8), DI
+	SUBQ $16, CX
+	JMP  s16
+
+srow:
+	TESTQ CX, CX
+	JZ    sdone
+	VXORPS Z0, Z0, Z0
+	MOVQ  SI, R9
+	MOVQ  DI, R10
+	MOVQ  DX, R11
+
+schunk:
+	VMOVUPS     (R9), Z1
+	KVLOAD((R10), Z2)
+	VFMADD231PS Z2, Z1, Z0
+	ADDQ        $64, R9
+	ADDQ        $32, R10
+	DECQ        R11
+	JNZ         schunk
+	VSHUFF64X2   $0x4e, Z0, Z0, Z1
+	VADDPS       Z1, Z0, Z0
+	VEXTRACTF32X4 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       X31, X0, X0
+	VMOVSS       X0, (BX)
+	VMAXSS       X0, X30, X30
+	ADDQ         $4, BX
+	ADDQ         R8, DI
+	DECQ         CX
+	JMP          srow
+
+sdone:
+	VSHUFF64X2    $0x4e, Z30, Z30, Z1
+	VMAXPS        Z1, Z30, Z30
+	VEXTRACTF32X4 $1, Y30, X1
+	VMAXPS        X1, X30, X30
+	VMOVHLPS      X30, X30, X1
+	VMAXPS        X1, X30, X30
+	VMOVSHDUP     X30, X1
+	VMAXSS        X1, X30, X30
+	VMOVSS        X30, ret+56(FP)
+	VZEROUPPER
+	RET
+
+// func AXPY(out *float32, v *byte, stride, rows, dim int, p *float32)
+TEXT AXPY(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), SI
+	MOVQ v+8(FP), DI
+	MOVQ stride+16(FP), R8
+	SHLQ $1, R8
+	MOVQ rows+24(FP), CX
+	MOVQ dim+32(FP), DX
+	MOVQ p+40(FP), BX
+
+acol64:
+	CMPQ DX, $64
+	JL   acol16
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	MOVQ DI, R9
+	MOVQ BX, R10
+	MOVQ CX, R11
+	SHRQ $1, R11
+	JZ   arow64last
+
+arow64:
+	VBROADCASTSS (R10), Z4
+	KVLOAD((R9), Z9)
+	KVLOAD(32(R9), Z10)
+	KVLOAD(64(R9), Z11)
+	KVLOAD(96(R9), Z12)
+	VFMADD231PS Z9, Z4, Z0
+	VFMADD231PS Z10, Z4, Z1
+	VFMADD231PS Z11, Z4, Z2
+	VFMADD231PS Z12, Z4, Z3
+	ADDQ R8, R9
+	VBROADCASTSS 4(R10), Z13
+	KVLOAD((R9), Z14)
+	KVLOAD(32(R9), Z15)
+	KVLOAD(64(R9), Z16)
+	KVLOAD(96(R9), Z17)
+	VFMADD231PS Z14, Z13, Z5
+	VFMADD231PS Z15, Z13, Z6
+	VFMADD231PS Z16, Z13, Z7
+	VFMADD231PS Z17, Z13, Z8
+	ADDQ R8, R9
+	ADDQ $8, R10
+	DECQ R11
+	JNZ  arow64
+
+arow64last:
+	TESTQ $1, CX
+	JZ    astore64
+	VBROADCASTSS (R10), Z4
+	KVLOAD((R9), Z9)
+	KVLOAD(32(R9), Z10)
+	KVLOAD(64(R9), Z11)
+	KVLOAD(96(R9), Z12)
+	VFMADD231PS Z9, Z4, Z0
+	VFMADD231PS Z10, Z4, Z1
+	VFMADD231PS Z11, Z4, Z2
+	VFMADD231PS Z12, Z4, Z3
+
+astore64:
+	VADDPS  Z5, Z0, Z0
+	VADDPS  Z6, Z1, Z1
+	VADDPS  Z7, Z2, Z2
+	VADDPS  Z8, Z3, Z3
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	ADDQ $256, SI
+	ADDQ $128, DI
+	SUBQ $64, DX
+	JMP  acol64
+
+acol16:
+	CMPQ DX, $16
+	JL   adone
+	VMOVUPS (SI), Z0
+	MOVQ DI, R9
+	MOVQ BX, R10
+	MOVQ CX, R11
+	TESTQ R11, R11
+	JZ   astore16
+
+arow16:
+	VBROADCASTSS (R10), Z4
+	KVLOAD((R9), Z9)
+	VFMADD231PS Z9, Z4, Z0
+	ADDQ $4, R10
+	ADDQ R8, R9
+	DECQ R11
+	JNZ  arow16
+
+astore16:
+	VMOVUPS Z0, (SI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	SUBQ $16, DX
+	JMP  acol16
+
+adone:
+	VZEROUPPER
+	RET
