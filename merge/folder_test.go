@@ -207,7 +207,10 @@ func logits(t *testing.T, dir string) []float32 {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	s := m.NewState(16)
+	s, err := m.NewState(16, quant.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
 	l, err := m.Forward(s, []int{9707, 11, 1879, 0}, false)
 	if err != nil {
 		t.Fatal(err)

@@ -205,7 +205,11 @@ func TestAdapt(t *testing.T) {
 	}
 	prompt := []int{9707, 11, 1879, 0, 576, 3974, 13876}
 	logits := func(m *model.Model) []float32 {
-		got, err := m.Forward(m.NewState(64), prompt, true)
+		s, err := m.NewState(64, quant.F32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.Forward(s, prompt, true)
 		if err != nil {
 			t.Fatal(err)
 		}
