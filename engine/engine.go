@@ -779,7 +779,7 @@ func (e *Engine) admit(r *request) *unit {
 		u.feed = append(slices.Clone(r.req.Prompt), r.completion[:len(r.completion)-1]...)
 		u.rowsFrom = len(r.req.Prompt) - 1
 		limit = u.rowsFrom
-		r.promptLP = NewSampler(r.req.Sampling, r.req.Prompt, r.req.MinTokens, e.stopIDs(r))
+		r.promptLP = NewSampler(r.req.Sampling, r.req.Prompt, r.req.MinTokens, e.stopIDsFor(r.req))
 	case r.req.PromptLogprobs:
 		// Every prompt row is needed: nothing comes from the prefix cache.
 		u.rowsFrom, limit = 0, 0
@@ -829,8 +829,6 @@ func (e *Engine) preempt(u *unit) {
 	e.mu.Unlock()
 }
 
-func (e *Engine) stopIDs(r *request) []int { return e.stopIDsFor(r.req) }
-
 // stopIDsFor lists the tokens that end a sample of req.
 func (e *Engine) stopIDsFor(req Request) []int {
 	ids := slices.Clone(req.StopIDs)
@@ -864,7 +862,7 @@ func checkDrawable(req *Request, stop []int) error {
 func (e *Engine) fork(u *unit) []*sample {
 	r := u.r
 	e.prefix.insert(r.req.Prompt, u.seq.Blocks())
-	stop := e.stopIDs(r)
+	stop := e.stopIDsFor(r.req)
 	maxTok := e.context - len(r.req.Prompt)
 	if r.req.MaxTokens > 0 {
 		maxTok = min(maxTok, r.req.MaxTokens)
