@@ -11,8 +11,8 @@ import (
 
 	"github.com/aha-inference/aha/bench"
 	"github.com/aha-inference/aha/model"
-	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
+	"github.com/aha-inference/aha/safetensors"
 )
 
 // BenchmarkMergeMemory merges three synthetic BF16 checkpoints of a real

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
+	"github.com/aha-inference/aha/safetensors"
 )
 
 // Model is one input of a merge: a Hugging Face folder and the name the

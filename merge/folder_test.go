@@ -12,8 +12,8 @@ import (
 
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/model"
-	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
+	"github.com/aha-inference/aha/safetensors"
 )
 
 // variant writes a copy of the HF folder src to a new folder: the same

@@ -14,8 +14,8 @@ import (
 
 	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model"
-	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
+	"github.com/aha-inference/aha/safetensors"
 )
 
 // loraModules are the linear layers of the llama family a LoRA adapter may

@@ -13,8 +13,8 @@ import (
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model"
-	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
+	"github.com/aha-inference/aha/safetensors"
 )
 
 // writeAdapter writes a PEFT LoRA adapter of rank r for modules (module

@@ -10,9 +10,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/modelfile"
 	"github.com/aha-inference/aha/kernels"
-	"github.com/aha-inference/aha/model/gguf"
 )
 
 // Config is the shape and behaviour of a model, the same for every

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/kernels"
-	"github.com/aha-inference/aha/model/gguf"
 )
 
 func TestParseHFConfig(t *testing.T) {

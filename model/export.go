@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/kernels"
-	"github.com/aha-inference/aha/model/gguf"
 	"github.com/aha-inference/aha/quant"
 )
 

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/model/builtin"
-	"github.com/aha-inference/aha/model/gguf"
 	"github.com/aha-inference/aha/quant"
 )
 

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/modelfile"
-	"github.com/aha-inference/aha/model/gguf"
 )
 
 // A GGUF file carries its tokenizer as tokenizer.* metadata. Exporting a

@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/aha-inference/aha/model/gguf"
-	"github.com/aha-inference/aha/model/safetensors"
+	"github.com/aha-inference/aha/gguf"
+	"github.com/aha-inference/aha/safetensors"
 )
 
 // Summary describes a checkpoint from its metadata, without reading its

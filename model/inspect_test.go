@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/shared"
-	"github.com/aha-inference/aha/model/gguf"
 )
 
 // TestInspectParameters: both forms of each tiny model report the

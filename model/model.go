@@ -12,11 +12,11 @@ import (
 	"io"
 	"os"
 
+	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model/builtin"
-	"github.com/aha-inference/aha/model/gguf"
-	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
+	"github.com/aha-inference/aha/safetensors"
 )
 
 // Model is a loaded checkpoint.

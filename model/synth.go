@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/aha-inference/aha/model/gguf"
+	"github.com/aha-inference/aha/gguf"
 )
 
 // Synthetic models have the exact shape of a real checkpoint — its config,

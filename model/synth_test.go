@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/shared"
-	"github.com/aha-inference/aha/model/gguf"
 	"github.com/aha-inference/aha/quant"
 )
 

@@ -3,10 +3,10 @@ package model
 import (
 	"fmt"
 
+	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/kernels"
-	"github.com/aha-inference/aha/model/gguf"
-	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
+	"github.com/aha-inference/aha/safetensors"
 )
 
 // Layer holds one decoder block's weights. Matrices stay in the mapped file

@@ -15,8 +15,8 @@ import (
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/merge"
 	"github.com/aha-inference/aha/model"
-	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
+	"github.com/aha-inference/aha/safetensors"
 	"github.com/aha-inference/aha/tokenizer"
 )
 

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aha-inference/aha/model/gguf"
+	"github.com/aha-inference/aha/gguf"
 	"golang.org/x/text/unicode/norm"
 )
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/aha-inference/aha/model/gguf"
+	"github.com/aha-inference/aha/gguf"
 )
 
 // Load reads a tokenizer from a GGUF file or from a Hugging Face folder

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aha-inference/aha/model/gguf"
+	"github.com/aha-inference/aha/gguf"
 )
 
 // TestLoadErrors checks that bad or unsupported files fail with an error

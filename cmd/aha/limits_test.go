@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aha-inference/aha/model/gguf"
+	"github.com/aha-inference/aha/gguf"
 )
 
 // TestInspectHugeCounts: a file of under a kilobyte claiming 2^24 layers

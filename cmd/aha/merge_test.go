@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/aha-inference/aha/internal/shared"
-	"github.com/aha-inference/aha/model/safetensors"
 	"github.com/aha-inference/aha/quant"
+	"github.com/aha-inference/aha/safetensors"
 )
 
 // TestMergeCommand: aha merge writes a folder that aha generate runs, says
