@@ -631,6 +631,7 @@ func TestKVTypeSizes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.SetBackend(kernels.Reference{})
 		bytes := int64(16*model.DefaultBlockSize) * m.CacheBytesPerToken(quant.F32)
 		e, err := New(m, Options{CacheBytes: bytes, KVType: tc.kvType})
 		if err != nil {

@@ -36,21 +36,21 @@ func (f *faultyBackend) fault(out []float32) bool {
 	return true
 }
 
-func (f *faultyBackend) MatMul(out []float32, w *kernels.Matrix, x []float32, n int) {
-	if !f.fault(out[:n*w.Rows]) {
+func (f *faultyBackend) MatMul(out kernels.Buffer, w *kernels.Matrix, x kernels.Buffer, n int) {
+	if !f.fault(out.(kernels.HostBuffer)[:n*w.Rows]) {
 		f.CPU.MatMul(out, w, x, n)
 	}
 }
 
-func (f *faultyBackend) Attention(out, q []float32, kv *kernels.KV, pos []int, nHeads, nKVHeads, headDim int) {
-	if !f.fault(out[:len(pos)*nHeads*headDim]) {
-		f.CPU.Attention(out, q, kv, pos, nHeads, nKVHeads, headDim)
+func (f *faultyBackend) Attention(out, q kernels.Buffer, pool kernels.KVPool, layer int, seqs []kernels.SeqBlocks, pos []int, nHeads, nKVHeads, headDim int) {
+	if !f.fault(out.(kernels.HostBuffer)[:len(pos)*nHeads*headDim]) {
+		f.CPU.Attention(out, q, pool, layer, seqs, pos, nHeads, nKVHeads, headDim)
 	}
 }
 
-func (f *faultyBackend) SiLUMul(gate, up []float32) {
-	if !f.fault(gate) {
-		f.CPU.SiLUMul(gate, up)
+func (f *faultyBackend) SiLUMul(gate, up kernels.Buffer, n int) {
+	if !f.fault(gate.(kernels.HostBuffer)[:n]) {
+		f.CPU.SiLUMul(gate, up, n)
 	}
 }
 

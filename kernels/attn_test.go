@@ -50,7 +50,7 @@ func checkAttention(t *testing.T, typ quant.Type, seed uint64, n, ctx, nHeads, n
 	defer cpu.Close()
 	got := make([]float32, len(q))
 	paged := pageKV(typ, keys, values, ctx, width, bs)
-	cpu.Attention(got, q, paged, pos, nHeads, nKV, headDim)
+	cpu.attend(got, q, paged, pos, nHeads, nKV, headDim)
 	for i := range got {
 		if d := math.Abs(float64(got[i] - want[i])); !(d <= 1e-5) {
 			t.Fatalf("%v n=%d ctx=%d heads=%d/%d dim=%d block=%d: out[%d] = %v, reference %v", typ, n, ctx, nHeads, nKV, headDim, bs, i, got[i], want[i])
@@ -66,7 +66,7 @@ func checkAttention(t *testing.T, typ quant.Type, seed uint64, n, ctx, nHeads, n
 		loadKV(typ, values[p*width:(p+1)*width], paged.Value(p))
 	}
 	wide := make([]float32, len(q))
-	cpu.Attention(wide, q, pageKV(quant.F32, keys, values, ctx, width, bs), pos, nHeads, nKV, headDim)
+	cpu.attend(wide, q, pageKV(quant.F32, keys, values, ctx, width, bs), pos, nHeads, nKV, headDim)
 	if !sameBits(got, wide) {
 		t.Fatalf("%v n=%d ctx=%d heads=%d/%d dim=%d block=%d: differs from the float32 kernels on the widened cache", typ, n, ctx, nHeads, nKV, headDim, bs)
 	}
@@ -144,7 +144,7 @@ func checkSiLUMul(t *testing.T, cpu *CPU, r *rand.Rand) {
 		up := randFloats(r, n)
 		want := append([]float32(nil), gate...)
 		SiLUMul(want, up)
-		cpu.SiLUMul(gate, up)
+		cpu.siLUMul(gate, up)
 		for i := range gate {
 			if d := math.Abs(float64(gate[i] - want[i])); d > 1e-6*math.Abs(float64(want[i])) {
 				t.Errorf("n=%d: silu·up[%d] = %v, reference %v", n, i, gate[i], want[i])

@@ -110,11 +110,11 @@ func (c *CPU) ThreadsWhy() string { return c.threadsWhy }
 // Close stops the worker threads; c must not be used afterwards.
 func (c *CPU) Close() { c.pool.close() }
 
-// MatMul computes out = x·Wᵀ like the reference MatMul. Each worker takes
+// matMul computes out = x·Wᵀ like the reference MatMul. Each worker takes
 // groups of weight rows and multiplies every input row with them while they
 // are in cache, so a weight row is read from memory once per call (once per
 // block of tokens for large batches) however large the batch.
-func (c *CPU) MatMul(out []float32, w *Matrix, x []float32, n int) {
+func (c *CPU) matMul(out []float32, w *Matrix, x []float32, n int) {
 	if n == 0 || w.Rows == 0 {
 		return
 	}
@@ -257,14 +257,15 @@ type kvKernels struct {
 // what the CPU backend uses (nil: plain loops).
 var simdAttention, attention *attnKernels
 
-// Attention is the reference's causal grouped-query attention. A worker
+// attend is the reference's causal grouped-query attention for one
+// sequence. A worker
 // takes a (query row, KV head) pair and computes the query heads that
 // share that KV head together, a cache block at a time, so each block of
 // keys and values is read from memory once for the group and then from L1
 // (for Qwen2.5-0.5B, 7 heads share one). Each head's output sees the same
 // operations as if it were computed alone. Keys and values are read in
 // the cache's type, never copied out wider.
-func (c *CPU) Attention(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int) {
+func (c *CPU) attend(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int) {
 	group := nHeads / nKVHeads
 	scale := float32(1 / math.Sqrt(float64(headDim)))
 	maxPos := 0
@@ -359,28 +360,11 @@ func attendSIMD(exp func(s *float32, n int, max float32) float32, kk kvKernels, 
 	}
 }
 
-// Embed is the reference's embedding lookup, row by row.
-func (c *CPU) Embed(out []float32, table *Matrix, ids []int) {
-	for t, id := range ids {
-		Embed(out[t*table.Cols:(t+1)*table.Cols], table, id)
-	}
-}
-
-// RMSNorm is the reference RMSNorm: a few microseconds a row, less than
-// handing rows to the workers would cost.
-func (c *CPU) RMSNorm(out, x, weight []float32, eps float32) { RMSNorm(out, x, weight, eps) }
-
-// AddBias is the reference AddBias.
-func (c *CPU) AddBias(x, bias []float32) { AddBias(x, bias) }
-
-// Add is the reference Add.
-func (c *CPU) Add(x, y []float32) { Add(x, y) }
-
-// RoPE is the reference RoPE. Every layer of a step rotates its queries
+// rotate is the reference RoPE. Every layer of a step rotates its queries
 // and keys at the step's positions, so the cosines and sines of the last
 // call are kept and reused while the positions and frequencies stay the
 // same: one table per step rather than two per layer.
-func (c *CPU) RoPE(x []float32, pos []int, nHeads, headDim int, freqs []float64, layout RopeLayout) {
+func (c *CPU) rotate(x []float32, pos []int, nHeads, headDim int, freqs []float64, layout RopeLayout) {
 	freqs = freqs[:headDim/2]
 	c.ropeMu.Lock()
 	defer c.ropeMu.Unlock()
@@ -396,9 +380,9 @@ func (c *CPU) RoPE(x []float32, pos []int, nHeads, headDim int, freqs []float64,
 // the attention's float32 polynomial, not float64 math.Exp).
 var simdSiLUMul func(gate, up *float32, n int)
 
-// SiLUMul is the reference SiLUMul (gate = silu(gate)·up) split across the
+// siLUMul is the reference SiLUMul (gate = silu(gate)·up) split across the
 // threads, elementwise, with the vector kernel where there is one.
-func (c *CPU) SiLUMul(gate, up []float32) {
+func (c *CPU) siLUMul(gate, up []float32) {
 	const chunk = 2048
 	up = up[:len(gate)]
 	c.pool.run((len(gate)+chunk-1)/chunk, func(lo, hi int) {
@@ -410,3 +394,55 @@ func (c *CPU) SiLUMul(gate, up []float32) {
 		SiLUMul(g, u)
 	})
 }
+
+// The Backend's operations: the buffers are host memory (HostBuffer), so
+// each is the kernel above, or the reference function, on the slices.
+
+func (c *CPU) Alloc(n int) Buffer { return make(HostBuffer, n) }
+
+func (c *CPU) Upload(dst Buffer, src []float32) { copy(host(dst), src) }
+
+func (c *CPU) Read(dst []float32, src Buffer) { copy(dst, host(src)) }
+
+func (c *CPU) NewKVPool(layers, blocks, blockSize, width int, t quant.Type) (KVPool, error) {
+	return newHostPool(layers, blocks, blockSize, width, t)
+}
+
+// Embed is the reference's embedding lookup, row by row.
+func (c *CPU) Embed(out Buffer, table *Matrix, ids []int) { Reference{}.Embed(out, table, ids) }
+
+// RMSNorm is the reference RMSNorm: a few microseconds a row, less than
+// handing rows to the workers would cost.
+func (c *CPU) RMSNorm(out, x, weight Buffer, n int, eps float32) {
+	Reference{}.RMSNorm(out, x, weight, n, eps)
+}
+
+// AddBias is the reference AddBias.
+func (c *CPU) AddBias(x, bias Buffer, rows int) { Reference{}.AddBias(x, bias, rows) }
+
+// Add is the reference Add.
+func (c *CPU) Add(x, y Buffer, n int) { Reference{}.Add(x, y, n) }
+
+// StoreKV is the reference's, with the F16 rounding in SIMD where the CPU
+// has it (storeKV).
+func (c *CPU) StoreKV(pool KVPool, layer int, k, v Buffer, slots []int) {
+	pool.(*hostPool).store(layer, host(k), host(v), slots)
+}
+
+func (c *CPU) CopyBlock(pool KVPool, dst, src, rows int) { pool.(*hostPool).copyBlock(dst, src, rows) }
+
+func (c *CPU) Gather(dst, src Buffer, rows []int, width int) {
+	gather(host(dst), host(src), rows, width)
+}
+
+func (c *CPU) RoPE(x Buffer, pos []int, nHeads, headDim int, rope *Rope) {
+	c.rotate(host(x), pos, nHeads, headDim, rope.Freqs, rope.Layout)
+}
+
+func (c *CPU) MatMul(out Buffer, w *Matrix, x Buffer, n int) { c.matMul(host(out), w, host(x), n) }
+
+func (c *CPU) Attention(out, q Buffer, pool KVPool, layer int, seqs []SeqBlocks, pos []int, nHeads, nKVHeads, headDim int) {
+	pool.(*hostPool).attend(c.attend, host(out), host(q), layer, seqs, pos, nHeads, nKVHeads, headDim)
+}
+
+func (c *CPU) SiLUMul(gate, up Buffer, n int) { c.siLUMul(host(gate)[:n], host(up)) }

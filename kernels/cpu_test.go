@@ -241,7 +241,7 @@ func testMatMulMatchesReference(t *testing.T, cpu *CPU, k *dotKernels) {
 			x := randFloats(r, n*cols)
 			got := make([]float32, n*w.Rows)
 			want := make([]float32, n*w.Rows)
-			cpu.MatMul(got, w, x, n)
+			cpu.matMul(got, w, x, n)
 			MatMul(want, w, x, n)
 			tol := 1e-5
 			q8Act := typ == quant.Q8_0 || typ == quant.Q4_0 || tiles.pair(typ) != nil && typ.BlockSize() == 256
@@ -282,11 +282,11 @@ func TestMatMulDeterministic(t *testing.T) {
 			for _, threads := range []int{1, 2, 3, 7} {
 				cpu := NewCPU(threads)
 				got := make([]float32, n*rows)
-				cpu.MatMul(got, w, x, n)
+				cpu.matMul(got, w, x, n)
 				// Row by row, alone in a batch of one.
 				for tt := 0; tt < n; tt++ {
 					one := make([]float32, rows)
-					cpu.MatMul(one, w, x[tt*cols:(tt+1)*cols], 1)
+					cpu.matMul(one, w, x[tt*cols:(tt+1)*cols], 1)
 					if !sameBits(one, got[tt*rows:(tt+1)*rows]) {
 						t.Errorf("%s %v threads=%d: row %d differs alone and in a batch", k.name, typ, threads, tt)
 					}
@@ -365,7 +365,7 @@ func TestCPUAttention(t *testing.T) {
 				for _, threads := range []int{1, 2, 3, 7} {
 					cpu := NewCPU(threads)
 					got := make([]float32, len(q))
-					cpu.Attention(got, q, paged, pos, tc.nHeads, tc.nKV, tc.headDim)
+					cpu.attend(got, q, paged, pos, tc.nHeads, tc.nKV, tc.headDim)
 					cpu.Close()
 					// Outputs are convex combinations of values of magnitude
 					// about 1; scores differ from the reference's by rounding.
@@ -462,7 +462,7 @@ func BenchmarkMatMul(b *testing.B) {
 						defer func() { cpu.FloatActivations = false }()
 						b.SetBytes(int64(len(w.Data)))
 						for b.Loop() {
-							cpu.MatMul(out, w, x, n)
+							cpu.matMul(out, w, x, n)
 						}
 						sec := b.Elapsed().Seconds() / float64(b.N)
 						if n == 1 {
@@ -494,7 +494,7 @@ func BenchmarkAttention(b *testing.B) {
 				out := make([]float32, len(q))
 				b.Run(fmt.Sprintf("%v/ctx=%d/n=%d", typ, ctx, n), func(b *testing.B) {
 					for b.Loop() {
-						cpu.Attention(out, q, kv, pos, 14, 2, 64)
+						cpu.attend(out, q, kv, pos, 14, 2, 64)
 					}
 					flops := 0.0
 					for _, p := range pos {
@@ -571,7 +571,7 @@ func TestCPURoPE(t *testing.T) {
 		x := randFloats(r, len(c.pos)*heads*dim)
 		want := slices.Clone(x)
 		RoPE(want, c.pos, heads, dim, c.freqs, c.layout)
-		cpu.RoPE(x, c.pos, heads, dim, c.freqs, c.layout)
+		cpu.rotate(x, c.pos, heads, dim, c.freqs, c.layout)
 		if !sameBits(x, want) {
 			t.Errorf("call %d (%v, %v): differs from the reference", i, c.pos, c.layout)
 		}

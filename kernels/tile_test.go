@@ -74,12 +74,12 @@ func checkBatchIdentity(t *testing.T, k *tileKernels, typ quant.Type, rows, cols
 		if alone == nil {
 			alone = make([]float32, n*rows)
 			for tt := range n {
-				cpu.MatMul(alone[tt*rows:(tt+1)*rows], w, x[tt*cols:(tt+1)*cols], 1)
+				cpu.matMul(alone[tt*rows:(tt+1)*rows], w, x[tt*cols:(tt+1)*cols], 1)
 			}
 		}
 		for _, m := range []int{2, 3, 4, 5, 8, 9} {
 			got := make([]float32, m*rows)
-			cpu.MatMul(got, w, x[:m*cols], m)
+			cpu.matMul(got, w, x[:m*cols], m)
 			if !sameBits(got, alone[:m*rows]) {
 				t.Errorf("%s threads=%d: batch of %d differs from tokens alone", name, threads, m)
 			}
@@ -90,7 +90,7 @@ func checkBatchIdentity(t *testing.T, k *tileKernels, typ quant.Type, rows, cols
 			copy(rev[(n-1-tt)*cols:], x[tt*cols:(tt+1)*cols])
 		}
 		got := make([]float32, n*rows)
-		cpu.MatMul(got, w, rev, n)
+		cpu.matMul(got, w, rev, n)
 		for tt := range n {
 			if !sameBits(got[(n-1-tt)*rows:(n-tt)*rows], alone[tt*rows:(tt+1)*rows]) {
 				t.Errorf("%s threads=%d: token %d differs in a reversed batch", name, threads, tt)
@@ -136,7 +136,7 @@ func checkTileExact(t *testing.T, cpu *CPU, typ quant.Type, rows, cols, n int, s
 	w := randMatrix(t, r, typ, rows, cols)
 	x := randFloats(r, n*cols)
 	got := make([]float32, n*rows)
-	cpu.MatMul(got, w, x, n)
+	cpu.matMul(got, w, x, n)
 	wf := make([]float32, cols)
 	for row := range rows {
 		w.DequantizeRow(row, wf)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/aha-inference/aha/internal/shared"
+	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/quant"
 	"github.com/aha-inference/aha/safetensors"
@@ -207,6 +208,7 @@ func logits(t *testing.T, dir string) []float32 {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	m.SetBackend(kernels.Reference{})
 	s, err := m.NewState(16, quant.F32)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/quant"
@@ -16,17 +17,22 @@ import (
 // prefix cache, share the prompt's blocks; a shared block is copied before
 // it is written (copy on write).
 //
+// The keys and values themselves live in the backend's memory (a
+// kernels.KVPool); the Cache keeps the bookkeeping on the host: block
+// tables, reference counts and the free list.
+//
 // A Cache and its sequences are used by one goroutine at a time.
 type Cache struct {
-	m            *Model
-	kvType       quant.Type // element type of keys and values: one of kernels.KVTypes
-	blockSize    int
-	width        int      // elements per position per layer: KV heads × head size
-	keys, values [][]byte // per layer: blocks × blockSize × width elements of kvType
-	refs         []int32  // per block: sequences (and other holders) using it
-	free         []int    // blocks with no holder, used last-in first-out
+	m         *Model
+	backend   kernels.Backend // the model's when the cache was made
+	vecs      *vectors        // the model's small vectors on backend
+	kvType    quant.Type      // element type of keys and values: one of kernels.KVTypes
+	blockSize int
+	pool      kernels.KVPool // per layer: blocks × blockSize positions of keys and values
+	refs      []int32        // per block: sequences (and other holders) using it
+	free      []int          // blocks with no holder, used last-in first-out
 
-	buf buffers // activations of the current forward call
+	buf *buffers // activations of the current forward call
 }
 
 // DefaultBlockSize is the positions per block unless a caller chooses.
@@ -45,26 +51,36 @@ var ErrCacheFull = errors.New("KV cache is full")
 
 // NewCache makes a cache with room for at least tokens positions, in blocks
 // of blockSize (≤ 0: DefaultBlockSize), holding keys and values as kvType,
-// one of kernels.KVTypes.
+// one of kernels.KVTypes, in the memory of the model's backend. The cache
+// runs on that backend even if the model is given another later.
 func (m *Model) NewCache(tokens, blockSize int, kvType quant.Type) (*Cache, error) {
 	c := &m.Config
-	es := kernels.KVTypeSize(kvType)
-	if es == 0 {
+	if m.backend == nil {
+		return nil, fmt.Errorf("KV cache: %w", ErrNoBackend)
+	}
+	if m.vecs.err != nil {
+		return nil, fmt.Errorf("KV cache: the model's vectors on %s: %w", m.backend.Name(), m.vecs.err)
+	}
+	if kernels.KVTypeSize(kvType) == 0 {
 		return nil, fmt.Errorf("KV cache: %v is not a KV type (%v)", kvType, kernels.KVTypes)
 	}
 	if blockSize <= 0 {
 		blockSize = DefaultBlockSize
 	}
 	blocks := max(1, (tokens+blockSize-1)/blockSize)
+	pool, err := m.backend.NewKVPool(c.Layers, blocks, blockSize, c.KVHeads*c.HeadDim, kvType)
+	if err != nil {
+		return nil, fmt.Errorf("KV cache of %d positions on %s: %w", blocks*blockSize, m.backend.Name(), err)
+	}
 	kc := &Cache{
-		m: m, kvType: kvType, blockSize: blockSize, width: c.KVHeads * c.HeadDim,
-		keys: make([][]byte, c.Layers), values: make([][]byte, c.Layers),
+		m: m, backend: m.backend, vecs: m.vecs, kvType: kvType, blockSize: blockSize, pool: pool, buf: &buffers{},
 		refs: make([]int32, blocks), free: make([]int, blocks),
 	}
-	for i := range kc.keys {
-		kc.keys[i] = make([]byte, blocks*blockSize*kc.width*es)
-		kc.values[i] = make([]byte, blocks*blockSize*kc.width*es)
-	}
+	// A device's memory is not the garbage collector's: the pool and the
+	// activations go back to the backend with the last reference to the
+	// cache (the engine drops its cache when it swaps models).
+	runtime.AddCleanup(kc, func(p kernels.KVPool) { p.Free() }, pool)
+	runtime.AddCleanup(kc, (*buffers).release, kc.buf)
 	for i := range kc.free {
 		kc.free[i] = blocks - 1 - i // hand out block 0 first
 	}
@@ -182,12 +198,7 @@ func (s *Seq) reserve(n int) error {
 	}
 	if last := len(s.blocks) - 1; s.len%c.blockSize != 0 && n > 0 && c.refs[s.blocks[last]] > 1 {
 		old, b := s.blocks[last], c.alloc()
-		es := kernels.KVTypeSize(c.kvType)
-		block, used := c.blockSize*c.width*es, s.len%c.blockSize*c.width*es
-		for l := range c.keys {
-			copy(c.keys[l][b*block:][:used], c.keys[l][old*block:])
-			copy(c.values[l][b*block:][:used], c.values[l][old*block:])
-		}
+		c.backend.CopyBlock(c.pool, b, old, s.len%c.blockSize)
 		c.Release(old)
 		s.blocks[last] = b
 	}
@@ -195,10 +206,4 @@ func (s *Seq) reserve(n int) error {
 		s.blocks = append(s.blocks, c.alloc())
 	}
 	return nil
-}
-
-// kv is layer l's view of the sequence for the attention kernel.
-func (s *Seq) kv(l int) kernels.KV {
-	c := s.cache
-	return kernels.KV{Type: c.kvType, Keys: c.keys[l], Values: c.values[l], Blocks: s.blocks, BlockSize: c.blockSize, Width: c.width}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/shared"
+	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/quant"
 )
@@ -330,6 +331,8 @@ func TestExportQ8_0Greedy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
+	src.SetBackend(kernels.Reference{})
+	q.SetBackend(kernels.Reference{})
 	prompt := []int{1, 403, 407, 261, 378}
 	want, got := greedy(t, src, prompt, 16), greedy(t, q, prompt, 16)
 	if !reflect.DeepEqual(got, want) {

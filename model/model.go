@@ -8,6 +8,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,12 +36,14 @@ type Model struct {
 
 	// RopeFreqs is the rotation speed of each pair of a head's elements.
 	RopeFreqs []float64
+	rope      *kernels.Rope // RopeFreqs and the family's layout, for the backend
 
 	// GGUF is the open file for GGUF models (its metadata also holds the
 	// tokenizer); nil for HF folders.
 	GGUF *gguf.File
 
 	backend kernels.Backend
+	vecs    *vectors // the small vectors in backend's memory
 	closer  io.Closer
 	ckpt    *safetensors.Checkpoint  // the open files of an HF folder
 	base    *Model                   // the model whose files this one shares (With); nil if its own
@@ -158,11 +161,20 @@ func hfTensor(ckpt *safetensors.Checkpoint) func(weight) (*stored, error) {
 
 func (m *Model) init(ropeFactors []float32) {
 	m.RopeFreqs = kernels.RopeFrequencies(m.Config.HeadDim, m.Config.RopeTheta, ropeFactors)
-	m.backend = kernels.Reference{}
+	m.rope = &kernels.Rope{Freqs: m.RopeFreqs, Layout: m.Config.RopeLayout}
 }
 
-// SetBackend chooses where the forward pass runs.
-func (m *Model) SetBackend(b kernels.Backend) { m.backend = b }
+// ErrNoBackend is returned when a model without a backend is asked to run.
+var ErrNoBackend = errors.New("the model has no backend (Model.SetBackend)")
+
+// SetBackend chooses where the forward pass runs, and puts the model's
+// small vectors (norm weights, biases) in the backend's memory; a failure
+// there is returned by the next NewCache or Ready. Caches made before keep
+// running on the backend they were made on.
+func (m *Model) SetBackend(b kernels.Backend) {
+	m.backend = b
+	m.vecs = m.upload(b)
+}
 
 // Backend is where the forward pass runs.
 func (m *Model) Backend() kernels.Backend { return m.backend }
@@ -217,6 +229,12 @@ func (m *Model) Ready(progress Progress) error {
 		progress = func(string, int64) (func(int64), func()) { return func(int64) {}, func() {} }
 	}
 	b := m.Backend()
+	if b == nil {
+		return ErrNoBackend
+	}
+	if m.vecs.err != nil {
+		return fmt.Errorf("prepare weights on %s: %w", b.Name(), m.vecs.err)
+	}
 	_, cpu := b.(*kernels.CPU)
 	unpacked := cpu
 	if prep, ok := b.(kernels.Preparer); ok {

@@ -285,6 +285,7 @@ func TestFormatsAgree(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				m.SetBackend(kernels.Reference{})
 				runs = append(runs, greedy(t, m, tc.prompt, 16))
 				m.Close()
 			}

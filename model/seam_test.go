@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,50 +12,92 @@ import (
 	"github.com/aha-inference/aha/quant"
 )
 
-// recorder is the reference backend, writing down each operation it runs.
+// recorder is a backend writing down each operation it runs and counting
+// what crosses between the host and the backend's memory: floats uploaded
+// and read back, and the integers (ids, positions, slots, block tables,
+// rows) the operations take from the host.
 type recorder struct {
-	kernels.Reference
-	ops []string
+	kernels.Backend
+	ops                 []string
+	floatsIn, floatsOut int
+	ints                int
 }
 
-func (r *recorder) Embed(out []float32, table *kernels.Matrix, ids []int) {
+func (r *recorder) reset() { r.ops, r.floatsIn, r.floatsOut, r.ints = nil, 0, 0, 0 }
+
+func (r *recorder) Upload(dst kernels.Buffer, src []float32) {
+	r.ops = append(r.ops, "upload")
+	r.floatsIn += len(src)
+	r.Backend.Upload(dst, src)
+}
+
+func (r *recorder) Read(dst []float32, src kernels.Buffer) {
+	r.ops = append(r.ops, "read")
+	r.floatsOut += len(dst)
+	r.Backend.Read(dst, src)
+}
+
+func (r *recorder) Embed(out kernels.Buffer, table *kernels.Matrix, ids []int) {
 	r.ops = append(r.ops, fmt.Sprintf("embed %d", len(ids)))
-	r.Reference.Embed(out, table, ids)
+	r.ints += len(ids)
+	r.Backend.Embed(out, table, ids)
 }
 
-func (r *recorder) RMSNorm(out, x, weight []float32, eps float32) {
+func (r *recorder) RMSNorm(out, x, weight kernels.Buffer, n int, eps float32) {
 	r.ops = append(r.ops, "rmsnorm")
-	r.Reference.RMSNorm(out, x, weight, eps)
+	r.Backend.RMSNorm(out, x, weight, n, eps)
 }
 
-func (r *recorder) AddBias(x, bias []float32) {
+func (r *recorder) AddBias(x, bias kernels.Buffer, rows int) {
 	r.ops = append(r.ops, "bias")
-	r.Reference.AddBias(x, bias)
+	r.Backend.AddBias(x, bias, rows)
 }
 
-func (r *recorder) RoPE(x []float32, pos []int, nHeads, headDim int, freqs []float64, layout kernels.RopeLayout) {
+func (r *recorder) RoPE(x kernels.Buffer, pos []int, nHeads, headDim int, rope *kernels.Rope) {
 	r.ops = append(r.ops, "rope")
-	r.Reference.RoPE(x, pos, nHeads, headDim, freqs, layout)
+	r.ints += len(pos)
+	r.Backend.RoPE(x, pos, nHeads, headDim, rope)
 }
 
-func (r *recorder) MatMul(out []float32, w *kernels.Matrix, x []float32, n int) {
+func (r *recorder) MatMul(out kernels.Buffer, w *kernels.Matrix, x kernels.Buffer, n int) {
 	r.ops = append(r.ops, "matmul")
-	r.Reference.MatMul(out, w, x, n)
+	r.Backend.MatMul(out, w, x, n)
 }
 
-func (r *recorder) Attention(out, q []float32, kv *kernels.KV, pos []int, nHeads, nKVHeads, headDim int) {
+func (r *recorder) StoreKV(pool kernels.KVPool, layer int, k, v kernels.Buffer, slots []int) {
+	r.ops = append(r.ops, "store")
+	r.ints += len(slots)
+	r.Backend.StoreKV(pool, layer, k, v, slots)
+}
+
+func (r *recorder) Attention(out, q kernels.Buffer, pool kernels.KVPool, layer int, seqs []kernels.SeqBlocks, pos []int, nHeads, nKVHeads, headDim int) {
 	r.ops = append(r.ops, "attention")
-	r.Reference.Attention(out, q, kv, pos, nHeads, nKVHeads, headDim)
+	r.ints += len(pos)
+	for _, s := range seqs {
+		r.ints += len(s.Blocks)
+	}
+	r.Backend.Attention(out, q, pool, layer, seqs, pos, nHeads, nKVHeads, headDim)
 }
 
-func (r *recorder) SiLUMul(gate, up []float32) {
+func (r *recorder) CopyBlock(pool kernels.KVPool, dst, src, rows int) {
+	r.ops = append(r.ops, "copy")
+	r.Backend.CopyBlock(pool, dst, src, rows)
+}
+
+func (r *recorder) Gather(dst, src kernels.Buffer, rows []int, width int) {
+	r.ops = append(r.ops, "gather")
+	r.ints += len(rows)
+	r.Backend.Gather(dst, src, rows, width)
+}
+
+func (r *recorder) SiLUMul(gate, up kernels.Buffer, n int) {
 	r.ops = append(r.ops, "silu")
-	r.Reference.SiLUMul(gate, up)
+	r.Backend.SiLUMul(gate, up, n)
 }
 
-func (r *recorder) Add(x, y []float32) {
+func (r *recorder) Add(x, y kernels.Buffer, n int) {
 	r.ops = append(r.ops, "add")
-	r.Reference.Add(x, y)
+	r.Backend.Add(x, y, n)
 }
 
 // TestForwardThroughBackend records the operations of a step of two
@@ -76,26 +119,124 @@ func TestForwardThroughBackend(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			rec := &recorder{}
+			rec := &recorder{Backend: kernels.Reference{}}
 			m.SetBackend(rec)
 			c, err := m.NewCache(64, 0, quant.F16)
 			if err != nil {
 				t.Fatal(err)
 			}
 			a, b := c.NewSeq(), c.NewSeq()
+			rec.reset()
 			if _, err := c.Forward([]Step{{a, []int{1, 2, 3}, 1}, {b, []int{4, 5}, 2}}); err != nil {
 				t.Fatal(err)
 			}
 			layer := slices.Concat([]string{"rmsnorm", "matmul", "matmul", "matmul"}, tc.extras,
-				[]string{"rope", "rope", "attention", "attention", "matmul", "add", "rmsnorm", "matmul", "matmul", "silu", "matmul", "add"})
+				[]string{"rope", "rope", "store", "attention", "matmul", "add", "rmsnorm", "matmul", "matmul", "silu", "matmul", "add"})
 			want := []string{"embed 5"}
 			for range m.Config.Layers {
 				want = append(want, layer...)
 			}
-			want = append(want, "rmsnorm", "matmul")
+			want = append(want, "gather", "rmsnorm", "matmul", "read")
 			if !slices.Equal(rec.ops, want) {
 				t.Errorf("operations\n got %s\nwant %s", strings.Join(rec.ops, ", "), strings.Join(want, ", "))
 			}
 		})
+	}
+}
+
+// TestSeamHostTraffic counts what crosses the seam on the CPU backend: the
+// model's small vectors go up once, when the backend is set; after that a
+// step sends only integers (token ids; positions, to each RoPE and to
+// attention; KV slots; block tables; the rows that want logits) and reads
+// back only the logit rows asked for. A fork copies nothing, and its first
+// write copies the shared block inside the pool.
+func TestSeamHostTraffic(t *testing.T) {
+	m, err := Load(shared.Path(t, "models/qwen2-tiny/qwen2-tiny-f16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cpu := kernels.NewCPU(2)
+	defer cpu.Close()
+	rec := &recorder{Backend: cpu}
+	m.SetBackend(rec)
+
+	cfg := &m.Config
+	vectors := len(m.OutNorm)
+	for _, l := range m.Layers {
+		vectors += len(l.AttnNorm) + len(l.FFNNorm) + len(l.QBias) + len(l.KBias) + len(l.VBias) + len(l.QNorm) + len(l.KNorm)
+	}
+	if rec.floatsIn != vectors || rec.floatsOut != 0 || rec.ints != 0 {
+		t.Errorf("setting the backend moved %d floats in, %d out and %d ints; want the %d of the small vectors in", rec.floatsIn, rec.floatsOut, rec.ints, vectors)
+	}
+
+	const bs = 4
+	c, err := m.NewCache(256, bs, quant.F16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := []*Seq{c.NewSeq(), c.NewSeq(), c.NewSeq()}
+	blocks := func(n int) int { return (n + bs - 1) / bs }
+	// check runs one step and compares its traffic with what the seam
+	// allows: tokens[i] tokens for seqs[i], of which logits[i] want logits.
+	check := func(what string, tokens, logits []int) {
+		t.Helper()
+		steps := make([]Step, len(seqs))
+		n, rows, tables := 0, 0, 0
+		for i, s := range seqs {
+			steps[i] = Step{Seq: s, Tokens: make([]int, tokens[i]), Logits: logits[i]}
+			for j := range steps[i].Tokens {
+				steps[i].Tokens[j] = 1 + j
+			}
+			n += tokens[i]
+			rows += logits[i]
+			tables += blocks(s.Len() + tokens[i])
+		}
+		rec.reset()
+		if _, err := c.Forward(steps); err != nil {
+			t.Fatal(err)
+		}
+		// ids; per layer: positions to two RoPEs and attention, slots,
+		// block tables; the logit rows' indices.
+		wantInts := n + cfg.Layers*(4*n+tables) + rows
+		if rec.floatsIn != 0 || rec.floatsOut != rows*cfg.VocabSize || rec.ints != wantInts {
+			t.Errorf("%s: %d floats in, %d out, %d ints in; want 0, %d (%d logit rows), %d",
+				what, rec.floatsIn, rec.floatsOut, rec.ints, rows*cfg.VocabSize, rows, wantInts)
+		}
+	}
+	check("prefill", []int{5, 3, 7}, []int{1, 3, 1})
+	check("decode", []int{1, 1, 1}, []int{1, 1, 1})
+
+	// seqs[0] holds 6 positions: its second block is shared and half full
+	// after a fork, so the fork's first token copies it.
+	rec.reset()
+	fork := seqs[0].Fork()
+	if len(rec.ops) != 0 {
+		t.Errorf("fork ran %v on the backend", rec.ops)
+	}
+	rec.reset()
+	if _, err := c.Forward([]Step{{fork, []int{9}, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(strings.Join(rec.ops, " "), "copy"); got != 1 || rec.ops[0] != "copy" {
+		t.Errorf("the fork's first step ran %v; want one block copy first", rec.ops)
+	}
+	if rec.floatsIn != 0 || rec.floatsOut != cfg.VocabSize {
+		t.Errorf("the fork's first step moved %d floats in and %d out; want 0 and %d", rec.floatsIn, rec.floatsOut, cfg.VocabSize)
+	}
+}
+
+// TestNoBackend: a model runs only once it is given a backend.
+func TestNoBackend(t *testing.T) {
+	m, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.NewState(0, quant.F32); !errors.Is(err, ErrNoBackend) {
+		t.Errorf("NewState without a backend: %v, want ErrNoBackend", err)
+	}
+	if err := m.Ready(nil); !errors.Is(err, ErrNoBackend) {
+		t.Errorf("Ready without a backend: %v, want ErrNoBackend", err)
 	}
 }

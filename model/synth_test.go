@@ -11,6 +11,7 @@ import (
 
 	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/shared"
+	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/quant"
 )
 
@@ -129,6 +130,7 @@ func TestSyntheticWeights(t *testing.T) {
 			t.Fatalf("attn_norm holds %g, want ≈ 1", v)
 		}
 	}
+	m.SetBackend(kernels.Reference{})
 	s, err := m.NewState(8, quant.F32)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/quant"
 )
 
@@ -82,32 +83,93 @@ type Step struct {
 	Logits int
 }
 
-// buffers are the activations of one forward call, reused across calls
-// (grown when a call has more tokens than any before it).
-type buffers struct {
-	n                   int
-	x, h, q, k, v, attn []float32
-	gate, up            []float32
-	logits              []float32
-	ids, pos            []int
+// vectors are the model's small vectors in its backend's memory, put
+// there once by SetBackend: the output norm, and each layer's norms and
+// biases (nil where the family has none).
+type vectors struct {
+	backend kernels.Backend
+	outNorm kernels.Buffer
+	layers  []layerVectors
+	err     error // the backend's failure while uploading them
 }
 
-func (b *buffers) ensure(c *Config, n int) {
-	if n <= b.n {
-		return
+type layerVectors struct {
+	attnNorm, ffnNorm   kernels.Buffer
+	qBias, kBias, vBias kernels.Buffer // qwen2
+	qNorm, kNorm        kernels.Buffer // qwen3
+}
+
+// upload puts m's small vectors in b's memory.
+func (m *Model) upload(b kernels.Backend) *vectors {
+	vs := &vectors{backend: b, layers: make([]layerVectors, len(m.Layers))}
+	if b == nil {
+		return vs
 	}
-	q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	b.n = n
-	b.x = make([]float32, n*c.Hidden)
-	b.h = make([]float32, n*max(c.Hidden, q))
-	b.q = make([]float32, n*q)
-	b.k = make([]float32, n*kv)
-	b.v = make([]float32, n*kv)
-	b.attn = make([]float32, n*q)
-	b.gate = make([]float32, n*c.Intermediate)
-	b.up = make([]float32, n*c.Intermediate)
-	b.ids = make([]int, n)
-	b.pos = make([]int, n)
+	put := func(v []float32) kernels.Buffer {
+		if v == nil {
+			return nil
+		}
+		buf := b.Alloc(len(v))
+		b.Upload(buf, v)
+		return buf
+	}
+	vs.outNorm = put(m.OutNorm)
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		vs.layers[i] = layerVectors{
+			attnNorm: put(l.AttnNorm), ffnNorm: put(l.FFNNorm),
+			qBias: put(l.QBias), kBias: put(l.KBias), vBias: put(l.VBias),
+			qNorm: put(l.QNorm), kNorm: put(l.KNorm),
+		}
+	}
+	vs.err = b.Err()
+	return vs
+}
+
+// buffers are the activations of one forward call, in the backend's
+// memory, reused across calls (grown when a call has more tokens than any
+// before it), and the host rows the logits are read into.
+type buffers struct {
+	n                   int
+	x, h, q, k, v, attn kernels.Buffer
+	gate, up            kernels.Buffer
+	logits              kernels.Buffer // rows of VocabSize, for the rows that want them
+	logitRows           int
+	host                []float32 // the logits, read back
+}
+
+// ensure makes room for n tokens and rows logit rows.
+func (b *buffers) ensure(be kernels.Backend, c *Config, n, rows int) {
+	if n > b.n {
+		q, kv := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+		b.free(b.x, b.h, b.q, b.k, b.v, b.attn, b.gate, b.up)
+		b.n = n
+		b.x = be.Alloc(n * c.Hidden)
+		b.h = be.Alloc(n * max(c.Hidden, q))
+		b.q = be.Alloc(n * q)
+		b.k = be.Alloc(n * kv)
+		b.v = be.Alloc(n * kv)
+		b.attn = be.Alloc(n * q)
+		b.gate = be.Alloc(n * c.Intermediate)
+		b.up = be.Alloc(n * c.Intermediate)
+	}
+	if rows > b.logitRows {
+		b.free(b.logits)
+		b.logitRows = rows
+		b.logits = be.Alloc(rows * c.VocabSize)
+		b.host = make([]float32, rows*c.VocabSize)
+	}
+}
+
+// release hands every buffer back to the backend.
+func (b *buffers) release() { b.free(b.x, b.h, b.q, b.k, b.v, b.attn, b.gate, b.up, b.logits) }
+
+func (b *buffers) free(bufs ...kernels.Buffer) {
+	for _, buf := range bufs {
+		if buf != nil {
+			buf.Free()
+		}
+	}
 }
 
 // Forward runs one step for many sequences at once: the tokens of every
@@ -122,6 +184,9 @@ func (b *buffers) ensure(c *Config, n int) {
 // position more or less than before.
 func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 	m, cfg := c.m, &c.m.Config
+	if m.vecs != c.vecs {
+		return nil, errors.New("forward: the model's backend changed since its cache was made")
+	}
 	n, rows := 0, 0
 	need := 0
 	for i, st := range steps {
@@ -155,38 +220,41 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 		}
 	}
 
-	b := &c.buf
-	b.ensure(cfg, n)
-	x, ids, pos := b.x[:n*cfg.Hidden], b.ids[:n], b.pos[:n]
-	t := 0
-	for _, st := range steps {
+	// What the step sends to the backend: the token ids, their positions
+	// and KV slots, each sequence's block table, and the rows that want
+	// logits.
+	ids, pos, slots := make([]int, 0, n), make([]int, 0, n), make([]int, 0, n)
+	seqs, want := make([]kernels.SeqBlocks, len(steps)), make([]int, 0, rows)
+	for i, st := range steps {
+		s := st.Seq
 		for j, id := range st.Tokens {
-			ids[t], pos[t] = id, st.Seq.len+j
-			t++
+			p := s.len + j
+			ids, pos = append(ids, id), append(pos, p)
+			slots = append(slots, s.blocks[p/c.blockSize]*c.blockSize+p%c.blockSize)
 		}
-	}
-	m.backend.Embed(x, &m.Embed, ids)
-	for l := range m.Layers {
-		m.layer(c, l, steps, x, pos)
+		last := s.len + len(st.Tokens) - 1
+		seqs[i] = kernels.SeqBlocks{Rows: len(st.Tokens), Blocks: s.blocks[:last/c.blockSize+1]}
+		for r := len(st.Tokens) - st.Logits; r < len(st.Tokens); r++ {
+			want = append(want, len(ids)-len(st.Tokens)+r)
+		}
 	}
 
-	// Gather the rows that want logits, then normalize and project only those.
-	h, t, r := b.h[:rows*cfg.Hidden], 0, 0
-	for _, st := range steps {
-		k, w := len(st.Tokens), st.Logits
-		copy(h[r*cfg.Hidden:], x[(t+k-w)*cfg.Hidden:(t+k)*cfg.Hidden])
-		r += w
-		t += k
+	be, b := c.backend, c.buf
+	b.ensure(be, cfg, n, rows)
+	be.Embed(b.x, &m.Embed, ids)
+	for l := range m.Layers {
+		m.layer(c, l, n, pos, slots, seqs)
 	}
+
+	// Normalize and project only the rows that want logits.
 	out := make([][]float32, len(steps))
 	if rows > 0 {
-		m.backend.RMSNorm(h, h, m.OutNorm, cfg.NormEps)
-		if cap(b.logits) < rows*cfg.VocabSize {
-			b.logits = make([]float32, rows*cfg.VocabSize)
-		}
-		logits := b.logits[:rows*cfg.VocabSize]
-		m.backend.MatMul(logits, &m.Output, h, rows)
-		r = 0
+		be.Gather(b.h, b.x, want, cfg.Hidden)
+		be.RMSNorm(b.h, b.h, c.vecs.outNorm, rows*cfg.Hidden, cfg.NormEps)
+		be.MatMul(b.logits, &m.Output, b.h, rows)
+		logits := b.host[:rows*cfg.VocabSize]
+		be.Read(logits, b.logits)
+		r := 0
 		for i, st := range steps {
 			if k := st.Logits; k > 0 {
 				out[i] = logits[r*cfg.VocabSize : (r+k)*cfg.VocabSize]
@@ -197,7 +265,7 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 	// The sequences take their new positions only when the backend has
 	// computed them all: after a failure they keep what they had (and the
 	// blocks reserved for the step, reused by the next).
-	if err := m.backend.Err(); err != nil {
+	if err := be.Err(); err != nil {
 		return nil, fmt.Errorf("forward: %w", err)
 	}
 	for _, st := range steps {
@@ -206,56 +274,45 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 	return out, nil
 }
 
-// layer runs decoder block i over the n rows of x (at positions pos, the
-// steps' tokens one after another), updating x in place.
-func (m *Model) layer(kc *Cache, i int, steps []Step, x []float32, pos []int) {
-	c, l, b := &m.Config, &m.Layers[i], &kc.buf
-	n := len(pos)
-	qw, kvw := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	h, q, k, v, attn := b.h[:n*c.Hidden], b.q[:n*qw], b.k[:n*kvw], b.v[:n*kvw], b.attn[:n*qw]
+// layer runs decoder block i over the n rows of the step's hidden states
+// (at positions pos, the steps' tokens one after another), updating them
+// in place.
+func (m *Model) layer(kc *Cache, i, n int, pos, slots []int, seqs []kernels.SeqBlocks) {
+	c, l, v, b, be := &m.Config, &m.Layers[i], &kc.vecs.layers[i], kc.buf, kc.backend
+	qw, kvw := n*c.Heads*c.HeadDim, n*c.KVHeads*c.HeadDim
 
 	// Attention: normalize, project to queries, keys and values.
-	m.backend.RMSNorm(h, x, l.AttnNorm, c.NormEps)
-	m.backend.MatMul(q, &l.Q, h, n)
-	m.backend.MatMul(k, &l.K, h, n)
-	m.backend.MatMul(v, &l.V, h, n)
+	be.RMSNorm(b.h, b.x, v.attnNorm, n*c.Hidden, c.NormEps)
+	be.MatMul(b.q, &l.Q, b.h, n)
+	be.MatMul(b.k, &l.K, b.h, n)
+	be.MatMul(b.v, &l.V, b.h, n)
 	if c.AttentionBias {
-		m.backend.AddBias(q, l.QBias)
-		m.backend.AddBias(k, l.KBias)
-		m.backend.AddBias(v, l.VBias)
+		be.AddBias(b.q, v.qBias, n)
+		be.AddBias(b.k, v.kBias, n)
+		be.AddBias(b.v, v.vBias, n)
 	}
 	if c.QKNorm {
 		// q and k are rows of HeadDim per head; each head is normalized alone.
-		m.backend.RMSNorm(q, q, l.QNorm, c.NormEps)
-		m.backend.RMSNorm(k, k, l.KNorm, c.NormEps)
+		be.RMSNorm(b.q, b.q, v.qNorm, qw, c.NormEps)
+		be.RMSNorm(b.k, b.k, v.kNorm, kvw, c.NormEps)
 	}
-	m.backend.RoPE(q, pos, c.Heads, c.HeadDim, m.RopeFreqs, c.RopeLayout)
-	m.backend.RoPE(k, pos, c.KVHeads, c.HeadDim, m.RopeFreqs, c.RopeLayout)
+	be.RoPE(b.q, pos, c.Heads, c.HeadDim, m.rope)
+	be.RoPE(b.k, pos, c.KVHeads, c.HeadDim, m.rope)
 
-	// Each sequence appends its keys and values to its own cache, then its
-	// queries attend over that cache.
-	t := 0
-	for _, st := range steps {
-		kv := st.Seq.kv(i)
-		for j := range st.Tokens {
-			kv.Put(pos[t+j], k[(t+j)*kvw:(t+j+1)*kvw], v[(t+j)*kvw:(t+j+1)*kvw])
-		}
-		nt := len(st.Tokens)
-		m.backend.Attention(attn[t*qw:(t+nt)*qw], q[t*qw:(t+nt)*qw], &kv, pos[t:t+nt], c.Heads, c.KVHeads, c.HeadDim)
-		t += nt
-	}
+	// The step's keys and values join the cache, then each sequence's
+	// queries attend over its own blocks.
+	be.StoreKV(kc.pool, i, b.k, b.v, slots)
+	be.Attention(b.attn, b.q, kc.pool, i, seqs, pos, c.Heads, c.KVHeads, c.HeadDim)
 
 	// Output projection and residual.
-	out := h[:n*c.Hidden]
-	m.backend.MatMul(out, &l.O, attn, n)
-	m.backend.Add(x, out)
+	be.MatMul(b.h, &l.O, b.attn, n)
+	be.Add(b.x, b.h, n*c.Hidden)
 
 	// MLP: normalize, SwiGLU, project down, residual.
-	m.backend.RMSNorm(h, x, l.FFNNorm, c.NormEps)
-	gate, up := b.gate[:n*c.Intermediate], b.up[:n*c.Intermediate]
-	m.backend.MatMul(gate, &l.Gate, h, n)
-	m.backend.MatMul(up, &l.Up, h, n)
-	m.backend.SiLUMul(gate, up)
-	m.backend.MatMul(out, &l.Down, gate, n)
-	m.backend.Add(x, out)
+	be.RMSNorm(b.h, b.x, v.ffnNorm, n*c.Hidden, c.NormEps)
+	be.MatMul(b.gate, &l.Gate, b.h, n)
+	be.MatMul(b.up, &l.Up, b.h, n)
+	be.SiLUMul(b.gate, b.up, n*c.Intermediate)
+	be.MatMul(b.h, &l.Down, b.gate, n)
+	be.Add(b.x, b.h, n*c.Hidden)
 }
