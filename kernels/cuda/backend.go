@@ -25,8 +25,11 @@ var (
 )
 
 // Backend runs the model's operations on an NVIDIA GPU. Weights are copied
-// to the device once, on first use or by Prepare; activations (and, for now,
-// the KV cache rows attention reads) are copied in and out on every call.
+// to the device once, on first use or by Prepare, and so are the model's
+// small vectors and rope frequencies; the activations and a float32 KV
+// cache live in device memory the backend allocated (memory.go), so a step
+// uploads only its token ids, positions, slots and block tables and
+// downloads only the logits read.
 //
 // The kernels keep the CPU backend's promise: a row's result does not depend
 // on what else is in the batch. Split counts and tile shapes depend only on
@@ -44,8 +47,8 @@ type Backend struct {
 	modules []module
 	fn      map[string]function
 	weights map[weightKey]*deviceMatrix
-	kv      map[*float32]*buffer // device copies of KV pools, by host pool
-	scratch map[string]*buffer   // activations and partial sums, grown as needed
+	freqs   map[*float64]devicePtr // device copies of rope frequencies, by host slice
+	scratch map[string]*buffer     // an operation's integers and partial sums, grown as needed
 
 	errMu sync.Mutex
 	err   error // the first failure since Err was last called
@@ -89,7 +92,7 @@ func Open() (*Backend, error) {
 		return nil, fmt.Errorf("cuda: %s is compute capability %d.%d: %w", ctx.name, ctx.cc/10, ctx.cc%10, ErrTooOld)
 	}
 	b := &Backend{ctx: ctx, fn: map[string]function{}, weights: map[weightKey]*deviceMatrix{},
-		kv: map[*float32]*buffer{}, scratch: map[string]*buffer{}}
+		freqs: map[*float64]devicePtr{}, scratch: map[string]*buffer{}}
 	for _, src := range []struct{ name, ptx string }{{"matmul.ptx", matmulPTX}, {"attention.ptx", attentionPTX}, {"layer.ptx", layerPTX}} {
 		if err := b.load(src.name, src.ptx); err != nil {
 			b.release()
@@ -136,8 +139,8 @@ func (b *Backend) release() {
 	for _, w := range b.weights {
 		b.ctx.free(w.data)
 	}
-	for _, buf := range b.kv {
-		b.ctx.free(buf.ptr)
+	for _, p := range b.freqs {
+		b.ctx.free(p)
 	}
 	for _, buf := range b.scratch {
 		b.ctx.free(buf.ptr)
@@ -256,10 +259,6 @@ func uploadSlice[T any](b *Backend, name string, s []T) (devicePtr, error) {
 		err = b.ctx.upload(p, unsafe.Pointer(unsafe.SliceData(s)), bytes)
 	}
 	return p, err
-}
-
-func downloadFloats(b *Backend, dst []float32, src devicePtr) error {
-	return b.ctx.download(unsafe.Pointer(unsafe.SliceData(dst)), src, 4*len(dst))
 }
 
 func int32s(v []int) []int32 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -50,6 +51,56 @@ func TestNewWithoutDevice(t *testing.T) {
 		t.Fatalf("New() = %v, %v without a device; want an error", b, err)
 	}
 	t.Logf("New() without a device: %v", err)
+}
+
+// The tests run each operation on host data: on puts it in a new device
+// buffer, back reads a buffer back, failing the test on a device error.
+
+func on(t testing.TB, b *Backend, x []float32) kernels.Buffer {
+	t.Helper()
+	buf := b.Alloc(len(x))
+	b.Upload(buf, x)
+	t.Cleanup(buf.Free)
+	return buf
+}
+
+func back(t testing.TB, b *Backend, buf kernels.Buffer) []float32 {
+	t.Helper()
+	out := make([]float32, buf.Len())
+	b.Read(out, buf)
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// matMul is b.MatMul on host rows, into a poisoned output.
+func matMul(t testing.TB, b *Backend, w *kernels.Matrix, x []float32, n int) []float32 {
+	t.Helper()
+	out := on(t, b, poisoned(n*w.Rows))
+	b.MatMul(out, w, on(t, b, x), n)
+	return back(t, b, out)
+}
+
+// attention is b.Attention over a device pool holding kv's positions
+// 0…max(pos) in the same blocks, into a poisoned output.
+func attention(t testing.TB, b *Backend, q []float32, kv *kernels.KV, pos []int, nHeads, nKVHeads, headDim int) []float32 {
+	t.Helper()
+	pool, err := b.NewKVPool(1, len(kv.Keys)/(4*kv.BlockSize*kv.Width), kv.BlockSize, kv.Width, quant.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Free()
+	var keys, values []float32
+	var slots []int
+	for p := range slices.Max(pos) + 1 {
+		keys, values = append(keys, kvRow(kv.Key(p))...), append(values, kvRow(kv.Value(p))...)
+		slots = append(slots, kv.Blocks[p/kv.BlockSize]*kv.BlockSize+p%kv.BlockSize)
+	}
+	b.StoreKV(pool, 0, on(t, b, keys), on(t, b, values), slots)
+	out := on(t, b, poisoned(len(q)))
+	b.Attention(out, on(t, b, q), pool, 0, []kernels.SeqBlocks{{Rows: len(pos), Blocks: kv.Blocks}}, pos, nHeads, nKVHeads, headDim)
+	return back(t, b, out)
 }
 
 func randFloats(r *rand.Rand, n int) []float32 {
@@ -142,8 +193,7 @@ func TestMatMul(t *testing.T) {
 				x := randFloats(r, n*cols)
 				want := make([]float32, n*rows)
 				kernels.MatMul(want, w, x, n)
-				got := poisoned(n * rows)
-				b.MatMul(got, w, x, n)
+				got := matMul(t, b, w, x, n)
 				row := make([]float32, cols)
 				for ri := 0; ri < rows; ri++ {
 					w.DequantizeRow(ri, row)
@@ -171,12 +221,10 @@ func TestMatMulBatchInvariant(t *testing.T) {
 		w := randMatrix(t, r, tc.typ, rows, cols)
 		const n = 100
 		x := randFloats(r, n*cols)
-		all := poisoned(n * rows)
-		b.MatMul(all, w, x, n)
+		all := matMul(t, b, w, x, n)
 		for _, part := range [][2]int{{0, 1}, {37, 38}, {99, 100}, {5, 14}, {60, 93}} {
 			lo, hi := part[0], part[1]
-			got := poisoned((hi - lo) * rows)
-			b.MatMul(got, w, x[lo*cols:hi*cols], hi-lo)
+			got := matMul(t, b, w, x[lo*cols:hi*cols], hi-lo)
 			if !sameBits(got, all[lo*rows:hi*rows]) {
 				t.Errorf("%v: tokens %d…%d alone differ from the same tokens in a batch of %d", tc.typ, lo, hi-1, n)
 			}
@@ -270,8 +318,7 @@ func TestAttention(t *testing.T) {
 		}
 		want := make([]float32, len(q))
 		kernels.Attention(want, q, kv, pos, tc.nHeads, tc.nKVHeads, tc.headDim)
-		got := poisoned(len(q))
-		b.Attention(got, q, kv, pos, tc.nHeads, tc.nKVHeads, tc.headDim)
+		got := attention(t, b, q, kv, pos, tc.nHeads, tc.nKVHeads, tc.headDim)
 		bound := attentionBound(q, kv, pos, tc.nHeads, tc.nKVHeads, tc.headDim, 1e-5)
 		for i := range want {
 			within(t, name, i, got[i], want[i], bound[i])
@@ -291,12 +338,10 @@ func TestAttentionBatchInvariant(t *testing.T) {
 	for i := 0; i < n; i++ {
 		pos = append(pos, ctx-n+i)
 	}
-	all := poisoned(len(q))
-	b.Attention(all, q, kv, pos, nHeads, nKV, dim)
+	all := attention(t, b, q, kv, pos, nHeads, nKV, dim)
 	for _, t0 := range []int{0, 17, n - 1} {
 		w := nHeads * dim
-		got := poisoned(w)
-		b.Attention(got, q[t0*w:(t0+1)*w], kv, pos[t0:t0+1], nHeads, nKV, dim)
+		got := attention(t, b, q[t0*w:(t0+1)*w], kv, pos[t0:t0+1], nHeads, nKV, dim)
 		if !sameBits(got, all[t0*w:(t0+1)*w]) {
 			t.Errorf("query row %d alone differs from the same row in a batch of %d", t0, n)
 		}
@@ -311,8 +356,9 @@ func TestRMSNorm(t *testing.T) {
 		x, w := randFloats(r, rows*d), randFloats(r, d)
 		want := make([]float32, len(x))
 		kernels.RMSNorm(want, x, w, 1e-6)
-		got := poisoned(len(x))
-		b.RMSNorm(got, x, w, 1e-6)
+		out := on(t, b, poisoned(len(x)))
+		b.RMSNorm(out, on(t, b, x), on(t, b, w), len(x), 1e-6)
+		got := back(t, b, out)
 		for i := range want {
 			// Only the float64 sum of squares is ordered differently.
 			within(t, fmt.Sprintf("d=%d", d), i, got[i], want[i], 1e-6*math.Abs(float64(want[i])))
@@ -330,8 +376,9 @@ func TestRoPE(t *testing.T) {
 			freqs := kernels.RopeFrequencies(tc.headDim, 1e6, nil)
 			want := append([]float32(nil), x...)
 			kernels.RoPE(want, pos, tc.nHeads, tc.headDim, freqs, layout)
-			got := append([]float32(nil), x...)
-			b.RoPE(got, pos, tc.nHeads, tc.headDim, freqs, layout)
+			xd := on(t, b, x)
+			b.RoPE(xd, pos, tc.nHeads, tc.headDim, &kernels.Rope{Freqs: freqs, Layout: layout})
+			got := back(t, b, xd)
 			for i := range want {
 				// sin and cos in float64 may differ in the last bit between
 				// the two math libraries.
@@ -348,7 +395,8 @@ func TestElementwise(t *testing.T) {
 		x, y := randFloats(r, n), randFloats(r, n)
 		for _, op := range []struct {
 			name      string
-			ref, gpu  func(x, y []float32)
+			ref       func(x, y []float32)
+			gpu       func(x, y kernels.Buffer, n int)
 			tolerance float64
 		}{
 			{"silu_mul", kernels.SiLUMul, b.SiLUMul, 1e-6},
@@ -356,8 +404,9 @@ func TestElementwise(t *testing.T) {
 		} {
 			want := append([]float32(nil), x...)
 			op.ref(want, y)
-			got := append([]float32(nil), x...)
-			op.gpu(got, y)
+			xd := on(t, b, x)
+			op.gpu(xd, on(t, b, y), n)
+			got := back(t, b, xd)
 			for i := range want {
 				within(t, fmt.Sprintf("%s/n=%d", op.name, n), i, got[i], want[i], op.tolerance*math.Abs(float64(want[i])))
 			}
@@ -366,8 +415,9 @@ func TestElementwise(t *testing.T) {
 	x, bias := randFloats(r, 7*96), randFloats(r, 96)
 	want := append([]float32(nil), x...)
 	kernels.AddBias(want, bias)
-	got := append([]float32(nil), x...)
-	b.AddBias(got, bias)
+	xd := on(t, b, x)
+	b.AddBias(xd, on(t, b, bias), 7)
+	got := back(t, b, xd)
 	if !sameBits(got, want) {
 		t.Error("AddBias differs from the reference")
 	}
@@ -389,8 +439,9 @@ func TestEmbed(t *testing.T) {
 			for i, id := range ids {
 				kernels.Embed(want[i*cols:(i+1)*cols], table, id)
 			}
-			got := poisoned(len(want))
-			b.Embed(got, table, ids)
+			out := on(t, b, poisoned(len(want)))
+			b.Embed(out, table, ids)
+			got := back(t, b, out)
 			if !sameBits(got, want) {
 				t.Errorf("%v cols=%d: embedding rows differ from the reference", tc.typ, cols)
 			}
@@ -423,12 +474,58 @@ func BenchmarkMatMulDecode(bm *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
 			const rows, cols = 4864, 896
 			w := randMatrix(bm, r, typ, rows, cols)
-			x := randFloats(r, cols)
-			out := make([]float32, rows)
+			x := on(bm, b, randFloats(r, cols))
+			out := on(bm, b, make([]float32, rows))
 			bm.SetBytes(int64(len(w.Data)))
 			for bm.Loop() {
 				b.MatMul(out, w, x, 1)
+				back(bm, b, out)
 			}
 		})
 	}
+}
+
+// TestPoolOps runs the KV pool's operations on the device and on the
+// reference backend, for each KV type: a sequence's keys and values stored
+// out of order, a fork's copy of its partly filled last block, attention
+// for both, and a gather of the rows.
+func TestPoolOps(t *testing.T) {
+	b := device(t)
+	for _, typ := range kernels.KVTypes {
+		want, got := poolOps(t, kernels.Reference{}, typ), poolOps(t, b, typ)
+		for i := range want {
+			within(t, typ.String(), i, got[i], want[i], 1e-5*(1+math.Abs(float64(want[i]))))
+		}
+	}
+}
+
+func poolOps(t *testing.T, be kernels.Backend, typ quant.Type) []float32 {
+	const nHeads, nKV, dim, bs = 4, 2, 32, 4
+	width := nKV * dim
+	r := rand.New(rand.NewPCG(7, 7))
+	up := func(x []float32) kernels.Buffer {
+		buf := be.Alloc(len(x))
+		be.Upload(buf, x)
+		return buf
+	}
+	pool, err := be.NewKVPool(2, 6, bs, width, typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Free()
+	// Positions 0…5 in blocks 3 and 1; the fork copies block 1's two rows
+	// to block 5.
+	be.StoreKV(pool, 1, up(randFloats(r, 6*width)), up(randFloats(r, 6*width)), []int{12, 13, 14, 15, 4, 5})
+	be.CopyBlock(pool, 5, 1, 2)
+	out := be.Alloc(2 * nHeads * dim)
+	seqs := []kernels.SeqBlocks{{Rows: 1, Blocks: []int{3, 1}}, {Rows: 1, Blocks: []int{3, 5}}}
+	be.Attention(out, up(randFloats(r, 2*nHeads*dim)), pool, 1, seqs, []int{5, 5}, nHeads, nKV, dim)
+	g := be.Alloc(2 * nHeads * dim)
+	be.Gather(g, out, []int{1, 0}, nHeads*dim)
+	res := make([]float32, g.Len())
+	be.Read(res, g)
+	if err := be.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

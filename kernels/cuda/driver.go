@@ -38,6 +38,8 @@ package cuda
 	X(cuMemGetInfo, (size_t *free, size_t *total), (free, total)) \
 	X(cuMemcpyHtoDAsync, (CUdeviceptr d, const void *h, size_t n, CUstream s), (d, h, n, s)) \
 	X(cuMemcpyDtoHAsync, (void *h, CUdeviceptr d, size_t n, CUstream s), (h, d, n, s)) \
+	X(cuMemcpyDtoDAsync, (CUdeviceptr d, CUdeviceptr src, size_t n, CUstream s), (d, src, n, s)) \
+	X(cuMemsetD8Async, (CUdeviceptr d, unsigned char v, size_t n, CUstream s), (d, v, n, s)) \
 	X(cuStreamCreate, (CUstream *s, unsigned int f), (s, f)) \
 	X(cuStreamDestroy, (CUstream s), (s)) \
 	X(cuStreamSynchronize, (CUstream s), (s)) \
@@ -222,6 +224,22 @@ func (c *context) download(dst unsafe.Pointer, src devicePtr, bytes int) error {
 		return nil
 	}
 	return check("cuMemcpyDtoH", C.call_cuMemcpyDtoHAsync(dst, src, C.size_t(bytes), c.stream))
+}
+
+// copyDevice copies device bytes within the device, in stream order.
+func (c *context) copyDevice(dst, src devicePtr, bytes int) error {
+	if bytes == 0 {
+		return nil
+	}
+	return check("cuMemcpyDtoD", C.call_cuMemcpyDtoDAsync(dst, src, C.size_t(bytes), c.stream))
+}
+
+// zero clears device bytes, in stream order.
+func (c *context) zero(dst devicePtr, bytes int) error {
+	if bytes == 0 {
+		return nil
+	}
+	return check("cuMemsetD8", C.call_cuMemsetD8Async(dst, 0, C.size_t(bytes), c.stream))
 }
 
 func (c *context) sync() error {

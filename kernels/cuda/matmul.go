@@ -81,24 +81,11 @@ func (b *Backend) weight(m *kernels.Matrix) (*deviceMatrix, error) {
 }
 
 // MatMul computes out = x·Wᵀ for n rows of x, like kernels.MatMul.
-func (b *Backend) MatMul(out []float32, w *kernels.Matrix, x []float32, n int) {
+func (b *Backend) MatMul(out kernels.Buffer, w *kernels.Matrix, x kernels.Buffer, n int) {
 	if n == 0 || w.Rows == 0 {
 		return
 	}
-	b.must("matmul", func() error {
-		xd, err := uploadSlice(b, "x", x[:n*w.Cols])
-		if err != nil {
-			return err
-		}
-		od, err := b.scratchBuf("out", 4*n*w.Rows)
-		if err != nil {
-			return err
-		}
-		if err := b.matmul(od, w, xd, n); err != nil {
-			return err
-		}
-		return downloadFloats(b, out[:n*w.Rows], od)
-	})
+	b.must("matmul", func() error { return b.matmul(dev(out), w, dev(x), n) })
 }
 
 // matmul computes out = x·Wᵀ on device buffers.
