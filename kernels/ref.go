@@ -1,16 +1,7 @@
-// Package kernels is aha's compute: every operation a transformer layer
-// needs, as a plain Go reference (this file) and, beside it, the fast
-// implementations behind the Backend interface.
-//
-// The reference functions are the specification and the test oracle: clear
-// loops, float32 data, float32 accumulation for dot products (float64 only
-// where a long reduction of squares or exponentials would otherwise lose
-// precision, as llama.cpp does too), no tricks. Every fast kernel is tested
-// against them.
-//
-// Activations are row-major: a batch of n vectors of width d is one []float32
-// of n·d values, row t at [t·d, (t+1)·d).
 package kernels
+
+// The reference operations: the specification of every operation a
+// transformer layer needs (see doc.go).
 
 import (
 	"encoding/binary"

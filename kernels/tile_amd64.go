@@ -2,8 +2,9 @@ package kernels
 
 import "github.com/klauspost/cpuid/v2"
 
-// AVX-512 kernels: packed Q8_0 and Q4_0 in pack_amd64.s, tiles in
-// tile_amd64.s.
+// AVX-512 kernels: packed Q8_0, Q4_0, F16 and BF16 (and BF16 against
+// bfloat16 activations, with AVX512_BF16) in pack_amd64.s; tiles for the
+// other types in tile_amd64.s.
 
 //go:noescape
 func q8_0PackX4(a *packArgs)
