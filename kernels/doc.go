@@ -24,12 +24,11 @@
 //
 // The CPU backend's operations are tested against them — MatMul
 // (TestMatMulMatchesReference), attention (TestCPUAttention,
-// TestAttentionSIMD), RoPE (TestCPURoPE) — except where a kernel is
+// TestAttentionSIMD), RoPE (TestCPURoPE), SiLU (TestCPUSiLUMul) — except where a kernel is
 // checked against a float64 re-derivation of its definition instead,
 // which bounds its error more tightly than a float32 reference could: the
 // dot products (TestDotKernels and the FuzzDot targets), the matmul tiles
-// (TestTileMatchesExact), attention's exp (TestAttnExp) and SiLU
-// (TestCPUSiLUMul).
+// (TestTileMatchesExact) and attention's exp (TestAttnExp).
 //
 // Activations are row-major: a batch of n vectors of width d is n·d values,
 // row t at [t·d, (t+1)·d).
