@@ -258,13 +258,14 @@ type kvKernels struct {
 var simdAttention, attention *attnKernels
 
 // attend is the reference's causal grouped-query attention for one
-// sequence. A worker
-// takes a (query row, KV head) pair and computes the query heads that
-// share that KV head together, a cache block at a time, so each block of
-// keys and values is read from memory once for the group and then from L1
-// (for Qwen2.5-0.5B, 7 heads share one). Each head's output sees the same
-// operations as if it were computed alone. Keys and values are read in
-// the cache's type, never copied out wider.
+// sequence. A worker takes a (query row, KV head) pair and computes the
+// query heads that share that KV head together, a cache block at a time
+// (attendBlocks), so each block of keys and values is read from memory
+// once for the group and then from L1 (for Qwen2.5-0.5B, 7 heads share
+// one). Each head's output sees the same operations as if it were computed
+// alone. Keys and values are read in the cache's type, never copied out
+// wider: by the AVX-512 pieces where the CPU has them and the head is a
+// multiple of 16 elements, else by the plain ones.
 func (c *CPU) attend(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, headDim int) {
 	group := nHeads / nKVHeads
 	scale := float32(1 / math.Sqrt(float64(headDim)))
@@ -272,22 +273,16 @@ func (c *CPU) attend(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, head
 	for _, p := range pos {
 		maxPos = max(maxPos, p)
 	}
-	var kk kvKernels
+	kk, exp := plainKV(kv.Type), plainExp
 	if attention != nil && headDim%16 == 0 {
-		kk = attention.kv[kv.Type]
+		if simd, ok := attention.kv[kv.Type]; ok {
+			kk, exp = simd, attention.exp
+		}
 	}
 	es := KVTypeSize(kv.Type)
-	dot := fast.f32
-	switch kv.Type {
-	case quant.F16:
-		dot = fast.f16
-	case quant.BF16:
-		dot = fast.bf16
-	}
 	c.pool.run(len(pos)*nKVHeads, func(lo, hi int) {
 		scores := make([]float32, group*(maxPos+1))
-		stats := make([]float32, 2*group) // attendSIMD's maxima and sums
-		var row []float32                 // the plain loops' value row
+		stats := make([]float32, 2*group) // attendBlocks' maxima and sums
 		for i := lo; i < hi; i++ {
 			t, kvh := i/nKVHeads, i%nKVHeads
 			h0 := t*nHeads + kvh*group // the group's first head, in q and out
@@ -295,40 +290,74 @@ func (c *CPU) attend(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, head
 			og := out[h0*headDim : (h0+group)*headDim]
 			kvOff := kvh * headDim * es // bytes into a row
 			n := pos[t] + 1
-			if kk.scores != nil {
-				attendSIMD(attention.exp, kk, og, qg, kv, kvOff, scores[:group*n], stats, n, headDim, scale)
-				continue
-			}
-			if row == nil {
-				row = make([]float32, headDim)
-			}
-			for h := range group {
-				qh, oh := qg[h*headDim:(h+1)*headDim], og[h*headDim:(h+1)*headDim]
-				s := scores[:n]
-				for j := range s {
-					s[j] = dot(kv.Key(j)[kvOff:kvOff+headDim*es], qh) * scale
-				}
-				Softmax(s)
-				clear(oh)
-				for j, sj := range s {
-					loadKV(kv.Type, row, kv.Value(j)[kvOff:])
-					for k := range oh {
-						oh[k] += sj * row[k]
-					}
-				}
-			}
+			attendBlocks(exp, kk, og, qg, kv, kvOff, scores[:group*n], stats, n, headDim, scale)
 		}
 	})
 }
 
-// attendSIMD is the attention of a group of query heads (q, out: heads of
+// plainKV is the portable form of the pieces that read a KV type: a dot
+// product (fast's, with AVX2 where the CPU has it) per key row, and value
+// rows widened a few at a time.
+func plainKV(t quant.Type) kvKernels {
+	es := KVTypeSize(t)
+	dot := fast.f32
+	switch t {
+	case quant.F16:
+		dot = fast.f16
+	case quant.BF16:
+		dot = fast.bf16
+	}
+	// row is row j of a pool at base, its dim elements stride apart.
+	row := func(base *byte, j, stride, dim int) []byte {
+		return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(base), j*stride*es)), dim*es)
+	}
+	return kvKernels{
+		scores: func(q *float32, k *byte, stride, rows, dim int, scale float32, s *float32) float32 {
+			qs, ss := unsafe.Slice(q, dim), unsafe.Slice(s, rows)
+			m := float32(math.Inf(-1))
+			for j := range ss {
+				ss[j] = dot(row(k, j, stride, dim), qs) * scale
+				m = max(m, ss[j])
+			}
+			return m
+		},
+		axpy: func(out *float32, v *byte, stride, rows, dim int, p *float32) {
+			o, ps := unsafe.Slice(out, dim), unsafe.Slice(p, rows)
+			var buf [64]float32
+			for j, pj := range ps {
+				r := row(v, j, stride, dim)
+				for i0 := 0; i0 < dim; i0 += len(buf) {
+					w := buf[:min(len(buf), dim-i0)]
+					loadKV(t, w, r[i0*es:])
+					for i, x := range w {
+						o[i0+i] += pj * x
+					}
+				}
+			}
+		},
+	}
+}
+
+// plainExp is the portable attnExp: s[j] = exp(s[j] − max), returning
+// their sum.
+func plainExp(s *float32, n int, max float32) float32 {
+	var sum float32
+	ss := unsafe.Slice(s, n)
+	for j, v := range ss {
+		ss[j] = float32(math.Exp(float64(v - max)))
+		sum += ss[j]
+	}
+	return sum
+}
+
+// attendBlocks is the attention of a group of query heads (q, out: heads of
 // dim floats one after another) over positions 0…n−1 of one KV head,
 // kvOff bytes into each cache row: for each head
 // out = Σ_j exp(s_j − max)·v_j / Σ_j exp(s_j − max), s the head's n scores
 // in scores; stats holds 2·group floats of scratch. Block-outer loops keep
 // each block of keys and values in L1 while every head of the group reads
 // it.
-func attendSIMD(exp func(s *float32, n int, max float32) float32, kk kvKernels, out, q []float32, kv *KV, kvOff int, scores, stats []float32, n, dim int, scale float32) {
+func attendBlocks(exp func(s *float32, n int, max float32) float32, kk kvKernels, out, q []float32, kv *KV, kvOff int, scores, stats []float32, n, dim int, scale float32) {
 	group := len(q) / dim
 	m, sums := stats[:group], stats[group:2*group]
 	for h := range m {

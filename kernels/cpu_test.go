@@ -346,7 +346,17 @@ func contiguousKV(typ quant.Type, keys, values []float32, ctx, width int) *KV {
 	return pageKV(typ, keys, values, ctx, width, ctx)
 }
 
+// TestCPUAttention compares the CPU's attention with the reference, with
+// each set of dot kernels and with the plain pieces as well as the SIMD
+// ones where the CPU has them.
 func TestCPUAttention(t *testing.T) {
+	for _, ak := range []*attnKernels{nil, simdAttention} {
+		useAttention(t, ak)
+		testCPUAttention(t)
+	}
+}
+
+func testCPUAttention(t *testing.T) {
 	for _, k := range kernelSets() {
 		useKernels(t, k)
 		for _, tc := range []struct{ n, ctx, nHeads, nKV, headDim int }{
