@@ -119,8 +119,10 @@ type Rope struct {
 
 // Preparer is a Backend that keeps its own copy of weight matrices (the
 // CPU's packed layout, the GPU's device memory) and takes it once, at
-// load, rather than on first use; done is called with each matrix's
-// stored bytes.
+// load, rather than on first use.
 type Preparer interface {
-	Prepare(ws []*Matrix, done func(bytes int64)) error
+	// Prepare takes the backend's copy of w, and says whether it made one:
+	// then the backend's matmuls no longer read w's stored bytes, which
+	// may leave memory (embedding lookups still read them).
+	Prepare(w *Matrix) (copied bool, err error)
 }

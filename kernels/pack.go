@@ -90,13 +90,6 @@ func (c *CPU) packedOf(w *Matrix) (*packed, packPair) {
 	return w.packed, kp
 }
 
-// Packed reports whether the CPU backend has made its packed copy of m.
-func (m *Matrix) Packed() bool {
-	packMu.Lock()
-	defer packMu.Unlock()
-	return m.packed != nil
-}
-
 // bf16Dot says whether BF16 weights multiply bfloat16 activations.
 func (c *CPU) bf16Dot() bool {
 	return !c.FloatActivations && tiles != nil && tiles.bf16DotPacked[0] != nil
@@ -216,12 +209,10 @@ func (c *CPU) packedMatMul(out []float32, w *Matrix, p *packed, kp packPair, act
 // Prepare packs the matrices the packed kernels multiply, so that the
 // first token does not pay for it; done is called with each matrix's
 // stored bytes.
-func (c *CPU) Prepare(ws []*Matrix, done func(bytes int64)) error {
-	for _, w := range ws {
-		if w.Rows > 0 && w.Cols > 0 {
-			c.packedOf(w)
-		}
-		done(int64(len(w.Data)))
+func (c *CPU) Prepare(w *Matrix) (copied bool, err error) {
+	if w.Rows == 0 || w.Cols == 0 {
+		return false, nil
 	}
-	return nil
+	p, _ := c.packedOf(w)
+	return p != nil, nil
 }

@@ -225,10 +225,11 @@ type Progress func(label string, total int64) (add func(bytes int64), finish fun
 
 // Ready makes the model ready to run on its backend. A backend that keeps
 // its own copy of the weights (kernels.Preparer) takes it now, a matrix at
-// a time, and the file pages of each matrix the CPU packed leave the
-// process at once, so the weights are never resident twice; whatever the
-// CPU still reads from the mapped file is then faulted in, so that the
-// first token does not pay for it. progress may be nil.
+// a time, and the file pages of each matrix it copied leave the process at
+// once, so the weights are never resident twice; whatever the backend
+// still reads from the mapped file (every matrix, for a backend that keeps
+// no copy) is then faulted in, so that the first token does not pay for
+// it. progress may be nil.
 func (m *Model) Ready(progress Progress) error {
 	if progress == nil {
 		progress = func(string, int64) (func(int64), func()) { return func(int64) {}, func() {} }
@@ -240,16 +241,15 @@ func (m *Model) Ready(progress Progress) error {
 	if m.vecs.err != nil {
 		return fmt.Errorf("prepare weights on %s: %w", b.Name(), m.vecs.err)
 	}
-	_, cpu := b.(*kernels.CPU)
-	unpacked := cpu
-	if prep, ok := b.(kernels.Preparer); ok {
+	prep, ok := b.(kernels.Preparer)
+	mapped := !ok // whether the backend reads matrices from the files
+	if ok {
 		ws := m.MatMulWeights()
 		var total int64
 		for _, w := range ws {
 			total += int64(len(w.Data))
 		}
 		add, finish := progress("preparing weights", total)
-		unpacked = false
 		var shared []*kernels.Matrix // base's matrix for each of ws that m shares
 		if m.base != nil {
 			shared = m.base.MatMulWeights()
@@ -261,20 +261,22 @@ func (m *Model) Ready(progress Progress) error {
 			if shared != nil && !m.own[w] {
 				from = shared[i]
 			}
-			if err := prep.Prepare([]*kernels.Matrix{from}, add); err != nil {
+			copied, err := prep.Prepare(from)
+			if err != nil {
 				finish()
 				return fmt.Errorf("prepare weights on %s: %w", b.Name(), err)
 			}
+			add(int64(len(from.Data)))
 			*w = *from
-			if cpu && w.Packed() {
+			if copied {
 				m.release(w)
 			} else {
-				unpacked = cpu
+				mapped = true
 			}
 		}
 		finish()
 	}
-	if unpacked {
+	if mapped {
 		add, finish := progress("loading weights", m.fileBytes())
 		m.prefault(add)
 		finish()
@@ -296,8 +298,8 @@ func (m *Model) prefault(done func(bytes int64)) {
 }
 
 // release drops w's mapped bytes from resident memory: for a matrix the
-// backend keeps its own copy of (kernels.Matrix.Packed), read from the
-// file afterwards only for embedding rows.
+// backend keeps its own copy of (kernels.Preparer), read from the file
+// afterwards only for embedding rows.
 func (m *Model) release(w *kernels.Matrix) {
 	switch {
 	case m.GGUF != nil:

@@ -30,22 +30,16 @@ func keyOf(m *kernels.Matrix) weightKey {
 	return weightKey{unsafe.SliceData(m.Data), m.Type, m.Rows, m.Cols}
 }
 
-// Prepare uploads weight matrices to the device ahead of use, calling done
-// with each one's host size as it lands (for a progress bar). Matrices
-// already on the device are skipped. Running out of device memory is an
-// error here, not a panic later.
-func (b *Backend) Prepare(ws []*kernels.Matrix, done func(bytes int64)) error {
-	return b.run(func() error {
-		for _, w := range ws {
-			if _, err := b.weight(w); err != nil {
-				return err
-			}
-			if done != nil {
-				done(int64(len(w.Data)))
-			}
-		}
-		return nil
+// Prepare uploads a weight matrix to the device ahead of use (nothing, if
+// it is there already): the backend reads only its device copy from then
+// on. Running out of device memory is an error here, not a failed step
+// later.
+func (b *Backend) Prepare(w *kernels.Matrix) (copied bool, err error) {
+	err = b.run(func() error {
+		_, err := b.weight(w)
+		return err
 	})
+	return err == nil, err
 }
 
 // weight returns m's device copy, uploading it on first use.
