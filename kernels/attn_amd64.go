@@ -44,7 +44,6 @@ func init() {
 		if cpuid.CPU.Supports(cpuid.AVX512BW) { // VPMOVZXWD on 512 bits
 			simdAttention.kv[quant.BF16] = kvKernels{scores: attnScoresBF16, axpy: attnAXPYBF16}
 		}
-		attention = simdAttention
 		simdSiLUMul = siluMul
 		simdStoreF16 = storeF16
 	}

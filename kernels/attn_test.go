@@ -8,13 +8,6 @@ import (
 	"github.com/aha-inference/aha/quant"
 )
 
-// useAttention makes the CPU backend use k for the rest of the test.
-func useAttention(t testing.TB, k *attnKernels) {
-	saved := attention
-	attention = k
-	t.Cleanup(func() { attention = saved })
-}
-
 // TestAttentionSIMD compares the vector attention with the reference on
 // head sizes the kernels take (multiples of 16), paged caches of ragged
 // block sizes, contexts across block boundaries, and every KV type (the
@@ -24,7 +17,7 @@ func TestAttentionSIMD(t *testing.T) {
 	if simdAttention == nil {
 		t.Skip("no SIMD attention on this CPU")
 	}
-	useAttention(t, simdAttention)
+	t.Parallel()
 	for _, typ := range KVTypes {
 		for _, tc := range []struct{ n, ctx, nHeads, nKV, headDim, bs int }{
 			{1, 1, 2, 1, 16, 16},
@@ -80,7 +73,6 @@ func FuzzAttentionSIMD(f *testing.F) {
 		if simdAttention == nil {
 			t.Skip("no SIMD attention on this CPU")
 		}
-		useAttention(t, simdAttention)
 		nn := 1 + int(n)%8
 		checkAttention(t, KVTypes[int(typ)%len(KVTypes)], seed, nn, nn+int(ctx)%120, 4, 2, 16*(1+int(dim)%8), 1+int(bs)%20)
 	})
@@ -122,13 +114,13 @@ func TestAttnExp(t *testing.T) {
 // the float32 exp costs a few ulps, 1e-6 relative.
 func TestCPUSiLUMul(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	cpu := NewCPU(2)
-	defer cpu.Close()
-	saved := simdSiLUMul
-	defer func() { simdSiLUMul = saved }()
-	for _, k := range []func(gate, up *float32, n int){nil, saved} {
-		simdSiLUMul = k
+	t.Parallel()
+	for _, k := range []func(gate, up *float32, n int){nil, simdSiLUMul} {
+		ks := bestKernels()
+		ks.siluMul = k
+		cpu := newCPU(2, ks)
 		checkSiLUMul(t, cpu, r)
+		cpu.Close()
 	}
 }
 

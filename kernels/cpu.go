@@ -36,6 +36,7 @@ type CPU struct {
 	// step of 1/127 of each 32-block's largest.
 	FloatActivations bool
 
+	k          kernelSet
 	pool       *pool
 	threadsWhy string
 
@@ -46,14 +47,37 @@ type CPU struct {
 	rope      []float32
 }
 
-// NewCPU starts a CPU backend with the given number of threads; threads ≤ 0
-// means DefaultThreads. Close stops its threads.
-func NewCPU(threads int) *CPU {
+// kernelSet is the kernels a CPU backend runs. Each backend has its own,
+// chosen when it starts, so that two backends (a test's, comparing kernel
+// against kernel) can differ and run at the same time.
+type kernelSet struct {
+	dot     *dotKernels                    // per-row dot products
+	tiles   *tileKernels                   // matmul tiles and packed kernels (nil: none)
+	attn    *attnKernels                   // attention's vector pieces (nil: the plain ones)
+	siluMul func(gate, up *float32, n int) // SwiGLU (nil: the reference's loop)
+}
+
+// bestKernels is the fastest set this processor runs.
+func bestKernels() kernelSet {
+	k := kernelSet{dot: &goKernels, tiles: simdTiles, attn: simdAttention, siluMul: simdSiLUMul}
+	if simdKernels != nil {
+		k.dot = simdKernels
+	}
+	return k
+}
+
+// NewCPU starts a CPU backend with the given number of threads, running
+// the fastest kernels the processor has; threads ≤ 0 means
+// DefaultThreads. Close stops its threads.
+func NewCPU(threads int) *CPU { return newCPU(threads, bestKernels()) }
+
+// newCPU starts a CPU backend running the kernels k.
+func newCPU(threads int, k kernelSet) *CPU {
 	why := "as asked"
 	if threads <= 0 {
 		threads, why = DefaultThreads()
 	}
-	return &CPU{pool: newPool(threads), threadsWhy: why}
+	return &CPU{k: k, pool: newPool(threads), threadsWhy: why}
 }
 
 // DefaultThreads returns the number of threads a CPU backend starts when
@@ -90,10 +114,10 @@ func Default(threads int) Backend {
 }
 
 func (c *CPU) Name() string {
-	if tiles != nil {
-		return "cpu-" + tiles.name
+	if c.k.tiles != nil {
+		return "cpu-" + c.k.tiles.name
 	}
-	return "cpu-" + fast.name
+	return "cpu-" + c.k.dot.name
 }
 
 // Err is always nil: host memory was allocated before the step began, so
@@ -153,20 +177,20 @@ func (c *CPU) matMul(out []float32, w *Matrix, x []float32, n int) {
 // tileInputs picks the tiles for w and puts x in the form they read, or
 // returns nil when w goes through the per-row dot products.
 func (c *CPU) tileInputs(w *Matrix, x []float32, n int) (*tilePair, activations) {
-	if tiles == nil {
+	if c.k.tiles == nil {
 		return nil, activations{}
 	}
 	float := activations{base: (*byte)(unsafe.Pointer(&x[0])), stride: 4 * w.Cols, n: w.Cols}
 	if w.Type == quant.F32 {
-		return tiles.f32, float
+		return c.k.tiles.f32, float
 	}
-	if kp := tiles.pair(w.Type); kp != nil && !c.FloatActivations {
-		return kp, c.quantizeQ8(x, n, w.Cols, 0, tiles.quantizeQ8)
+	if kp := c.k.tiles.pair(w.Type); kp != nil && !c.FloatActivations {
+		return kp, c.quantizeQ8(x, n, w.Cols, 0, c.k.tiles.quantizeQ8)
 	}
 	// Other types, and float activations: the float32 tiles on rows
 	// dequantized as they come.
 	float.dequantize = true
-	return tiles.f32, float
+	return c.k.tiles.f32, float
 }
 
 // rowDot prepares the dot product of a stored weight row with input row t
@@ -182,18 +206,18 @@ func (c *CPU) rowDot(w *Matrix, x []float32, n int) func() func(row []byte, t in
 	}
 	switch w.Type {
 	case quant.F32:
-		return float(fast.f32)
+		return float(c.k.dot.f32)
 	case quant.BF16:
-		return float(fast.bf16)
+		return float(c.k.dot.bf16)
 	case quant.F16:
-		return float(fast.f16)
+		return float(c.k.dot.f16)
 	case quant.Q8_0, quant.Q4_0:
 		if c.FloatActivations {
 			break
 		}
-		k := fast.q8_0
+		k := c.k.dot.q8_0
 		if w.Type == quant.Q4_0 {
-			k = fast.q4_0
+			k = c.k.dot.q4_0
 		}
 		xq := quantizeRows(x, n, cols)
 		qb := cols / 32 * q8Block
@@ -213,7 +237,7 @@ func (c *CPU) rowDot(w *Matrix, x []float32, n int) func() func(row []byte, t in
 					panic(err) // NewMatrix validated the row length
 				}
 			}
-			return fast.f32(floatBytes(scratch), xt(t))
+			return c.k.dot.f32(floatBytes(scratch), xt(t))
 		}
 	}
 }
@@ -253,9 +277,8 @@ type kvKernels struct {
 	axpy func(out *float32, v *byte, stride, rows, dim int, p *float32)
 }
 
-// simdAttention is set at init where the CPU has the kernels; attention is
-// what the CPU backend uses (nil: plain loops).
-var simdAttention, attention *attnKernels
+// simdAttention is set at init where the CPU has the kernels (nil: none).
+var simdAttention *attnKernels
 
 // attend is the reference's causal grouped-query attention for one
 // sequence. A worker takes a (query row, KV head) pair and computes the
@@ -273,10 +296,10 @@ func (c *CPU) attend(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, head
 	for _, p := range pos {
 		maxPos = max(maxPos, p)
 	}
-	kk, exp := plainKV(kv.Type), plainExp
-	if attention != nil && headDim%16 == 0 {
-		if simd, ok := attention.kv[kv.Type]; ok {
-			kk, exp = simd, attention.exp
+	kk, exp := plainKV(kv.Type, c.k.dot), plainExp
+	if c.k.attn != nil && headDim%16 == 0 {
+		if simd, ok := c.k.attn.kv[kv.Type]; ok {
+			kk, exp = simd, c.k.attn.exp
 		}
 	}
 	es := KVTypeSize(kv.Type)
@@ -296,16 +319,16 @@ func (c *CPU) attend(out, q []float32, kv *KV, pos []int, nHeads, nKVHeads, head
 }
 
 // plainKV is the portable form of the pieces that read a KV type: a dot
-// product (fast's, with AVX2 where the CPU has it) per key row, and value
-// rows widened a few at a time.
-func plainKV(t quant.Type) kvKernels {
+// product of dots (AVX2 where the CPU has it) per key row, and value rows
+// widened a few at a time.
+func plainKV(t quant.Type, dots *dotKernels) kvKernels {
 	es := KVTypeSize(t)
-	dot := fast.f32
+	dot := dots.f32
 	switch t {
 	case quant.F16:
-		dot = fast.f16
+		dot = dots.f16
 	case quant.BF16:
-		dot = fast.bf16
+		dot = dots.bf16
 	}
 	// row is row j of a pool at base, its dim elements stride apart.
 	row := func(base *byte, j, stride, dim int) []byte {
@@ -406,7 +429,7 @@ func (c *CPU) rotate(x []float32, pos []int, nHeads, headDim int, freqs []float6
 }
 
 // simdSiLUMul is SiLUMul's vector kernel where the CPU has one (its exp is
-// the attention's float32 polynomial, not float64 math.Exp).
+// the attention's float32 polynomial, not float64 math.Exp), set at init.
 var simdSiLUMul func(gate, up *float32, n int)
 
 // siLUMul is the reference SiLUMul (gate = silu(gate)·up) split across the
@@ -416,8 +439,8 @@ func (c *CPU) siLUMul(gate, up []float32) {
 	up = up[:len(gate)]
 	c.pool.run((len(gate)+chunk-1)/chunk, func(lo, hi int) {
 		g, u := gate[lo*chunk:min(hi*chunk, len(gate))], up[lo*chunk:min(hi*chunk, len(gate))]
-		if simdSiLUMul != nil {
-			simdSiLUMul(&g[0], &u[0], len(g))
+		if c.k.siluMul != nil {
+			c.k.siluMul(&g[0], &u[0], len(g))
 			return
 		}
 		SiLUMul(g, u)

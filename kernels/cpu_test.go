@@ -29,11 +29,11 @@ func kernelSets() []*dotKernels {
 	return sets
 }
 
-// useKernels makes the CPU backend use k for the rest of the test.
-func useKernels(t testing.TB, k *dotKernels) {
-	saved := fast
-	fast = k
-	t.Cleanup(func() { fast = saved })
+// withDot is the processor's best kernels but for the dot products, k.
+func withDot(k *dotKernels) kernelSet {
+	ks := bestKernels()
+	ks.dot = k
+	return ks
 }
 
 func randFloats(r *rand.Rand, n int) []float32 {
@@ -216,10 +216,10 @@ var matMulTypes = []quant.Type{quant.F32, quant.BF16, quant.F16, quant.Q8_0, qua
 // TestMatMulMatchesReference compares whole MatMuls (odd row counts, batch
 // sizes 1, 3, 17) with the reference MatMul, per output element.
 func TestMatMulMatchesReference(t *testing.T) {
-	cpu := NewCPU(3)
-	defer cpu.Close()
+	t.Parallel()
 	for _, k := range kernelSets() {
-		useKernels(t, k)
+		cpu := newCPU(3, withDot(k))
+		defer cpu.Close()
 		for _, floatAct := range []bool{false, true} {
 			cpu.FloatActivations = floatAct
 			testMatMulMatchesReference(t, cpu, k)
@@ -244,7 +244,7 @@ func testMatMulMatchesReference(t *testing.T, cpu *CPU, k *dotKernels) {
 			cpu.matMul(got, w, x, n)
 			MatMul(want, w, x, n)
 			tol := 1e-5
-			q8Act := typ == quant.Q8_0 || typ == quant.Q4_0 || tiles.pair(typ) != nil && typ.BlockSize() == 256
+			q8Act := typ == quant.Q8_0 || typ == quant.Q4_0 || cpu.k.tiles.pair(typ) != nil && typ.BlockSize() == 256
 			if q8Act && !cpu.FloatActivations {
 				tol = 2e-2 // Q8_0 activations: half a step of 1/127 of each block's largest value
 			}
@@ -267,9 +267,9 @@ func testMatMulMatchesReference(t *testing.T, cpu *CPU, k *dotKernels) {
 // TestMatMulDeterministic checks the promise that results are bit-identical
 // for any thread count and batch size.
 func TestMatMulDeterministic(t *testing.T) {
+	t.Parallel()
 	const rows, n = 29, 5
 	for _, k := range kernelSets() {
-		useKernels(t, k)
 		for _, typ := range matMulTypes {
 			cols := 64
 			if typ.BlockSize() == 256 {
@@ -280,7 +280,7 @@ func TestMatMulDeterministic(t *testing.T) {
 			x := randFloats(r, n*cols)
 			var first []float32
 			for _, threads := range []int{1, 2, 3, 7} {
-				cpu := NewCPU(threads)
+				cpu := newCPU(threads, withDot(k))
 				got := make([]float32, n*rows)
 				cpu.matMul(got, w, x, n)
 				// Row by row, alone in a batch of one.
@@ -350,15 +350,16 @@ func contiguousKV(typ quant.Type, keys, values []float32, ctx, width int) *KV {
 // each set of dot kernels and with the plain pieces as well as the SIMD
 // ones where the CPU has them.
 func TestCPUAttention(t *testing.T) {
+	t.Parallel()
 	for _, ak := range []*attnKernels{nil, simdAttention} {
-		useAttention(t, ak)
-		testCPUAttention(t)
+		testCPUAttention(t, ak)
 	}
 }
 
-func testCPUAttention(t *testing.T) {
+func testCPUAttention(t *testing.T, ak *attnKernels) {
 	for _, k := range kernelSets() {
-		useKernels(t, k)
+		ks := withDot(k)
+		ks.attn = ak
 		for _, tc := range []struct{ n, ctx, nHeads, nKV, headDim int }{
 			{1, 1, 2, 1, 8},
 			{1, 9, 4, 2, 12},
@@ -373,7 +374,7 @@ func testCPUAttention(t *testing.T) {
 				paged := pageKV(typ, keys, values, tc.ctx, width, 4)
 				var first []float32
 				for _, threads := range []int{1, 2, 3, 7} {
-					cpu := NewCPU(threads)
+					cpu := newCPU(threads, ks)
 					got := make([]float32, len(q))
 					cpu.attend(got, q, paged, pos, tc.nHeads, tc.nKV, tc.headDim)
 					cpu.Close()

@@ -33,11 +33,8 @@ var goKernels = dotKernels{
 }
 
 // simdKernels is set at init by the architecture's file when the CPU has
-// the needed features; fast is what the CPU backend uses.
-var (
-	simdKernels *dotKernels
-	fast        = &goKernels
-)
+// the needed features (nil: none).
+var simdKernels *dotKernels
 
 func dotF32Go(w []byte, x []float32) float32 {
 	var s float32

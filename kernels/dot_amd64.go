@@ -33,6 +33,5 @@ var avx2Kernels = dotKernels{
 func init() {
 	if cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3, cpuid.F16C) {
 		simdKernels = &avx2Kernels
-		fast = simdKernels
 	}
 }

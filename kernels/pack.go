@@ -62,21 +62,21 @@ var packMu sync.Mutex
 // activations with VDPBF16PS where the CPU has it, as llama.cpp does,
 // unless FloatActivations asks for float32 ones.
 func (c *CPU) packedOf(w *Matrix) (*packed, packPair) {
-	if tiles == nil {
+	if c.k.tiles == nil {
 		return nil, packPair{}
 	}
 	var kp packPair
 	switch w.Type {
 	case quant.Q8_0:
-		kp = tiles.q8_0Packed
+		kp = c.k.tiles.q8_0Packed
 	case quant.Q4_0:
-		kp = tiles.q4_0Packed
+		kp = c.k.tiles.q4_0Packed
 	case quant.F16:
-		kp = tiles.f16Packed
+		kp = c.k.tiles.f16Packed
 	case quant.BF16:
-		kp = tiles.bf16Packed
+		kp = c.k.tiles.bf16Packed
 		if c.bf16Dot() {
-			kp = tiles.bf16DotPacked
+			kp = c.k.tiles.bf16DotPacked
 		}
 	}
 	if kp[0] == nil || c.FloatActivations && (w.Type == quant.Q8_0 || w.Type == quant.Q4_0) {
@@ -92,7 +92,7 @@ func (c *CPU) packedOf(w *Matrix) (*packed, packPair) {
 
 // bf16Dot says whether BF16 weights multiply bfloat16 activations.
 func (c *CPU) bf16Dot() bool {
-	return !c.FloatActivations && tiles != nil && tiles.bf16DotPacked[0] != nil
+	return !c.FloatActivations && c.k.tiles != nil && c.k.tiles.bf16DotPacked[0] != nil
 }
 
 // pack rearranges w, splitting the groups between threads.
@@ -166,7 +166,7 @@ func packRow(t quant.Type, p *packed, dst []byte, i int, row []byte) {
 func (c *CPU) packedInputs(w *Matrix, p *packed, x []float32, n int) activations {
 	switch {
 	case p.quantized:
-		return c.quantizeQ8(x, n, w.Cols, p.bias, tiles.quantizeQ8)
+		return c.quantizeQ8(x, n, w.Cols, p.bias, c.k.tiles.quantizeQ8)
 	case w.Type == quant.BF16 && c.bf16Dot():
 		return c.toBF16(x, n, w.Cols)
 	case w.Type == quant.BF16 && w.Cols%2 == 1:

@@ -45,8 +45,8 @@ type tileKernels struct {
 }
 
 // simdTiles is set at init by the architecture's file when the CPU has the
-// needed features; tiles is what the CPU backend uses (nil: none).
-var simdTiles, tiles *tileKernels
+// needed features (nil: none).
+var simdTiles *tileKernels
 
 const (
 	tileRows = 4
@@ -144,7 +144,7 @@ func (c *CPU) toBF16(x []float32, n, cols int) activations {
 	c.pool.run(n, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			row := unsafe.Slice((*uint16)(unsafe.Pointer(&b[t*stride])), stride/2)
-			tiles.toBF16(x[t*cols:(t+1)*cols], row[:cols]) // set wherever bf16DotPacked is
+			c.k.tiles.toBF16(x[t*cols:(t+1)*cols], row[:cols]) // set wherever bf16DotPacked is
 			clear(row[cols:])
 		}
 	})

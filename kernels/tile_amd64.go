@@ -102,6 +102,5 @@ func init() {
 			avx512Tiles.bf16DotPacked = packPair{bf16DotPackX4, bf16DotPackX1}
 		}
 		simdTiles = &avx512Tiles
-		tiles = simdTiles
 	}
 }

@@ -20,11 +20,11 @@ func tileSets() []*tileKernels {
 	return sets
 }
 
-// useTiles makes the CPU backend use k for the rest of the test.
-func useTiles(t testing.TB, k *tileKernels) {
-	saved := tiles
-	tiles = k
-	t.Cleanup(func() { tiles = saved })
+// withTiles is the processor's best kernels but for the tiles, k.
+func withTiles(k *tileKernels) kernelSet {
+	ks := bestKernels()
+	ks.tiles = k
+	return ks
 }
 
 // tileTypes have tiles of their own, or (the last ones) go through the
@@ -47,8 +47,8 @@ func raggedCols(typ quant.Type) []int {
 // element is bit-identical whatever else is in the batch (alone, in a
 // batch of any size, in another order) and whatever the thread count.
 func TestTileBatchIdentity(t *testing.T) {
+	t.Parallel()
 	for _, k := range tileSets() {
-		useTiles(t, k)
 		for _, typ := range tileTypes {
 			for _, cols := range raggedCols(typ) {
 				for _, rows := range []int{1, 3, 6, 13, 17, 35} {
@@ -68,7 +68,7 @@ func checkBatchIdentity(t *testing.T, k *tileKernels, typ quant.Type, rows, cols
 	name := fmt.Sprintf("%s %v %d×%d float activations %v", tileName(k), typ, rows, cols, floatAct)
 	var alone []float32
 	for _, threads := range []int{1, 3} {
-		cpu := NewCPU(threads)
+		cpu := newCPU(threads, withTiles(k))
 		defer cpu.Close()
 		cpu.FloatActivations = floatAct
 		if alone == nil {
@@ -116,7 +116,7 @@ func TestTileMatchesExact(t *testing.T) {
 	if simdTiles == nil {
 		t.Skip("no tiles on this CPU")
 	}
-	useTiles(t, simdTiles)
+	t.Parallel()
 	cpu := NewCPU(2)
 	defer cpu.Close()
 	for _, floatAct := range []bool{false, true} {
@@ -146,7 +146,7 @@ func checkTileExact(t *testing.T, cpu *CPU, typ quant.Type, rows, cols, n int, s
 			switch {
 			case (typ == quant.Q8_0 || typ == quant.Q4_0) && !cpu.FloatActivations:
 				want, abs = exactQ8Dot(typ, w.Row(row), quantizeRows(xt, 1, cols), cols)
-			case (typ == quant.Q6_K || typ == quant.Q4_K) && tiles.pair(typ) != nil && !cpu.FloatActivations:
+			case (typ == quant.Q6_K || typ == quant.Q4_K) && cpu.k.tiles.pair(typ) != nil && !cpu.FloatActivations:
 				want, abs = exactOnQ8(wf, quantizeRows(xt, 1, cols))
 			case typ == quant.BF16 && cpu.bf16Dot():
 				want, abs = exactDot(wf, roundBF16(xt))
@@ -193,7 +193,6 @@ func FuzzTile(f *testing.F) {
 		if bs := typ.BlockSize(); bs > 1 {
 			cols = bs * (1 + int(c)%(1280/bs))
 		}
-		useTiles(t, simdTiles)
 		cpu := NewCPU(2)
 		defer cpu.Close()
 		cpu.FloatActivations = floatAct
