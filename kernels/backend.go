@@ -125,4 +125,7 @@ type Preparer interface {
 	// then the backend's matmuls no longer read w's stored bytes, which
 	// may leave memory (embedding lookups still read them).
 	Prepare(w *Matrix) (copied bool, err error)
+	// Release forgets the backend's copy of w, when the model holding w
+	// is closed; a later use of w takes a copy again.
+	Release(w *Matrix)
 }

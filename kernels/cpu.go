@@ -37,6 +37,7 @@ type CPU struct {
 	FloatActivations bool
 
 	k          kernelSet
+	packs      packs // the packed copies of matrices (pack.go)
 	pool       *pool
 	threadsWhy string
 

@@ -52,9 +52,24 @@ type packArgs struct {
 	n       int      // blocks or chunks
 }
 
-// packMu guards Matrix.packed: matrices are packed once, by Prepare or by
-// the first MatMul, whichever comes first.
-var packMu sync.Mutex
+// matrixKey identifies a matrix by its stored bytes and shape, so that
+// copies of one Matrix value (a model made by With shares its base's
+// matrices) find the same packed copy.
+type matrixKey struct {
+	data       *byte
+	typ        quant.Type
+	rows, cols int
+}
+
+func keyOf(w *Matrix) matrixKey { return matrixKey{unsafe.SliceData(w.Data), w.Type, w.Rows, w.Cols} }
+
+// packs are a CPU backend's packed copies, made once per matrix, by
+// Prepare or by the first MatMul, whichever comes first, and kept until
+// Release.
+type packs struct {
+	mu sync.Mutex
+	m  map[matrixKey]*packed
+}
 
 // packedOf returns w's packed form and the kernels that multiply it as the
 // backend is set up now, packing it on first use; nil if w's type is not
@@ -82,12 +97,18 @@ func (c *CPU) packedOf(w *Matrix) (*packed, packPair) {
 	if kp[0] == nil || c.FloatActivations && (w.Type == quant.Q8_0 || w.Type == quant.Q4_0) {
 		return nil, packPair{}
 	}
-	packMu.Lock()
-	defer packMu.Unlock()
-	if w.packed == nil {
-		w.packed = c.pack(w)
+	c.packs.mu.Lock()
+	defer c.packs.mu.Unlock()
+	k := keyOf(w)
+	p := c.packs.m[k]
+	if p == nil {
+		if c.packs.m == nil {
+			c.packs.m = map[matrixKey]*packed{}
+		}
+		p = c.pack(w)
+		c.packs.m[k] = p
 	}
-	return w.packed, kp
+	return p, kp
 }
 
 // bf16Dot says whether BF16 weights multiply bfloat16 activations.
@@ -206,13 +227,20 @@ func (c *CPU) packedMatMul(out []float32, w *Matrix, p *packed, kp packPair, act
 	})
 }
 
-// Prepare packs the matrices the packed kernels multiply, so that the
-// first token does not pay for it; done is called with each matrix's
-// stored bytes.
+// Prepare packs w if the packed kernels multiply it, so that the first
+// token does not pay for it.
 func (c *CPU) Prepare(w *Matrix) (copied bool, err error) {
 	if w.Rows == 0 || w.Cols == 0 {
 		return false, nil
 	}
 	p, _ := c.packedOf(w)
 	return p != nil, nil
+}
+
+// Release forgets the packed copy of w, if there is one; its memory goes
+// back when no MatMul is using it.
+func (c *CPU) Release(w *Matrix) {
+	c.packs.mu.Lock()
+	defer c.packs.mu.Unlock()
+	delete(c.packs.m, keyOf(w))
 }

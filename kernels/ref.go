@@ -18,8 +18,6 @@ type Matrix struct {
 	Type       quant.Type
 	Rows, Cols int
 	Data       []byte
-
-	packed *packed // the CPU backend's rearranged copy (pack.go), made once
 }
 
 // NewMatrix checks that data holds exactly rows×cols elements of type t.

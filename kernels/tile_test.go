@@ -273,3 +273,31 @@ func TestToBF16Fast(t *testing.T) {
 		}
 	}
 }
+
+// TestPackedCopies: a CPU backend's packed copies are its own: another
+// backend has none until it packs, a copy of the Matrix value finds the
+// same one, and Release forgets it.
+func TestPackedCopies(t *testing.T) {
+	t.Parallel()
+	if simdTiles == nil || simdTiles.q8_0Packed[0] == nil {
+		t.Skip("no packed kernels on this CPU")
+	}
+	w := randMatrix(t, rand.New(rand.NewPCG(1, 2)), quant.Q8_0, 32, 64)
+	a, b := NewCPU(1), NewCPU(1)
+	defer a.Close()
+	defer b.Close()
+	if copied, err := a.Prepare(w); err != nil || !copied {
+		t.Fatalf("Prepare: copied %v, %v", copied, err)
+	}
+	if len(a.packs.m) != 1 || len(b.packs.m) != 0 {
+		t.Fatalf("after one backend prepared the matrix: %d and %d packed copies, want 1 and 0", len(a.packs.m), len(b.packs.m))
+	}
+	same := *w
+	if p, _ := a.packedOf(&same); p != a.packs.m[keyOf(w)] || len(a.packs.m) != 1 {
+		t.Error("a copy of the Matrix value was packed again")
+	}
+	a.Release(w)
+	if len(a.packs.m) != 0 {
+		t.Errorf("%d packed copies after Release, want 0", len(a.packs.m))
+	}
+}

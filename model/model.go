@@ -184,8 +184,17 @@ func (m *Model) SetBackend(b kernels.Backend) {
 // Backend is where the forward pass runs.
 func (m *Model) Backend() kernels.Backend { return m.backend }
 
-// Close releases the mapped files. The model must not be used afterwards.
+// Close releases the backend's copies of the model's matrices (not those
+// it shares with the model it was made from, see With) and the mapped
+// files. The model must not be used afterwards.
 func (m *Model) Close() error {
+	if prep, ok := m.backend.(kernels.Preparer); ok {
+		for _, w := range m.matrices() {
+			if m.base == nil || m.own[w] {
+				prep.Release(w)
+			}
+		}
+	}
 	if m.closer == nil {
 		return nil
 	}

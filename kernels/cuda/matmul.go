@@ -42,6 +42,18 @@ func (b *Backend) Prepare(w *kernels.Matrix) (copied bool, err error) {
 	return err == nil, err
 }
 
+// Release frees w's device copy, if there is one.
+func (b *Backend) Release(w *kernels.Matrix) {
+	b.run(func() error {
+		k := keyOf(w)
+		if d := b.weights[k]; d != nil {
+			b.ctx.free(d.data)
+			delete(b.weights, k)
+		}
+		return nil
+	})
+}
+
 // weight returns m's device copy, uploading it on first use.
 func (b *Backend) weight(m *kernels.Matrix) (*deviceMatrix, error) {
 	k := keyOf(m)
