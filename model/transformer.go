@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/quant"
@@ -136,6 +137,10 @@ type buffers struct {
 	logits              kernels.Buffer // rows of VocabSize, for the rows that want them
 	logitRows           int
 	host                []float32 // the logits, read back
+
+	// The step's integers, as the backend takes them.
+	ids, pos, slots, want []int
+	seqs                  []kernels.SeqBlocks
 }
 
 // ensure makes room for n tokens and rows logit rows.
@@ -223,8 +228,9 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 	// What the step sends to the backend: the token ids, their positions
 	// and KV slots, each sequence's block table, and the rows that want
 	// logits.
-	ids, pos, slots := make([]int, 0, n), make([]int, 0, n), make([]int, 0, n)
-	seqs, want := make([]kernels.SeqBlocks, len(steps)), make([]int, 0, rows)
+	be, b := c.backend, c.buf
+	ids, pos, slots, want := b.ids[:0], b.pos[:0], b.slots[:0], b.want[:0]
+	seqs := slices.Grow(b.seqs[:0], len(steps))[:len(steps)]
 	for i, st := range steps {
 		s := st.Seq
 		for j, id := range st.Tokens {
@@ -239,7 +245,7 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 		}
 	}
 
-	be, b := c.backend, c.buf
+	b.ids, b.pos, b.slots, b.want, b.seqs = ids, pos, slots, want, seqs
 	b.ensure(be, cfg, n, rows)
 	be.Embed(b.x, &m.Embed, ids)
 	for l := range m.Layers {
