@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/kernels"
@@ -238,5 +239,60 @@ func TestNoBackend(t *testing.T) {
 	}
 	if err := m.Ready(nil); !errors.Is(err, ErrNoBackend) {
 		t.Errorf("Ready without a backend: %v, want ErrNoBackend", err)
+	}
+}
+
+// preparer is the reference backend pretending to keep a copy of each
+// matrix it prepares, by its stored bytes.
+type preparer struct {
+	kernels.Reference
+	copies map[*byte]bool
+}
+
+func (p *preparer) Prepare(w *kernels.Matrix) (bool, error) {
+	p.copies[unsafe.SliceData(w.Data)] = true
+	return true, nil
+}
+
+func (p *preparer) Release(w *kernels.Matrix) { delete(p.copies, unsafe.SliceData(w.Data)) }
+
+// TestCloseReleasesCopies: Ready has the backend copy every matrix it
+// multiplies by; a model made by With adds a copy of only the matrix it
+// changed, and closing it releases only that one; closing the base
+// releases the rest.
+func TestCloseReleasesCopies(t *testing.T) {
+	m, err := Load(shared.Path(t, "models/qwen2-tiny/qwen2-tiny-f16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &preparer{copies: map[*byte]bool{}}
+	m.SetBackend(p)
+	if err := m.Ready(nil); err != nil {
+		t.Fatal(err)
+	}
+	base := len(p.copies)
+	if want := len(m.MatMulWeights()); base != want {
+		t.Fatalf("Ready made %d copies, want %d", base, want)
+	}
+	const name = "model.layers.0.self_attn.q_proj.weight"
+	q := *m.Matrices()[name]
+	q.Data = slices.Clone(q.Data)
+	w, err := m.With(map[string]kernels.Matrix{name: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Ready(nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.copies) != base+1 {
+		t.Errorf("after Ready on a model with one matrix changed: %d copies, want %d", len(p.copies), base+1)
+	}
+	w.Close()
+	if len(p.copies) != base || p.copies[unsafe.SliceData(q.Data)] {
+		t.Errorf("after closing it: %d copies, want the base's %d", len(p.copies), base)
+	}
+	m.Close()
+	if len(p.copies) != 0 {
+		t.Errorf("after closing the base: %d copies, want 0", len(p.copies))
 	}
 }
