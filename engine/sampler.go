@@ -102,13 +102,13 @@ func (p *SamplingParams) Validate(vocab int) error {
 			return paramError("allowed_token_ids", "allowed_token_ids: token id %d is outside the vocabulary (0…%d)", id, vocab-1)
 		}
 	}
-	for i, w := range p.BadWords {
+	for _, w := range p.BadWords {
 		if len(w) == 0 {
-			return paramError("bad_words", "bad_words[%d] has no tokens", i)
+			return paramError("bad_words", "bad_words: a word has no tokens")
 		}
 		for _, id := range w {
 			if id < 0 || id >= vocab {
-				return paramError("bad_words", "bad_words[%d] has token id %d, outside the vocabulary (0…%d)", i, id, vocab-1)
+				return paramError("bad_words", "bad_words: token id %d is outside the vocabulary (0…%d)", id, vocab-1)
 			}
 		}
 	}
