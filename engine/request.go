@@ -232,5 +232,5 @@ func checkDrawable(req *Request, stop []int) error {
 			return nil
 		}
 	}
-	return errors.New("allowed_token_ids leaves no token to draw: each is a one-token bad word, or a stop token that min_tokens holds back")
+	return paramError("allowed_token_ids", "allowed_token_ids leaves no token to draw: each is a one-token bad word, or a stop token that min_tokens holds back")
 }
