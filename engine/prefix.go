@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"cmp"
 	"hash/maphash"
 	"slices"
 
@@ -13,8 +12,8 @@ import (
 // Only full blocks are cached, each under the hash of every token up to
 // its end (its own tokens and its parent's hash), so a block is found only
 // after the same whole prefix. The cache holds each block it lists (one
-// reference); a block only the cache holds can be evicted, least recently
-// used first, when the scheduler needs room.
+// reference); a block only the cache holds can be evicted when the
+// scheduler needs room.
 type prefixCache struct {
 	cache   *model.Cache
 	seed    maphash.Seed
@@ -51,15 +50,15 @@ func (p *prefixCache) key(parent uint64, tokens []int) uint64 {
 	return h.Sum64()
 }
 
-// lookup returns the cached blocks that hold the longest prefix of tokens
-// made of whole blocks, at most limit positions.
-func (p *prefixCache) lookup(tokens []int, limit int) []int {
+// match returns the keys of the cached blocks that hold the longest
+// prefix of tokens made of whole blocks, at most limit positions. It
+// changes nothing: use marks the blocks a sequence takes.
+func (p *prefixCache) match(tokens []int, limit int) []uint64 {
 	if p == nil {
 		return nil
 	}
 	bs := p.cache.BlockSize()
-	p.clock++
-	var blocks []int
+	var keys []uint64
 	var parent uint64
 	for end := bs; end <= min(len(tokens), limit); end += bs {
 		k := p.key(parent, tokens[end-bs:end])
@@ -67,9 +66,24 @@ func (p *prefixCache) lookup(tokens []int, limit int) []int {
 		if e == nil || e.parent != parent || !slices.Equal(e.tokens, tokens[end-bs:end]) {
 			break
 		}
-		e.used = p.clock
-		blocks = append(blocks, e.block)
+		keys = append(keys, k)
 		parent = k
+	}
+	return keys
+}
+
+// use marks the entries of keys (a match) as used now, and returns their
+// blocks.
+func (p *prefixCache) use(keys []uint64) []int {
+	if len(keys) == 0 {
+		return nil
+	}
+	p.clock++
+	blocks := make([]int, len(keys))
+	for i, k := range keys {
+		e := p.entries[k]
+		e.used = p.clock
+		blocks[i] = e.block
 	}
 	return blocks
 }
@@ -97,46 +111,25 @@ func (p *prefixCache) insert(tokens []int, blocks []int) {
 	}
 }
 
-// evictable counts the blocks only the prefix cache holds.
-func (p *prefixCache) evictable() int {
+// list describes every entry for the scheduler, which chooses what to
+// evict (evictionOrder).
+func (p *prefixCache) list() []cachedBlock {
 	if p == nil {
-		return 0
+		return nil
 	}
-	n := 0
-	for _, e := range p.entries {
-		if p.cache.Holders(e.block) == 1 {
-			n++
-		}
+	out := make([]cachedBlock, 0, len(p.entries))
+	for k, e := range p.entries {
+		out = append(out, cachedBlock{Key: k, Block: e.block, Used: e.used, Depth: e.depth})
 	}
-	return n
+	return out
 }
 
-// evict frees up to n blocks only the cache holds, least recently used
-// first, and returns how many it freed.
-func (p *prefixCache) evict(n int) int {
-	if p == nil || n <= 0 {
-		return 0
-	}
-	var victims []uint64
-	for k, e := range p.entries {
-		if p.cache.Holders(e.block) == 1 {
-			victims = append(victims, k)
-		}
-	}
-	slices.SortFunc(victims, func(a, b uint64) int {
-		ea, eb := p.entries[a], p.entries[b]
-		if c := cmp.Compare(ea.used, eb.used); c != 0 {
-			return c
-		}
-		return cmp.Compare(eb.depth, ea.depth)
-	})
-	freed := 0
-	for _, k := range victims[:min(n, len(victims))] {
+// drop forgets the entries of keys and releases their blocks.
+func (p *prefixCache) drop(keys []uint64) {
+	for _, k := range keys {
 		p.cache.Release(p.entries[k].block)
 		delete(p.entries, k)
-		freed++
 	}
-	return freed
 }
 
 // reset drops every entry.

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -190,4 +191,46 @@ func (r *Request) validate(vocab, context int) error {
 		return err
 	}
 	return r.Sampling.Validate(vocab)
+}
+
+// check refuses a request the engine cannot run as given.
+func (e *Engine) check(req *Request, completion []int) error {
+	vocab := e.m.Config.VocabSize
+	if err := req.validate(vocab, e.context); err != nil {
+		return err
+	}
+	if err := checkDrawable(req, e.stopIDsFor(*req)); err != nil {
+		return err
+	}
+	if req.N > e.opts.MaxSeqs {
+		return fmt.Errorf("n = %d exceeds the engine's %d sequences", req.N, e.opts.MaxSeqs)
+	}
+	for _, id := range completion {
+		if id < 0 || id >= vocab {
+			return fmt.Errorf("completion token %d is outside the vocabulary (0…%d)", id, vocab-1)
+		}
+	}
+	if n := len(req.Prompt) + len(completion); completion != nil && n > e.context {
+		return fmt.Errorf("prompt and completion hold %d tokens; the context holds %d", n, e.context)
+	}
+	return nil
+}
+
+// checkDrawable refuses a request whose masks leave no token to draw at
+// the first step: allowed tokens that are all one-token bad words, or all
+// stop tokens held back by min_tokens. Sampling would otherwise read a
+// distribution of −∞ everywhere and return garbage.
+func checkDrawable(req *Request, stop []int) error {
+	p := &req.Sampling
+	if len(p.AllowedIDs) == 0 {
+		return nil
+	}
+	for _, id := range p.AllowedIDs {
+		banned := req.MinTokens > 0 && slices.Contains(stop, id) ||
+			slices.ContainsFunc(p.BadWords, func(w []int) bool { return len(w) == 1 && w[0] == id })
+		if !banned {
+			return nil
+		}
+	}
+	return paramError("allowed_token_ids", "allowed_token_ids leaves no token to draw: each is a one-token bad word, or a stop token that min_tokens holds back")
 }

@@ -1,13 +1,8 @@
-// Package engine turns a model into a service that runs many sequences at
-// once: a paged KV cache shared through forks and a prefix cache, a
-// scheduler that batches every running sequence into one forward step
-// (continuous batching), the sampler with its penalties and logprob modes,
-// stop conditions, and scoring.
 package engine
 
 import (
-	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -18,7 +13,7 @@ import (
 // from the model's distribution, nothing truncated.
 type SamplingParams struct {
 	Temperature float64 // below GreedyBelow (0 included) = greedy
-	TopK        int     // ≤ 0 = off
+	TopK        int     // ≤ 0 = off (-1 is vLLM's way to say so; below is refused)
 	TopP        float64 // 1 = off; must be in (0, 1]
 	MinP        float64 // 0 = off; must be in [0, 1)
 
@@ -57,41 +52,63 @@ const GreedyBelow = 1e-5
 // scaled logprobs count it as 1.
 func (p *SamplingParams) Greedy() bool { return p.Temperature < GreedyBelow }
 
-// Validate checks the ranges; vocab bounds the logit bias ids.
+// ParamError is a sampling parameter out of its range. Param names it as
+// the OpenAI and vLLM APIs do (top_p, logit_bias), and so does the
+// message.
+type ParamError struct {
+	Param string
+	msg   string
+}
+
+func (e *ParamError) Error() string { return e.msg }
+
+func paramError(param, format string, args ...any) *ParamError {
+	return &ParamError{Param: param, msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the ranges (vLLM's, which the server's clients expect);
+// vocab bounds the token ids. Its errors are *ParamError.
 func (p *SamplingParams) Validate(vocab int) error {
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
 	case p.Temperature < 0 || p.Temperature > math.MaxFloat32 || !finite(p.Temperature):
-		return fmt.Errorf("temperature %g must be ≥ 0 and finite in float32", p.Temperature)
+		return paramError("temperature", "temperature %g must be ≥ 0 and finite in float32", p.Temperature)
 	case !(p.TopP > 0 && p.TopP <= 1):
-		return fmt.Errorf("top_p %g must be in (0, 1]", p.TopP)
+		return paramError("top_p", "top_p %g must be in (0, 1]", p.TopP)
+	case p.TopK < -1:
+		return paramError("top_k", "top_k %d must be ≥ 1, or 0 or -1 for no limit", p.TopK)
 	case !(p.MinP >= 0 && p.MinP < 1):
-		return fmt.Errorf("min_p %g must be in [0, 1)", p.MinP)
-	case p.RepetitionPenalty < 0 || !finite(p.RepetitionPenalty):
-		return fmt.Errorf("repetition_penalty %g must be > 0", p.RepetitionPenalty)
-	case !finite(p.PresencePenalty) || !finite(p.FrequencyPenalty):
-		return fmt.Errorf("presence and frequency penalties must be finite")
+		return paramError("min_p", "min_p %g must be in [0, 1)", p.MinP)
+	case !(p.RepetitionPenalty >= 0) || !finite(p.RepetitionPenalty):
+		return paramError("repetition_penalty", "repetition_penalty %g must be > 0 (1 = off)", p.RepetitionPenalty)
+	case !(p.PresencePenalty >= -2 && p.PresencePenalty <= 2):
+		return paramError("presence_penalty", "presence_penalty %g must be in [-2, 2]", p.PresencePenalty)
+	case !(p.FrequencyPenalty >= -2 && p.FrequencyPenalty <= 2):
+		return paramError("frequency_penalty", "frequency_penalty %g must be in [-2, 2]", p.FrequencyPenalty)
 	}
-	for id, b := range p.LogitBias {
+	for _, id := range slices.Sorted(maps.Keys(p.LogitBias)) {
 		if id < 0 || id >= vocab {
-			return fmt.Errorf("logit_bias token %d is outside the vocabulary (0…%d)", id, vocab-1)
+			return paramError("logit_bias", "logit_bias: token %d is outside the vocabulary (0…%d)", id, vocab-1)
 		}
-		if math.IsNaN(float64(b)) {
-			return fmt.Errorf("logit_bias for token %d is NaN", id)
+		if b := p.LogitBias[id]; !(b >= -100 && b <= 100) {
+			return paramError("logit_bias", "logit_bias for token %d is %g; it must be in [-100, 100]", id, b)
 		}
+	}
+	if p.AllowedIDs != nil && len(p.AllowedIDs) == 0 {
+		return paramError("allowed_token_ids", "allowed_token_ids is empty: no token could be generated")
 	}
 	for _, id := range p.AllowedIDs {
 		if id < 0 || id >= vocab {
-			return fmt.Errorf("allowed token %d is outside the vocabulary (0…%d)", id, vocab-1)
+			return paramError("allowed_token_ids", "allowed_token_ids: token id %d is outside the vocabulary (0…%d)", id, vocab-1)
 		}
 	}
 	for _, w := range p.BadWords {
 		if len(w) == 0 {
-			return errors.New("a bad word has no tokens")
+			return paramError("bad_words", "bad_words: a word has no tokens")
 		}
 		for _, id := range w {
 			if id < 0 || id >= vocab {
-				return fmt.Errorf("bad word token %d is outside the vocabulary (0…%d)", id, vocab-1)
+				return paramError("bad_words", "bad_words: token id %d is outside the vocabulary (0…%d)", id, vocab-1)
 			}
 		}
 	}
@@ -109,7 +126,7 @@ type Sampler struct {
 	output    []int        // generated tokens in order, kept only for bad words
 	generated int
 	minTokens int
-	banned    []int // stop ids masked while fewer than minTokens are generated
+	stopIDs   []int // masked while fewer than minTokens are generated
 
 	// The distribution last computed by next.
 	z    []float32   // processed logits
@@ -132,7 +149,7 @@ type candidate struct {
 // NewSampler makes a sampler for one sequence after prompt; stopIDs are
 // masked until minTokens tokens are generated.
 func NewSampler(p SamplingParams, prompt []int, minTokens int, stopIDs []int) *Sampler {
-	s := &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x61686121)), counts: map[int]int{}, minTokens: minTokens, banned: stopIDs}
+	s := &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x61686121)), counts: map[int]int{}, minTokens: minTokens, stopIDs: stopIDs}
 	if p.RepetitionPenalty != 0 && p.RepetitionPenalty != 1 {
 		s.prompt = map[int]bool{}
 		for _, id := range prompt {
@@ -202,7 +219,7 @@ func (s *Sampler) next(logits []float32) {
 		z[id] += b
 	}
 	if s.generated < s.minTokens {
-		for _, id := range s.banned {
+		for _, id := range s.stopIDs {
 			z[id] = inf
 		}
 	}

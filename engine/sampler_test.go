@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -30,6 +31,41 @@ func TestSamplerValidates(t *testing.T) {
 	} {
 		if err := p.Validate(10); err == nil {
 			t.Errorf("%+v accepted", p)
+		}
+	}
+}
+
+// TestValidateNamesParam: each refusal is a *ParamError naming the
+// parameter as the APIs do, and its message names it too.
+func TestValidateNamesParam(t *testing.T) {
+	ok := DefaultSampling()
+	for _, tc := range []struct {
+		set   func(*SamplingParams)
+		param string
+	}{
+		{func(p *SamplingParams) { p.Temperature = -0.5 }, "temperature"},
+		{func(p *SamplingParams) { p.TopP = 0 }, "top_p"},
+		{func(p *SamplingParams) { p.TopK = -2 }, "top_k"},
+		{func(p *SamplingParams) { p.MinP = 1 }, "min_p"},
+		{func(p *SamplingParams) { p.RepetitionPenalty = -1 }, "repetition_penalty"},
+		{func(p *SamplingParams) { p.PresencePenalty = 2.5 }, "presence_penalty"},
+		{func(p *SamplingParams) { p.FrequencyPenalty = -3 }, "frequency_penalty"},
+		{func(p *SamplingParams) { p.LogitBias = map[int]float32{3: 101} }, "logit_bias"},
+		{func(p *SamplingParams) { p.LogitBias = map[int]float32{-1: 1} }, "logit_bias"},
+		{func(p *SamplingParams) { p.AllowedIDs = []int{} }, "allowed_token_ids"},
+		{func(p *SamplingParams) { p.AllowedIDs = []int{10} }, "allowed_token_ids"},
+		{func(p *SamplingParams) { p.BadWords = [][]int{{1, 10}} }, "bad_words"},
+	} {
+		p := ok
+		tc.set(&p)
+		var pe *ParamError
+		if err := p.Validate(10); !errors.As(err, &pe) || pe.Param != tc.param || !strings.Contains(err.Error(), tc.param) {
+			t.Errorf("%+v: %v, want a ParamError naming %s", p, err, tc.param)
+		}
+	}
+	for _, p := range []SamplingParams{ok, {Temperature: 0, TopP: 1, TopK: -1, RepetitionPenalty: 0, PresencePenalty: 2, LogitBias: map[int]float32{9: -100}}} {
+		if err := p.Validate(10); err != nil {
+			t.Errorf("%+v refused: %v", p, err)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/aha-inference/aha/engine"
 )
 
 // apiError is an error answered to the client in OpenAI's shape,
@@ -24,6 +26,16 @@ func (e *apiError) Error() string { return e.message }
 // invalid is a 400 about one field of the request.
 func invalid(param, format string, args ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, message: fmt.Sprintf(format, args...), param: param}
+}
+
+// refused is a 400 for a request the engine refuses as given, naming the
+// sampling parameter at fault when the engine does (engine.ParamError).
+func refused(err error) *apiError {
+	var pe *engine.ParamError
+	if errors.As(err, &pe) {
+		return invalid(pe.Param, "%v", err)
+	}
+	return invalid("", "%v", err)
 }
 
 // unimplemented is the 400 for a field aha knows but does not implement:

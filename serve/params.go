@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -77,6 +76,13 @@ type limits struct {
 	tok            *tokenizer.Tokenizer // turns bad_words into tokens
 }
 
+// setFloat sets *dst to the field's value when the request gave one.
+func setFloat(dst, field *float64) {
+	if field != nil {
+		*dst = *field
+	}
+}
+
 // request turns the fields into an engine request without its prompt;
 // defaultMax is the max_tokens of a request that names none (0: until the
 // context is full).
@@ -105,60 +111,29 @@ func (sp *sampling) request(lim limits, defaultMax int) (engine.Request, *apiErr
 		}
 		req.MinTokens = *sp.MinTokens
 	}
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-	if v := sp.Temperature; v != nil {
-		if *v < 0 || *v > math.MaxFloat32 || !finite(*v) {
-			return req, invalid("temperature", "temperature = %g must be ≥ 0 and finite in float32", *v)
-		}
-		p.Temperature = *v
-	}
-	if v := sp.TopP; v != nil {
-		if !(*v > 0 && *v <= 1) {
-			return req, invalid("top_p", "top_p = %g must be in (0, 1]", *v)
-		}
-		p.TopP = *v
-	}
+	// The ranges are the engine's (SamplingParams.Validate, below); here
+	// the fields are only carried over.
+	setFloat(&p.Temperature, sp.Temperature)
+	setFloat(&p.TopP, sp.TopP)
+	setFloat(&p.MinP, sp.MinP)
+	setFloat(&p.PresencePenalty, sp.PresencePenalty)
+	setFloat(&p.FrequencyPenalty, sp.FrequencyPenalty)
 	if v := sp.TopK; v != nil {
-		// vLLM's "off" is -1, OpenAI-style clients send 0.
-		if *v < -1 {
-			return req, invalid("top_k", "top_k = %d must be ≥ 1, or 0 or -1 for no limit", *v)
-		}
-		p.TopK = max(*v, 0)
-	}
-	if v := sp.MinP; v != nil {
-		if !(*v >= 0 && *v < 1) {
-			return req, invalid("min_p", "min_p = %g must be in [0, 1)", *v)
-		}
-		p.MinP = *v
+		p.TopK = *v // vLLM's "off" is -1, OpenAI-style clients send 0: both are the engine's
 	}
 	if v := sp.RepetitionPenalty; v != nil {
-		if !(*v > 0) || !finite(*v) {
-			return req, invalid("repetition_penalty", "repetition_penalty = %g must be > 0 (1 = off)", *v)
+		if *v == 0 {
+			// The engine reads 0 as off; the API's off is 1, and 0 is out of range.
+			return req, invalid("repetition_penalty", "repetition_penalty 0 must be > 0 (1 = off)")
 		}
 		p.RepetitionPenalty = *v
-	}
-	for _, f := range []struct {
-		name string
-		v    *float64
-		dst  *float64
-	}{{"presence_penalty", sp.PresencePenalty, &p.PresencePenalty}, {"frequency_penalty", sp.FrequencyPenalty, &p.FrequencyPenalty}} {
-		if f.v == nil {
-			continue
-		}
-		if !(*f.v >= -2 && *f.v <= 2) {
-			return req, invalid(f.name, "%s = %g must be in [-2, 2]", f.name, *f.v)
-		}
-		*f.dst = *f.v
 	}
 	if len(sp.LogitBias) > 0 {
 		p.LogitBias = map[int]float32{}
 		for k, b := range sp.LogitBias {
 			id, err := strconv.Atoi(k)
-			if err != nil || id < 0 || id >= lim.vocab {
+			if err != nil {
 				return req, invalid("logit_bias", "logit_bias key %q is not a token id (0…%d)", k, lim.vocab-1)
-			}
-			if !(b >= -100 && b <= 100) {
-				return req, invalid("logit_bias", "logit_bias for token %d is %g; it must be in [-100, 100]", id, b)
 			}
 			p.LogitBias[id] = float32(b)
 		}
@@ -186,17 +161,7 @@ func (sp *sampling) request(lim limits, defaultMax int) (engine.Request, *apiErr
 		return req, &apiError{status: 400, param: "skip_special_tokens", code: "unsupported_parameter",
 			message: "skip_special_tokens = false is not supported by aha: special tokens are always left out of the text (their ids are in the token ids)"}
 	}
-	if sp.AllowedTokenIDs != nil {
-		if len(sp.AllowedTokenIDs) == 0 {
-			return req, invalid("allowed_token_ids", "allowed_token_ids is empty: no token could be generated")
-		}
-		for _, id := range sp.AllowedTokenIDs {
-			if id < 0 || id >= lim.vocab {
-				return req, invalid("allowed_token_ids", "allowed_token_ids: token id %d is outside the vocabulary (0…%d)", id, lim.vocab-1)
-			}
-		}
-		p.AllowedIDs = sp.AllowedTokenIDs
-	}
+	p.AllowedIDs = sp.AllowedTokenIDs
 	for i, w := range sp.BadWords {
 		ids, aerr := badWordIDs(w, lim, fmt.Sprintf("bad_words[%d]", i))
 		if aerr != nil {
@@ -206,6 +171,9 @@ func (sp *sampling) request(lim limits, defaultMax int) (engine.Request, *apiErr
 		if len(p.BadWords) > maxBadWords {
 			return req, invalid("bad_words", "bad_words make %d token sequences or more; at most %d are allowed", len(p.BadWords), maxBadWords)
 		}
+	}
+	if err := p.Validate(lim.vocab); err != nil {
+		return req, refused(err)
 	}
 	if k := sp.TruncatePromptTokens; k != nil {
 		switch {
@@ -241,13 +209,6 @@ func badWordIDs(word string, lim limits, field string) ([][]int, *apiError) {
 	out := [][]int{bare}
 	if spaced := lim.tok.Encode(" "+word, false); len(spaced) == len(bare) && spaced[0] != bare[0] {
 		out = append(out, spaced)
-	}
-	for _, w := range out {
-		for _, id := range w {
-			if id < 0 || id >= lim.vocab {
-				return nil, invalid("bad_words", "%s has token id %d, outside the model's vocabulary (0…%d)", field, id, lim.vocab-1)
-			}
-		}
 	}
 	return out, nil
 }

@@ -350,7 +350,7 @@ func (s *Server) engineError(err error) *apiError {
 	case errors.Is(err, engine.ErrAborted):
 		return s.aborted()
 	case errors.Is(err, engine.ErrInvalid):
-		return invalid("", "%v", err)
+		return refused(err)
 	case errors.Is(err, model.ErrCacheFull):
 		return invalid("n", "the request needs more KV cache than the server has: %v", err)
 	}

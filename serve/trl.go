@@ -313,12 +313,14 @@ func (s *Server) sequenceLogprobs(w http.ResponseWriter, r *http.Request) *apiEr
 		return invalid("sequences", "%d sequences is over the limit of %d", len(req.Sequences), s.cfg.MaxPrompts)
 	case top < 0 || top > lim.maxLogprobs:
 		return invalid("top_logprobs", "top_logprobs = %d must be between 0 and %d", top, lim.maxLogprobs)
-	case temp < 0 || math.IsInf(temp, 0):
-		return invalid("temperature", "temperature = %g must be ≥ 0", temp)
 	case req.ResponseFormat != "" && req.ResponseFormat != "json" && req.ResponseFormat != "binary":
 		return invalid("response_format", "response_format %q: want json or binary", req.ResponseFormat)
 	case err != nil:
 		return invalid("logprob_mode", "logprob_mode: %v", err)
+	}
+	sampling := engine.SamplingParams{Temperature: temp, TopP: 1}
+	if err := sampling.Validate(lim.vocab); err != nil {
+		return refused(err)
 	}
 	for i, seq := range req.Sequences {
 		field := fmt.Sprintf("sequences[%d]", i)
@@ -353,7 +355,7 @@ func (s *Server) sequenceLogprobs(w http.ResponseWriter, r *http.Request) *apiEr
 			entries*max(top, 1), entries, max(top, 1), padded, maxLogprobEntries)
 	}
 
-	scores, aerr := s.scoreAll(r.Context(), req.Sequences, req.PromptLengths, engine.SamplingParams{Temperature: temp, TopP: 1}, mode, top)
+	scores, aerr := s.scoreAll(r.Context(), req.Sequences, req.PromptLengths, sampling, mode, top)
 	if aerr != nil {
 		return aerr
 	}
