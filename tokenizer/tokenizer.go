@@ -69,6 +69,7 @@ type Tokenizer struct {
 	bosText        string
 	eosText        string
 	chatTemplate   string
+	templateVars   map[string]any // special tokens a chat template is given
 }
 
 // Encode returns the token ids of text. Added and special tokens written in
