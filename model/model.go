@@ -1,10 +1,3 @@
-// Package model loads checkpoints — GGUF files and Hugging Face safetensors
-// folders — for the architectures aha supports (llama, qwen2, qwen3) and runs
-// their forward pass.
-//
-// Weights are memory-mapped and used in place, in the type the file stores
-// them in: loading a model copies nothing but its small norm and bias
-// vectors.
 package model
 
 import (
@@ -117,7 +110,7 @@ func FromGGUF(f *gguf.File) (*Model, error) {
 
 // LoadHF loads a Hugging Face model folder.
 func LoadHF(dir string) (*Model, error) {
-	c, err := readHFConfig(dir)
+	c, err := ConfigFromHF(dir)
 	if err != nil {
 		return nil, err
 	}
