@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aha-inference/aha/bench"
+	converter "github.com/aha-inference/aha/convert"
 	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/quant"
 	"github.com/aha-inference/aha/safetensors"
@@ -17,7 +18,7 @@ import (
 
 // BenchmarkMergeMemory merges three synthetic BF16 checkpoints of a real
 // model's shape (Qwen2.5-1.5B; AHA_MERGE_SHAPE names another of
-// model.SyntheticShapes) with the Meta-Ability-Alignment recipe, and
+// convert.SyntheticShapes) with the Meta-Ability-Alignment recipe, and
 // reports the merge's peak resident memory against the inputs' total
 // size. It writes four checkpoints to the temporary folder (about 12 GB
 // for the 1.5B shape). Run it with
@@ -28,7 +29,7 @@ func BenchmarkMergeMemory(b *testing.B) {
 	if shape == "" {
 		shape = "qwen2.5-1.5b"
 	}
-	c, err := model.SyntheticConfig(shape)
+	c, err := converter.SyntheticConfig(shape)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -324,8 +324,8 @@ func uniqueSorted(ids []int) []int {
 	return out
 }
 
-// readHFConfig reads config.json and generation_config.json from dir.
-func readHFConfig(dir string) (*Config, error) {
+// ConfigFromHF reads config.json and generation_config.json from dir.
+func ConfigFromHF(dir string) (*Config, error) {
 	path := filepath.Join(dir, "config.json")
 	data, err := modelfile.Read(path, modelfile.MaxConfig)
 	if errors.Is(err, os.ErrNotExist) {

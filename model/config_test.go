@@ -2,6 +2,8 @@ package model
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -261,4 +263,90 @@ func TestConfigValues(t *testing.T) {
 	if err != nil || c.BOS != -1 || len(c.EOS) != 0 {
 		t.Errorf("2^32-1 ids: config %v, error %v; want no BOS or EOS", c, err)
 	}
+}
+
+func f64(v float64) *float64 { return &v }
+func f32(v float32) *float64 { return f64(float64(v)) } // a GGUF stores float32
+func intp(v int) *int        { return &v }
+
+// TestShippedConfigs loads every model in ../shared/models in every format
+// it is shipped in and checks the Config against config.json and
+// generation_config.json (HF folders) or the GGUF metadata, as each
+// SOURCE.md describes them.
+func TestShippedConfigs(t *testing.T) {
+	stories := Config{Architecture: "llama", VocabSize: 512, Hidden: 64, Layers: 5, Heads: 8, KVHeads: 4, HeadDim: 8,
+		Intermediate: 172, MaxPositions: 2048, NormEps: 1e-5, RopeTheta: 10000, RopeLayout: kernels.RopeInterleaved,
+		BOS: 1, EOS: []int{2}}
+	qwen2 := Config{Architecture: "qwen2", VocabSize: 151936, Hidden: 64, Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 32,
+		Intermediate: 128, MaxPositions: 32768, TiedEmbeddings: true, AttentionBias: true, NormEps: 1e-6, RopeTheta: 1e6,
+		RopeLayout: kernels.RopeHalves, BOS: 151643}
+	qwen3 := Config{Architecture: "qwen3", VocabSize: 151936, Hidden: 64, Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 128,
+		Intermediate: 128, MaxPositions: 40960, TiedEmbeddings: true, QKNorm: true, NormEps: 1e-6, RopeTheta: 1e6,
+		RopeLayout: kernels.RopeHalves, BOS: 151643}
+	llama3 := Config{Architecture: "llama", VocabSize: 128256, Hidden: 64, Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 32,
+		Intermediate: 128, MaxPositions: 131072, TiedEmbeddings: true, NormEps: 1e-5, RopeTheta: 500000, BOS: 128000}
+
+	// HF: the EOS set is config.json's eos_token_id with generation_config's
+	// list; the sampling values are generation_config's. GGUF: eos (and eot)
+	// token ids; sampling values as float32 general.sampling.* keys.
+	with := func(c Config, f func(c *Config)) Config { f(&c); return c }
+	cases := []struct {
+		path string
+		want Config
+	}{
+		{"stories260K/stories260K.gguf", stories},
+		{"stories260K/stories260K-q8_0.gguf", stories},
+		{"qwen2-tiny/hf", with(qwen2, func(c *Config) {
+			c.EOS = []int{151643, 151645}
+			c.Generation = GenerationConfig{Temperature: f64(0.7), TopP: f64(0.8), TopK: intp(20), RepetitionPenalty: f64(1.1)}
+		})},
+		{"qwen2-tiny/qwen2-tiny-f16.gguf", with(qwen2, func(c *Config) {
+			c.EOS = []int{151645}
+			c.Generation = GenerationConfig{Temperature: f32(0.7), TopP: f32(0.8), TopK: intp(20)}
+		})},
+		{"qwen3-tiny/hf", with(qwen3, func(c *Config) {
+			c.EOS = []int{151643, 151645}
+			c.Generation = GenerationConfig{Temperature: f64(0.6), TopP: f64(0.95), TopK: intp(20)}
+		})},
+		{"qwen3-tiny/qwen3-tiny-bf16.gguf", with(qwen3, func(c *Config) {
+			c.EOS = []int{151645}
+			c.Generation = GenerationConfig{Temperature: f32(0.6), TopP: f32(0.95), TopK: intp(20)}
+		})},
+		{"llama3-tiny/hf", with(llama3, func(c *Config) {
+			c.RopeLayout = kernels.RopeHalves
+			c.RopeScaling = &RopeScaling{Type: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}
+			c.EOS = []int{128001, 128008, 128009}
+			c.Generation = GenerationConfig{Temperature: f64(0.6), TopP: f64(0.9)}
+		})},
+		{"llama3-tiny/llama3-tiny-f16.gguf", with(llama3, func(c *Config) {
+			c.RopeLayout = kernels.RopeInterleaved // the converter permuted Q/K
+			c.EOS = []int{128009}                  // tokenizer_config's eos_token
+			c.Generation = GenerationConfig{Temperature: f32(0.6), TopP: f32(0.9)}
+		})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			m, err := Load(shared.Path(t, "models/"+tc.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if !reflect.DeepEqual(m.Config, tc.want) {
+				t.Errorf("config\n %s\nwant\n %s", configString(&m.Config), configString(&tc.want))
+			}
+			wantFormat := "gguf"
+			if strings.HasSuffix(tc.path, "/hf") {
+				wantFormat = "safetensors"
+			}
+			if m.Format != wantFormat || len(m.Layers) != tc.want.Layers {
+				t.Errorf("format %s with %d layers", m.Format, len(m.Layers))
+			}
+		})
+	}
+}
+
+// configString shows a Config with its pointers followed.
+func configString(c *Config) string {
+	b, _ := json.Marshal(c)
+	return fmt.Sprintf("%s rope layout %v", b, c.RopeLayout)
 }

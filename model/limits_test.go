@@ -1,4 +1,4 @@
-package model
+package model_test
 
 import (
 	"os"
@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aha-inference/aha/convert"
+	"github.com/aha-inference/aha/inspect"
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/quant"
 )
 
@@ -20,7 +23,7 @@ func allocated(f func()) uint64 {
 }
 
 // TestHugeCounts: a file claiming far more than its tensors hold is
-// refused by Load and Inspect alike before anything is sized by the claim,
+// refused by model.Load and Inspect alike before anything is sized by the claim,
 // with an error naming the file, the field and the value. The claims stay
 // within what a regression could allocate without harm (2^16 layers are
 // about 150 MB of per-layer structures; 2^24, tested through the aha
@@ -35,9 +38,9 @@ func TestHugeCounts(t *testing.T) {
 		{"GGUF claiming 2^16 layers", func(dir string) string {
 			p := filepath.Join(dir, "x.gguf")
 			c := tinyConfig()
-			ts := syntheticTensors(&c, 1)
+			ts := convert.SyntheticTensors(&c, 1)
 			c.Layers = 1 << 16
-			if err := writeGGUF(p, &c, "tiny", nil, ts, ExportOptions{Type: quant.F32}); err != nil {
+			if err := convert.WriteGGUF(p, &c, "tiny", nil, ts, convert.Options{Type: quant.F32}); err != nil {
 				t.Fatal(err)
 			}
 			return p
@@ -58,9 +61,9 @@ func TestHugeCounts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := tc.setup(t.TempDir())
-			var m *Model
+			var m *model.Model
 			var err error
-			if alloc := allocated(func() { m, err = Load(path) }); alloc > 50<<20 {
+			if alloc := allocated(func() { m, err = model.Load(path) }); alloc > 50<<20 {
 				t.Errorf("Load allocated %d MB", alloc>>20)
 			}
 			if err == nil {
@@ -74,8 +77,8 @@ func TestHugeCounts(t *testing.T) {
 			}
 			// A GGUF's summary carries its config's error; an HF folder's
 			// inspection fails.
-			var s *Summary
-			if alloc := allocated(func() { s, err = Inspect(path) }); alloc > 50<<20 {
+			var s *inspect.Summary
+			if alloc := allocated(func() { s, err = inspect.Inspect(path) }); alloc > 50<<20 {
 				t.Errorf("Inspect allocated %d MB", alloc>>20)
 			}
 			msg := ""

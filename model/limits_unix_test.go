@@ -1,6 +1,6 @@
 //go:build unix
 
-package model
+package model_test
 
 import (
 	"os"
@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aha-inference/aha/model"
 )
 
 // TestLoadRefusesNonRegularFiles: every file a load reads must be a
@@ -89,7 +91,7 @@ func TestLoadRefusesNonRegularFiles(t *testing.T) {
 			path := tc.setup(t, t.TempDir())
 			done := make(chan error, 1)
 			go func() {
-				m, err := Load(path)
+				m, err := model.Load(path)
 				if err == nil {
 					m.Close()
 				}

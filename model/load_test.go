@@ -1,124 +1,36 @@
-package model
+package model_test
 
 import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/aha-inference/aha/convert"
 	"github.com/aha-inference/aha/gguf"
-	"github.com/aha-inference/aha/internal/shared"
-	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/quant"
 )
 
-func f64(v float64) *float64 { return &v }
-func f32(v float32) *float64 { return f64(float64(v)) } // a GGUF stores float32
-func intp(v int) *int        { return &v }
-
-// TestShippedConfigs loads every model in ../shared/models in every format
-// it is shipped in and checks the Config against config.json and
-// generation_config.json (HF folders) or the GGUF metadata, as each
-// SOURCE.md describes them.
-func TestShippedConfigs(t *testing.T) {
-	stories := Config{Architecture: "llama", VocabSize: 512, Hidden: 64, Layers: 5, Heads: 8, KVHeads: 4, HeadDim: 8,
-		Intermediate: 172, MaxPositions: 2048, NormEps: 1e-5, RopeTheta: 10000, RopeLayout: kernels.RopeInterleaved,
-		BOS: 1, EOS: []int{2}}
-	qwen2 := Config{Architecture: "qwen2", VocabSize: 151936, Hidden: 64, Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 32,
-		Intermediate: 128, MaxPositions: 32768, TiedEmbeddings: true, AttentionBias: true, NormEps: 1e-6, RopeTheta: 1e6,
-		RopeLayout: kernels.RopeHalves, BOS: 151643}
-	qwen3 := Config{Architecture: "qwen3", VocabSize: 151936, Hidden: 64, Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 128,
-		Intermediate: 128, MaxPositions: 40960, TiedEmbeddings: true, QKNorm: true, NormEps: 1e-6, RopeTheta: 1e6,
-		RopeLayout: kernels.RopeHalves, BOS: 151643}
-	llama3 := Config{Architecture: "llama", VocabSize: 128256, Hidden: 64, Layers: 2, Heads: 2, KVHeads: 1, HeadDim: 32,
-		Intermediate: 128, MaxPositions: 131072, TiedEmbeddings: true, NormEps: 1e-5, RopeTheta: 500000, BOS: 128000}
-
-	// HF: the EOS set is config.json's eos_token_id with generation_config's
-	// list; the sampling values are generation_config's. GGUF: eos (and eot)
-	// token ids; sampling values as float32 general.sampling.* keys.
-	with := func(c Config, f func(c *Config)) Config { f(&c); return c }
-	cases := []struct {
-		path string
-		want Config
-	}{
-		{"stories260K/stories260K.gguf", stories},
-		{"stories260K/stories260K-q8_0.gguf", stories},
-		{"qwen2-tiny/hf", with(qwen2, func(c *Config) {
-			c.EOS = []int{151643, 151645}
-			c.Generation = GenerationConfig{Temperature: f64(0.7), TopP: f64(0.8), TopK: intp(20), RepetitionPenalty: f64(1.1)}
-		})},
-		{"qwen2-tiny/qwen2-tiny-f16.gguf", with(qwen2, func(c *Config) {
-			c.EOS = []int{151645}
-			c.Generation = GenerationConfig{Temperature: f32(0.7), TopP: f32(0.8), TopK: intp(20)}
-		})},
-		{"qwen3-tiny/hf", with(qwen3, func(c *Config) {
-			c.EOS = []int{151643, 151645}
-			c.Generation = GenerationConfig{Temperature: f64(0.6), TopP: f64(0.95), TopK: intp(20)}
-		})},
-		{"qwen3-tiny/qwen3-tiny-bf16.gguf", with(qwen3, func(c *Config) {
-			c.EOS = []int{151645}
-			c.Generation = GenerationConfig{Temperature: f32(0.6), TopP: f32(0.95), TopK: intp(20)}
-		})},
-		{"llama3-tiny/hf", with(llama3, func(c *Config) {
-			c.RopeLayout = kernels.RopeHalves
-			c.RopeScaling = &RopeScaling{Type: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}
-			c.EOS = []int{128001, 128008, 128009}
-			c.Generation = GenerationConfig{Temperature: f64(0.6), TopP: f64(0.9)}
-		})},
-		{"llama3-tiny/llama3-tiny-f16.gguf", with(llama3, func(c *Config) {
-			c.RopeLayout = kernels.RopeInterleaved // the converter permuted Q/K
-			c.EOS = []int{128009}                  // tokenizer_config's eos_token
-			c.Generation = GenerationConfig{Temperature: f32(0.6), TopP: f32(0.9)}
-		})},
-	}
-	for _, tc := range cases {
-		t.Run(tc.path, func(t *testing.T) {
-			m, err := Load(shared.Path(t, "models/"+tc.path))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			if !reflect.DeepEqual(m.Config, tc.want) {
-				t.Errorf("config\n %s\nwant\n %s", configString(&m.Config), configString(&tc.want))
-			}
-			wantFormat := "gguf"
-			if strings.HasSuffix(tc.path, "/hf") {
-				wantFormat = "safetensors"
-			}
-			if m.Format != wantFormat || len(m.Layers) != tc.want.Layers {
-				t.Errorf("format %s with %d layers", m.Format, len(m.Layers))
-			}
-		})
-	}
-}
-
-// configString shows a Config with its pointers followed.
-func configString(c *Config) string {
-	b, _ := json.Marshal(c)
-	return fmt.Sprintf("%s rope layout %v", b, c.RopeLayout)
-}
-
 // tinyConfig is the smallest sensible qwen2 (biases included), for files
 // made to be broken.
-func tinyConfig() Config {
-	return Config{Architecture: "qwen2", VocabSize: 32, Hidden: 64, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32,
+func tinyConfig() model.Config {
+	return model.Config{Architecture: "qwen2", VocabSize: 32, Hidden: 64, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32,
 		Intermediate: 64, MaxPositions: 128, AttentionBias: true, NormEps: 1e-6, RopeTheta: 1e6}
 }
 
 // writeTinyGGUF writes tinyConfig's model as an F32 GGUF after edit has
 // had its way with the tensor list.
-func writeTinyGGUF(t *testing.T, path string, edit func([]exportTensor) []exportTensor) {
+func writeTinyGGUF(t *testing.T, path string, edit func([]convert.Tensor) []convert.Tensor) {
 	t.Helper()
 	c := tinyConfig()
-	if err := writeGGUF(path, &c, "tiny", nil, edit(syntheticTensors(&c, 1)), ExportOptions{Type: quant.F32}); err != nil {
+	if err := convert.WriteGGUF(path, &c, "tiny", nil, edit(convert.SyntheticTensors(&c, 1)), convert.Options{Type: quant.F32}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -146,12 +58,12 @@ func writeHFFolder(t *testing.T, dir string, editConfig func(map[string]any), ed
 		t.Fatal(err)
 	}
 	var ts []stTensor
-	for _, w := range (&Model{Config: c, Layers: make([]Layer, c.Layers)}).tensors() {
-		shape := []int64{int64(w.rows), int64(w.cols)}
-		if w.vec != nil {
+	for _, w := range c.Tensors() {
+		shape := []int64{int64(w.Rows), int64(w.Cols)}
+		if w.IsVector {
 			shape = shape[1:]
 		}
-		ts = append(ts, stTensor{w.hf, "F32", shape})
+		ts = append(ts, stTensor{w.HF, "F32", shape})
 	}
 	writeSafetensors(t, filepath.Join(dir, "model.safetensors"), edit(ts))
 }
@@ -193,7 +105,7 @@ func truncate(t *testing.T, path string, frac float64) {
 // TestLoadErrors: bad input gives an error that names the problem, never a
 // panic.
 func TestLoadErrors(t *testing.T) {
-	keep := func(ts []exportTensor) []exportTensor { return ts }
+	keep := func(ts []convert.Tensor) []convert.Tensor { return ts }
 	keepST := func(ts []stTensor) []stTensor { return ts }
 	noEdit := func(map[string]any) {}
 	cases := []struct {
@@ -272,15 +184,15 @@ func TestLoadErrors(t *testing.T) {
 		}, []string{`"qwen2.block_count" is missing`}},
 		{"GGUF missing tensor", func(dir string) string {
 			p := filepath.Join(dir, "x.gguf")
-			writeTinyGGUF(t, p, func(ts []exportTensor) []exportTensor { return ts[:len(ts)-1] })
+			writeTinyGGUF(t, p, func(ts []convert.Tensor) []convert.Tensor { return ts[:len(ts)-1] })
 			return p
 		}, []string{"tensor blk.0.attn_v.bias is missing"}},
 		{"GGUF tensor of the wrong shape", func(dir string) string {
 			p := filepath.Join(dir, "x.gguf")
-			writeTinyGGUF(t, p, func(ts []exportTensor) []exportTensor {
+			writeTinyGGUF(t, p, func(ts []convert.Tensor) []convert.Tensor {
 				for i := range ts {
-					if ts[i].name == "blk.0.ffn_up.weight" {
-						ts[i].rows++
+					if ts[i].Name == "blk.0.ffn_up.weight" {
+						ts[i].Rows++
 					}
 				}
 				return ts
@@ -289,8 +201,8 @@ func TestLoadErrors(t *testing.T) {
 		}, []string{"blk.0.ffn_up.weight has shape 65×64", "want 64×64"}},
 		{"GGUF tensor with a zero dimension", func(dir string) string {
 			p := filepath.Join(dir, "x.gguf")
-			writeTinyGGUF(t, p, func(ts []exportTensor) []exportTensor {
-				ts[0].cols = 0 // token_embd.weight: rows of no elements
+			writeTinyGGUF(t, p, func(ts []convert.Tensor) []convert.Tensor {
+				ts[0].Cols = 0 // token_embd.weight: rows of no elements
 				return ts
 			})
 			return p
@@ -317,7 +229,7 @@ func TestLoadErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			path := tc.setup(t.TempDir())
-			m, err := Load(path)
+			m, err := model.Load(path)
 			if err == nil {
 				m.Close()
 				t.Fatalf("loaded without error")
@@ -334,7 +246,7 @@ func TestLoadErrors(t *testing.T) {
 	writeHFFolder(t, dir, noEdit, keepST)
 	writeTinyGGUF(t, filepath.Join(dir, "ok.gguf"), keep)
 	for _, p := range []string{dir, filepath.Join(dir, "ok.gguf")} {
-		m, err := Load(p)
+		m, err := model.Load(p)
 		if err != nil {
 			t.Fatalf("the unedited fixture %s: %v", p, err)
 		}
@@ -408,19 +320,21 @@ func TestLoadDoesNotCopy(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc/self/statm")
 	}
-	c := Config{Architecture: "llama", VocabSize: 32000, Hidden: 2048, Layers: 6, Heads: 16, KVHeads: 8, HeadDim: 128,
+	c := model.Config{Architecture: "llama", VocabSize: 32000, Hidden: 2048, Layers: 6, Heads: 16, KVHeads: 8, HeadDim: 128,
 		Intermediate: 8192, MaxPositions: 4096, NormEps: 1e-5, RopeTheta: 10000}
 	w := &gguf.Writer{}
-	setModelMetadata(w, &c, "big", fileTypes[quant.F16])
+	if err := convert.SetMetadata(w, &c, "big", quant.F16); err != nil {
+		t.Fatal(err)
+	}
 	zeros := make([]byte, c.VocabSize*c.Hidden*2) // the largest tensor, never written, so never resident
-	for _, wt := range (&Model{Config: c, Layers: make([]Layer, c.Layers)}).tensors() {
-		typ, shape := quant.F16, []uint64{uint64(wt.cols), uint64(wt.rows)}
-		if wt.vec != nil {
+	for _, wt := range c.Tensors() {
+		typ, shape := quant.F16, []uint64{uint64(wt.Cols), uint64(wt.Rows)}
+		if wt.IsVector {
 			typ, shape = quant.F32, shape[:1]
 		}
-		size, _ := typ.RowBytes(wt.cols)
-		size *= wt.rows
-		if err := w.AddTensor(wt.gguf, typ, shape, func() ([]byte, error) { return zeros[:size], nil }); err != nil {
+		size, _ := typ.RowBytes(wt.Cols)
+		size *= wt.Rows
+		if err := w.AddTensor(wt.GGUF, typ, shape, func() ([]byte, error) { return zeros[:size], nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -442,7 +356,7 @@ func TestLoadDoesNotCopy(t *testing.T) {
 	}
 
 	before := residentBytes(t)
-	m, err := Load(path)
+	m, err := model.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}

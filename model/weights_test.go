@@ -54,7 +54,7 @@ func TestHFAndGGUFWeightsEqual(t *testing.T) {
 					}
 					continue
 				}
-				heads := qkHeads(&gg.Config, g.gguf)
+				heads := gg.Config.QKHeads(g.gguf)
 				x, y := make([]float32, h.cols), make([]float32, g.cols)
 				for r := range g.rows {
 					src := r

@@ -554,7 +554,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, head chatRes
 // messages, with their arguments decoded (templateToolCalls), and every
 // other field as given, objects keeping their key order.
 func (s *Server) renderChat(raw json.RawMessage, field string, kwargsRaw json.RawMessage, tools any) ([]int, *apiError) {
-	if s.cfg.ChatPrompt == nil {
+	if s.cfg.Chat == nil {
 		return nil, &apiError{status: http.StatusNotImplemented, message: "this server has no chat template"}
 	}
 	if isNull(raw) {
@@ -620,7 +620,7 @@ func (s *Server) renderChat(raw json.RawMessage, field string, kwargsRaw json.Ra
 		}
 		kwargs["tools"] = tools
 	}
-	ids, err := s.cfg.ChatPrompt(conv, kwargs)
+	ids, _, err := s.cfg.Chat.Prompt(conv, kwargs)
 	if err != nil {
 		return nil, invalid(field, "rendering the chat template: %v", err)
 	}

@@ -234,7 +234,7 @@ func TestChatCompletions(t *testing.T) {
 	var out chatOut
 	ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": msgs, "max_tokens": 16, "n": 2, "logprobs": true,
 		"top_logprobs": 2, "seed": 5, "return_token_ids": true}, &out)
-	wantPrompt, err := ts.srv.cfg.ChatPrompt([]template.Message{{"role": "system", "content": "Tell a story."}, {"role": "user", "content": "Once upon a time"}}, nil)
+	wantPrompt, _, err := ts.srv.cfg.Chat.Prompt([]template.Message{{"role": "system", "content": "Tell a story."}, {"role": "user", "content": "Once upon a time"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

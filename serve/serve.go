@@ -1,19 +1,3 @@
-// Package serve is aha's HTTP server. One handler answers, over one engine
-// that batches every concurrent request into the same forward steps:
-//
-//   - the OpenAI API: GET /v1/models (and /v1/models/{id}), POST /v1/completions and
-//     POST /v1/chat/completions, streamed as server-sent events on request;
-//   - the generation contract of TRL's vllm-serve, which RL trainers call:
-//     GET /health/, GET /get_world_size/, POST /generate/, POST /chat/,
-//     POST /get_sequence_logprobs/, POST /reset_prefix_cache/ (its NCCL
-//     weight-sync endpoints answer 501: a Go process cannot join them);
-//   - POST /load_weights/, which swaps in a trainer's new checkpoint;
-//   - GET /metrics in the Prometheus text format.
-//
-// Each HTTP request runs in its own goroutine and calls the engine, which
-// batches it with the others; a client that disconnects cancels its request
-// and frees its KV cache. Bad input gets a 4xx with an OpenAI-style error
-// object naming the field, and never disturbs other requests.
 package serve
 
 import (
@@ -43,14 +27,10 @@ type Config struct {
 	// Name is the model id /v1/models lists; a request that names a model
 	// must name this one.
 	Name string
-	// ChatPrompt renders a conversation with the model's chat template
-	// (ending with the assistant's turn opened) and tokenizes it. Nil: the
-	// chat endpoints answer 501.
-	ChatPrompt func(msgs []template.Message, kwargs map[string]any) ([]int, error)
-	// LoadWeights opens the checkpoint /load_weights/ names (an adapter is
-	// folded in by merge.Adapt instead). Nil: a Hugging Face folder loaded
-	// with model.LoadHF, run on the served model's backend.
-	LoadWeights func(dir string) (*model.Model, error)
+	// Chat renders a conversation with the model's chat template (ending
+	// with the assistant's turn opened) and tokenizes it, as the loader's
+	// Chat does. Nil: the chat endpoints answer 501.
+	Chat Chat
 
 	MaxBodyBytes int64 // largest request body (default 32 MiB)
 	MaxN         int   // largest n (default 128; keep it within the engine's MaxSeqs)
@@ -66,6 +46,12 @@ type Config struct {
 	// /load_weights/, which reads any path the server can read.
 	AllowRemoteLoad bool
 	Log             *log.Logger // default: the standard logger
+}
+
+// Chat turns a conversation into prompt tokens; kwargs are extra template
+// variables (chat_template_kwargs, tools). *loader.Chat is one.
+type Chat interface {
+	Prompt(msgs []template.Message, kwargs map[string]any) (ids []int, text string, err error)
 }
 
 // Server is the HTTP handler. Its methods are safe for concurrent use.

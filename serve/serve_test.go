@@ -13,6 +13,7 @@ import (
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/loader"
 	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/tokenizer"
 	"github.com/aha-inference/aha/tokenizer/template"
@@ -49,19 +50,8 @@ func newTestServer(t *testing.T, m *model.Model, tok *tokenizer.Tokenizer, cfg C
 	if cfg.Name == "" {
 		cfg.Name = "test-model"
 	}
-	cfg.ChatPrompt = func(msgs []template.Message, kwargs map[string]any) ([]int, error) {
-		tpl := template.Fallback
-		if src := tok.ChatTemplate(); src != "" {
-			var err error
-			if tpl, err = template.Parse(src); err != nil {
-				return nil, err
-			}
-		}
-		text, err := tpl.Render(template.Context{Messages: msgs, AddGenerationPrompt: true, Vars: kwargs})
-		if err != nil {
-			return nil, err
-		}
-		return tok.Encode(text, tok.AddBOS()), nil
+	if cfg.Chat, err = loader.NewChat(tok, cfg.Name, ""); err != nil {
+		t.Fatal(err)
 	}
 	cfg.Log = log.New(io.Discard, "", 0)
 	if testing.Verbose() {
@@ -199,4 +189,11 @@ func (ts *testServer) stream(t *testing.T, path string, body any) []json.RawMess
 		t.Fatal("the stream did not end with data: [DONE]")
 	}
 	return chunks
+}
+
+// chatFunc is a function standing in for the loader's Chat.
+type chatFunc func(msgs []template.Message, kwargs map[string]any) ([]int, string, error)
+
+func (f chatFunc) Prompt(msgs []template.Message, kwargs map[string]any) ([]int, string, error) {
+	return f(msgs, kwargs)
 }

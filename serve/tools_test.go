@@ -56,7 +56,7 @@ func TestToolRenders(t *testing.T) {
 				t.Fatal(err)
 			}
 			var rendered []string
-			ts.srv.cfg.ChatPrompt = func(msgs []template.Message, kwargs map[string]any) ([]int, error) {
+			ts.srv.cfg.Chat = chatFunc(func(msgs []template.Message, kwargs map[string]any) ([]int, string, error) {
 				vars := map[string]any{}
 				for k, v := range c.Variables { // the special tokens, as cmd/aha adds them
 					vars[k] = v
@@ -67,8 +67,8 @@ func TestToolRenders(t *testing.T) {
 				text, err := tmpl.Render(template.Context{Messages: msgs, AddGenerationPrompt: true, Vars: vars})
 				rendered = append(rendered, text)
 				// The prompt is far longer than the test model's context.
-				return ts.tok.Encode("Once upon a time", true), err
-			}
+				return ts.tok.Encode("Once upon a time", true), text, err
+			})
 			msgs := openAIMessages(t, c.Messages)
 			var chat chatOut
 			ts.postOK(t, "/v1/chat/completions", map[string]any{"messages": msgs, "tools": c.Tools, "max_tokens": 1}, &chat)

@@ -238,12 +238,12 @@ func TestTRLOther(t *testing.T) {
 // on both chat endpoints.
 func TestChatTemplateKwargs(t *testing.T) {
 	ts := newTestServer(t, nil, nil, Config{}, engine.Options{})
-	render := ts.srv.cfg.ChatPrompt
+	render := ts.srv.cfg.Chat
 	var got []map[string]any
-	ts.srv.cfg.ChatPrompt = func(msgs []template.Message, kwargs map[string]any) ([]int, error) {
+	ts.srv.cfg.Chat = chatFunc(func(msgs []template.Message, kwargs map[string]any) ([]int, string, error) {
 		got = append(got, kwargs)
-		return render(msgs, kwargs)
-	}
+		return render.Prompt(msgs, kwargs)
+	})
 	msgs := []map[string]any{{"role": "user", "content": "hi"}}
 	kw := map[string]any{"enable_thinking": false}
 	var out trlOut

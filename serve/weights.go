@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/aha-inference/aha/merge"
+	"github.com/aha-inference/aha/loader"
 	"github.com/aha-inference/aha/model"
 )
 
@@ -71,25 +69,7 @@ func (s *Server) loadWeights(w http.ResponseWriter, r *http.Request) *apiError {
 
 	start := time.Now()
 	old := s.cfg.Engine.Model()
-	load := s.cfg.LoadWeights
-	if load == nil {
-		load = func(dir string) (*model.Model, error) {
-			m, err := model.LoadHF(dir)
-			if err != nil {
-				return nil, err
-			}
-			m.SetBackend(old.Backend())
-			return m, nil
-		}
-	}
-	base := old.Base()
-	var m *model.Model
-	var err error
-	if _, statErr := os.Stat(filepath.Join(req.Path, "adapter_config.json")); statErr == nil {
-		m, err = merge.Adapt(base, req.Path)
-	} else {
-		m, err = load(req.Path)
-	}
+	m, err := loader.Checkpoint(old, req.Path)
 	if err != nil {
 		return failed("loading", err)
 	}

@@ -189,6 +189,27 @@ func fromGGUF(f *gguf.File) (*Tokenizer, error) {
 	}
 	t.stop = stopSet(stop)
 	t.bosText, t.eosText = t.Token(bos), t.Token(eos)
+	// A GGUF file keeps the special tokens as ids; a chat template is given
+	// their text, as transformers gives it tokenizer_config.json's.
+	t.templateVars = map[string]any{}
+	for _, r := range SpecialRoles() {
+		id := -1
+		switch r.Name {
+		case "bos":
+			id = bos
+		case "eos":
+			id = eos
+		case "unk":
+			id = v.unk
+		default:
+			if id, err = ids(r.GGUFKey, -1); err != nil {
+				return nil, err
+			}
+		}
+		if tok := t.Token(id); tok != "" {
+			t.templateVars[r.Name+"_token"] = tok
+		}
+	}
 	if f.Has("tokenizer.chat_template") {
 		if t.chatTemplate, err = f.String("tokenizer.chat_template"); err != nil {
 			return nil, err

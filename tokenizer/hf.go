@@ -499,28 +499,15 @@ func pairID(p []any) (int, bool) {
 	return int(f), ok
 }
 
-// hfConfig is the part of tokenizer_config.json the tokenizer uses.
-type hfConfig struct {
-	AddBOS       *bool           `json:"add_bos_token"`
-	AddEOS       *bool           `json:"add_eos_token"`
-	BOS          json.RawMessage `json:"bos_token"`
-	EOS          json.RawMessage `json:"eos_token"`
-	ChatTemplate json.RawMessage `json:"chat_template"`
-}
-
 // readConfig applies the optional files beside tokenizer.json.
 func (t *Tokenizer) readConfig(dir string) error {
-	var cfg hfConfig
-	if err := readOptionalJSON(filepath.Join(dir, "tokenizer_config.json"), modelfile.MaxTokenizerConfig, &cfg); err != nil {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, "tokenizer_config.json")
-	var err error
-	if t.bosText, err = tokenText(cfg.BOS); err != nil {
-		return fmt.Errorf("%s: bos_token: %w", path, err)
-	}
-	if t.eosText, err = tokenText(cfg.EOS); err != nil {
-		return fmt.Errorf("%s: eos_token: %w", path, err)
+	t.templateVars = cfg.TemplateVars()
+	if cfg != nil {
+		t.bosText, t.eosText = cfg.Special["bos"], cfg.Special["eos"]
 	}
 	if t.bosText != "" {
 		t.bos = t.ID(t.bosText)
@@ -528,22 +515,19 @@ func (t *Tokenizer) readConfig(dir string) error {
 	if t.eosText != "" {
 		t.eos = t.ID(t.eosText)
 	}
-	if cfg.AddBOS != nil {
+	if add, ok := cfg.addFlag("bos"); ok {
 		t.prefix = nil
-		if *cfg.AddBOS && t.bos >= 0 {
+		if add && t.bos >= 0 {
 			t.prefix = []int{t.bos}
 		}
 	}
-	if cfg.AddEOS != nil {
+	if add, ok := cfg.addFlag("eos"); ok {
 		t.suffix = nil
-		if *cfg.AddEOS && t.eos >= 0 {
+		if add && t.eos >= 0 {
 			t.suffix = []int{t.eos}
 		}
 	}
-	if t.chatTemplate, err = chatTemplate(cfg.ChatTemplate); err != nil {
-		return fmt.Errorf("%s: chat_template: %w", path, err)
-	}
-	if t.chatTemplate == "" {
+	if t.chatTemplate = cfg.ChatTemplate(); t.chatTemplate == "" {
 		b, err := modelfile.Read(filepath.Join(dir, "chat_template.jinja"), modelfile.MaxConfig)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -587,43 +571,4 @@ func readOptionalJSON(path string, limit int64, v any) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
-}
-
-// tokenText reads a special token of tokenizer_config.json: a string, an
-// object with "content", or null.
-func tokenText(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, nil
-	}
-	var obj struct{ Content string }
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return "", err
-	}
-	return obj.Content, nil
-}
-
-// chatTemplate reads chat_template: a string, or a list of named templates
-// of which the one named "default" is used.
-func chatTemplate(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, nil
-	}
-	var named []struct{ Name, Template string }
-	if err := json.Unmarshal(raw, &named); err != nil {
-		return "", err
-	}
-	for _, n := range named {
-		if n.Name == "default" {
-			return n.Template, nil
-		}
-	}
-	return "", errors.New("no template named default")
 }

@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/aha-inference/aha/bench"
+	"github.com/aha-inference/aha/convert"
 	"github.com/aha-inference/aha/internal/progress"
 	"github.com/aha-inference/aha/kernels"
-	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/loader"
 	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/quant"
 )
@@ -42,12 +43,10 @@ repetitions alternating with aha's.`
 func runBench(args []string) error {
 	fs := newFlags("bench", benchUsage)
 	modelPath := fs.String("m", "", "model: a GGUF file or a Hugging Face folder (default: the embedded stories260K)")
-	synth := fs.String("synth", "", "benchmark a random-weight model of this shape ("+strings.Join(model.SyntheticShapes(), ", ")+"), written to a temporary GGUF")
-	typeName := fs.String("type", "q8_0", "with --synth: the weight type ("+strings.Join(model.ExportTypes(), ", ")+")")
+	synth := fs.String("synth", "", "benchmark a random-weight model of this shape ("+strings.Join(convert.SyntheticShapes(), ", ")+"), written to a temporary GGUF")
+	typeName := fs.String("type", "q8_0", "with --synth: the weight type ("+strings.Join(convert.Types(), ", ")+")")
 	vocab := fs.String("vocab", "", "with --synth: the tokenizer (a GGUF, tokenizer.json or HF folder; default: the embedded model's, padded)")
 	keep := fs.Bool("keep", false, "with --synth: keep the temporary GGUF and print its path")
-	threads := fs.Int("t", 0, "threads (0 = one per physical core, at most the CPUs this process may use); the peer gets the same number")
-	device := fs.String("device", "cpu", "where to run the model: cpu, or cuda (falls back to the CPU, saying why, when no GPU is usable)")
 	reps := fs.Int("reps", 3, "repetitions of each figure after the warm-up")
 	seed := fs.Uint64("seed", 1, "random seed of synthetic weights, token ids, prompts and arrivals")
 	prompt := fs.Int("prompt", 128, "prompt tokens (default mode, prefill, rollout)")
@@ -123,14 +122,14 @@ func runBench(args []string) error {
 	report.Peer = peer
 
 	bench.ResetPeakRSS()
-	l, err := loadOn(path, "", *device, *threads)
+	l, err := loader.Load(path, ef.load("", ""))
 	if err != nil {
 		return err
 	}
-	defer l.close()
-	report.Model, report.Backend = l.model.Path, l.model.Backend().Name()
-	report.Threads = *threads
-	if b, ok := l.model.Backend().(*kernels.CPU); ok {
+	defer l.Close()
+	report.Model, report.Backend = l.Model.Path, l.Model.Backend().Name()
+	report.Threads = ef.threads
+	if b, ok := l.Model.Backend().(*kernels.CPU); ok {
 		report.Threads, report.ThreadsWhy = b.Threads(), b.ThreadsWhy()
 	}
 
@@ -143,7 +142,7 @@ func runBench(args []string) error {
 		if peer != nil {
 			peer.Note = "llama.cpp has no rollout benchmark; the rollout is compared with single-sequence runs"
 		}
-		e, err := l.engine(opts)
+		e, err := l.Engine(opts)
 		if err != nil {
 			return err
 		}
@@ -168,7 +167,7 @@ func runBench(args []string) error {
 		return err
 	}
 	report.KVType = opts.KVType.String()
-	runner, err := bench.NewModelRunner(l.model, specs, opts.KVType, *seed)
+	runner, err := bench.NewModelRunner(l.Model, specs, opts.KVType, *seed)
 	if err != nil {
 		return err
 	}
@@ -229,8 +228,8 @@ func benchSpecs(mode string, prompt, gen, depth int, batchList string) ([]bench.
 // the system's temporary folder, where it stays) and returns its path.
 func writeSynthetic(dir, shape, typeName, vocab string, seed uint64, keep bool) (string, error) {
 	typ, err := quant.ParseType(typeName)
-	if err != nil || !slices.Contains(model.ExportTypes(), strings.ToLower(typ.String())) {
-		return "", usagef("--type %q is not a type aha can write (supported: %s)", typeName, strings.Join(model.ExportTypes(), ", "))
+	if err != nil || !slices.Contains(convert.Types(), strings.ToLower(typ.String())) {
+		return "", usagef("--type %q is not a type aha can write (supported: %s)", typeName, strings.Join(convert.Types(), ", "))
 	}
 	if vocab == "" {
 		// Speed does not depend on the tokens' spelling: the embedded
@@ -251,14 +250,14 @@ func writeSynthetic(dir, shape, typeName, vocab string, seed uint64, keep bool) 
 	}
 	var bar *progress.Bar
 	var written int64
-	opts := model.ExportOptions{Type: typ, Progress: func(done, total int64) {
+	opts := convert.Options{Type: typ, Progress: func(done, total int64) {
 		if bar == nil {
 			bar = progress.New(os.Stderr, "writing synthetic "+shape, total)
 		}
 		bar.Add(done - written)
 		written = done
 	}}
-	err = model.WriteSynthetic(out, shape, vocab, seed, opts)
+	err = convert.WriteSynthetic(out, shape, vocab, seed, opts)
 	if bar != nil {
 		bar.Finish()
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/loader"
 	"github.com/aha-inference/aha/tokenizer/template"
 )
 
@@ -44,11 +45,11 @@ func runChat(args []string) error {
 		}
 		vars = map[string]any{"tools": tools}
 	}
-	l, err := loadOn(*modelPath, "", sf.device, sf.threads)
+	l, err := loader.Load(*modelPath, ef.load("", *templateFile))
 	if err != nil {
 		return err
 	}
-	defer l.close()
+	defer l.Close()
 
 	var msgs []template.Message
 	if *system != "" {
@@ -60,7 +61,7 @@ func runChat(args []string) error {
 	if err != nil {
 		return err
 	}
-	eng, err := l.engine(opts)
+	eng, err := l.Engine(opts)
 	if err != nil {
 		return err
 	}
@@ -76,11 +77,11 @@ func runChat(args []string) error {
 			continue
 		}
 		msgs = append(msgs, template.Message{"role": "user", "content": line})
-		prompt, _, err := l.chatPrompt(l.model.Path, msgs, *templateFile, vars)
+		prompt, _, err := l.Chat.Prompt(msgs, vars)
 		if err != nil {
 			return err
 		}
-		req := sf.request(l, set, prompt)
+		req := sf.request(l.Model, set, prompt)
 		req.Sampling.Seed = sf.seed + uint64(turn)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		out, err := eng.Generate(ctx, req, func(ev engine.Event) error {

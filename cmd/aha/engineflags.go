@@ -9,13 +9,16 @@ import (
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/loader"
 	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/quant"
 )
 
-// engineFlags size the engine; every command that batches sequences
-// (generate, chat, serve, rollout, bench) takes them.
+// engineFlags say where the model runs and size the engine; every command
+// that batches sequences (generate, chat, serve, rollout, bench) takes them.
 type engineFlags struct {
+	device        string
+	threads       int
 	kvCache       string
 	kvType        string
 	batchTokens   int
@@ -24,6 +27,8 @@ type engineFlags struct {
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.device, "device", "cpu", "where to run the model: cpu, or cuda (falls back to the CPU, saying why, when no GPU is usable)")
+	fs.IntVar(&f.threads, "t", 0, "threads (0 = one per physical core, at most the CPUs this process may use)")
 	fs.StringVar(&f.kvCache, "kv-cache", "", "KV cache size: positions (32768) or bytes of --kv-type with a unit (512MiB, 4GB); default 32768 positions")
 	fs.StringVar(&f.kvType, "kv-type", strings.ToLower(model.DefaultKVType.String()), "element type of cached keys and values: f32, f16 (half the memory) or bf16 (half, coarser)")
 	fs.IntVar(&f.batchTokens, "batch-tokens", 512, "most tokens in one forward step (decode tokens plus prompt chunks)")
@@ -31,8 +36,18 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noPrefixCache, "no-prefix-cache", false, "do not reuse the KV cache of prompts that start the same way")
 }
 
+// load says how to load the model: on --device with -t threads, with the
+// LoRA adapter folder lora and the chat template file templateFile ("" for
+// none and for the model's own).
+func (f *engineFlags) load(lora, templateFile string) loader.Options {
+	return loader.Options{Device: f.device, Threads: f.threads, LoRA: lora, Template: templateFile}
+}
+
 func (f *engineFlags) options() (engine.Options, error) {
 	o := engine.Options{MaxBatchTokens: f.batchTokens, MaxSeqs: f.maxSeqs, DisablePrefixCache: f.noPrefixCache}
+	if !slices.Contains(loader.Devices(), f.device) {
+		return o, usagef("unknown --device %q (want %s)", f.device, strings.Join(loader.Devices(), " or "))
+	}
 	if f.batchTokens < 1 || f.maxSeqs < 1 {
 		return o, usagef("--batch-tokens and --max-seqs must be at least 1")
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"flag"
+	"strings"
 	"testing"
 
 	"github.com/aha-inference/aha/quant"
@@ -54,6 +56,40 @@ func TestKVTypeFlag(t *testing.T) {
 		o, err := ef.options()
 		if (err != nil) != tc.bad || !tc.bad && o.KVType != tc.want {
 			t.Errorf("%v: type %v, error %v", tc.args, o.KVType, err)
+		}
+	}
+}
+
+// TestDeviceFlag: --device and -t belong to the engine flags: cpu unless
+// told, cuda accepted (the loader falls back to the CPU without a GPU),
+// anything else a usage error naming it; both reach the load options.
+func TestDeviceFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		device  string
+		threads int
+		bad     bool
+	}{
+		{nil, "cpu", 0, false},
+		{[]string{"--device", "cuda", "-t", "3"}, "cuda", 3, false},
+		{[]string{"--device", "tpu"}, "", 0, true},
+	} {
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		var ef engineFlags
+		ef.register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ef.options()
+		var u usageError
+		if tc.bad {
+			if !errors.As(err, &u) || !strings.Contains(err.Error(), `"tpu"`) {
+				t.Errorf("%v: %v, want a usage error naming the device", tc.args, err)
+			}
+			continue
+		}
+		if o := ef.load("a", "b"); err != nil || o.Device != tc.device || o.Threads != tc.threads || o.LoRA != "a" || o.Template != "b" {
+			t.Errorf("%v: load options %+v, error %v", tc.args, o, err)
 		}
 	}
 }

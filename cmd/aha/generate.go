@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/loader"
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/tokenizer/template"
 )
 
@@ -27,8 +29,6 @@ type samplingFlags struct {
 	stop                       stringList
 	ignoreEOS                  bool
 	useGenConfig               bool
-	threads                    int
-	device                     string
 }
 
 func (s *samplingFlags) register(fs *flag.FlagSet) {
@@ -44,17 +44,16 @@ func (s *samplingFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.minTokens, "min-tokens", 0, "generate at least this many tokens before EOS or a stop may end a sample")
 	fs.Var(&s.stop, "stop", "stop string (repeatable); the output ends before it")
 	fs.BoolVar(&s.ignoreEOS, "ignore-eos", false, "keep generating past the model's end-of-sequence token")
-	fs.IntVar(&s.threads, "t", 0, "threads (0 = one per physical core, at most the CPUs this process may use)")
-	fs.StringVar(&s.device, "device", "cpu", "where to run the model: cpu, or cuda (falls back to the CPU, saying why, when no GPU is usable)")
 	fs.BoolVar(&s.useGenConfig, "generation-config", false, "apply the model's recommended sampling values (generation_config.json) instead of the neutral defaults; explicit flags still win")
 }
 
-// params builds the sampler settings; set names the flags given explicitly.
-func (s *samplingFlags) params(l *loaded, set map[string]bool) engine.SamplingParams {
+// params builds the sampler settings for m; set names the flags given
+// explicitly.
+func (s *samplingFlags) params(m *model.Model, set map[string]bool) engine.SamplingParams {
 	p := engine.SamplingParams{Temperature: s.temp, TopK: s.topK, TopP: s.topP, MinP: s.minP, Seed: s.seed,
 		RepetitionPenalty: s.repetition, PresencePenalty: s.presence, FrequencyPenalty: s.freq}
 	if s.useGenConfig {
-		g := l.model.Config.Generation
+		g := m.Config.Generation
 		if g.Temperature != nil && !set["temp"] {
 			p.Temperature = *g.Temperature
 		}
@@ -68,9 +67,9 @@ func (s *samplingFlags) params(l *loaded, set map[string]bool) engine.SamplingPa
 	return p
 }
 
-// request builds an engine request for prompt from the flags.
-func (s *samplingFlags) request(l *loaded, set map[string]bool, prompt []int) engine.Request {
-	return engine.Request{Prompt: prompt, Sampling: s.params(l, set), MaxTokens: s.maxTokens, MinTokens: s.minTokens,
+// request builds an engine request to m for prompt from the flags.
+func (s *samplingFlags) request(m *model.Model, set map[string]bool, prompt []int) engine.Request {
+	return engine.Request{Prompt: prompt, Sampling: s.params(m, set), MaxTokens: s.maxTokens, MinTokens: s.minTokens,
 		Stop: s.stop, IgnoreEOS: s.ignoreEOS}
 }
 
@@ -117,11 +116,11 @@ func runGenerate(args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	l, err := loadOn(*modelPath, *lora, sf.device, sf.threads)
+	l, err := loader.Load(*modelPath, ef.load(*lora, *templateFile))
 	if err != nil {
 		return err
 	}
-	defer l.close()
+	defer l.Close()
 
 	var ids []int
 	if *chat {
@@ -130,19 +129,19 @@ func runGenerate(args []string) error {
 			msgs = append(msgs, template.Message{"role": "system", "content": *system})
 		}
 		msgs = append(msgs, template.Message{"role": "user", "content": *prompt})
-		if ids, _, err = l.chatPrompt(l.model.Path, msgs, *templateFile, nil); err != nil {
+		if ids, _, err = l.Chat.Prompt(msgs, nil); err != nil {
 			return err
 		}
 	} else {
-		ids = l.tok.Encode(*prompt, !*noBOS)
+		ids = l.Tokenizer.Encode(*prompt, !*noBOS)
 	}
 
-	eng, err := l.engine(opts)
+	eng, err := l.Engine(opts)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	req := sf.request(l, set, ids)
+	req := sf.request(l.Model, set, ids)
 	req.N, req.LogprobMode = *n, lpMode
 	req.Logprobs, req.TopLogprobs = *logprobs >= 0, max(*logprobs, 0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

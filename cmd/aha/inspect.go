@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/aha-inference/aha/inspect"
 	"github.com/aha-inference/aha/model"
 )
 
@@ -29,7 +30,7 @@ func runInspect(args []string) error {
 	if len(pos) == 1 {
 		path = pos[0]
 	}
-	s, err := model.Inspect(path)
+	s, err := inspect.Inspect(path)
 	if err != nil {
 		return err
 	}
@@ -41,7 +42,7 @@ func runInspect(args []string) error {
 	return printSummary(os.Stdout, s)
 }
 
-func printSummary(out io.Writer, s *model.Summary) error {
+func printSummary(out io.Writer, s *inspect.Summary) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	row := func(name string, format string, args ...any) {
 		fmt.Fprintf(w, "  %s\t"+format+"\n", append([]any{name}, args...)...)

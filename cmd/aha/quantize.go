@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aha-inference/aha/convert"
 	"github.com/aha-inference/aha/internal/progress"
-	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/quant"
 )
 
@@ -20,8 +20,8 @@ func runQuantize(args []string) error {
 	fs := newFlags("quantize", "IN OUT.gguf --type T   |   aha quantize --synth SHAPE --vocab VOCAB --type T OUT.gguf\n\n"+
 		"IN is a GGUF file or a Hugging Face folder. --synth writes random weights in the shape of a real model,\n"+
 		"with the tokenizer of VOCAB (a GGUF, a tokenizer.json or an HF folder). Shapes:\n  "+
-		strings.Join(model.SyntheticShapes(), ", "))
-	typeName := fs.String("type", "f16", "weight type: "+strings.Join(model.ExportTypes(), ", "))
+		strings.Join(convert.SyntheticShapes(), ", "))
+	typeName := fs.String("type", "f16", "weight type: "+strings.Join(convert.Types(), ", "))
 	name := fs.String("name", "", "general.name of the output (default: the source's name)")
 	synth := fs.String("synth", "", "write a synthetic model of this shape instead of converting one")
 	vocab := fs.String("vocab", "", "with --synth: the tokenizer to use")
@@ -31,8 +31,8 @@ func runQuantize(args []string) error {
 		return err
 	}
 	typ, err := quant.ParseType(*typeName)
-	if err != nil || !slices.Contains(model.ExportTypes(), strings.ToLower(typ.String())) {
-		return usagef("--type %q is not a type aha can write (supported: %s)", *typeName, strings.Join(model.ExportTypes(), ", "))
+	if err != nil || !slices.Contains(convert.Types(), strings.ToLower(typ.String())) {
+		return usagef("--type %q is not a type aha can write (supported: %s)", *typeName, strings.Join(convert.Types(), ", "))
 	}
 	var in, out string
 	switch {
@@ -52,7 +52,7 @@ func runQuantize(args []string) error {
 	start := time.Now()
 	var bar *progress.Bar
 	var written int64
-	opts := model.ExportOptions{
+	opts := convert.Options{
 		Type: typ,
 		Name: *name,
 		Log:  func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) },
@@ -65,9 +65,9 @@ func runQuantize(args []string) error {
 		},
 	}
 	if *synth != "" {
-		err = model.WriteSynthetic(out, *synth, *vocab, *seed, opts)
+		err = convert.WriteSynthetic(out, *synth, *vocab, *seed, opts)
 	} else {
-		err = convert(in, out, opts)
+		err = convert.ExportFile(in, out, opts)
 	}
 	if bar != nil {
 		bar.Finish()
@@ -81,13 +81,4 @@ func runQuantize(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s: %s, %.1f MiB in %v\n", out, typ, float64(st.Size())/(1<<20), time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-func convert(in, out string, opts model.ExportOptions) error {
-	m, err := model.Load(in)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	return m.Export(out, opts)
 }

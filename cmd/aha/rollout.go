@@ -166,7 +166,7 @@ func rolloutRun(f *rolloutFlags, set map[string]bool, argv map[string]string) er
 		return err
 	}
 
-	l, err := loadOn(f.modelPath, f.lora, f.sf.device, f.sf.threads)
+	l, err := loadOn(f.modelPath, f.lora, f.ef.device, f.ef.threads)
 	if err != nil {
 		return err
 	}
@@ -347,7 +347,7 @@ func renderPrompt(l *loaded, f *rolloutFlags, p data.Problem) (string, []int, er
 func rolloutJob(ctx context.Context, f *rolloutFlags, set map[string]bool, l *loaded, eng *engine.Engine,
 	scorer *rewardcmd.Process, out *rollout.Output, j job, logicW, mathW verify.Options, st *rolloutStats) error {
 	p := j.prompt
-	req := f.sf.request(l, set, p.ids)
+	req := f.sf.request(l.model, set, p.ids)
 	req.N = j.end - j.start
 	req.Sampling.Seed = rollout.SampleSeed(f.sf.seed, p.id, f.n, j.start)
 	req.Logprobs = true

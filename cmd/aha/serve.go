@@ -13,9 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aha-inference/aha/loader"
 	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/serve"
-	"github.com/aha-inference/aha/tokenizer/template"
 	"golang.org/x/net/netutil"
 )
 
@@ -31,7 +31,6 @@ func runServe(args []string) error {
 	port := fs.Int("port", 8000, "port to listen on (0: any free port)")
 	name := fs.String("served-model-name", "", "model id of the API (default: the model's file or folder name)")
 	templateFile := fs.String("template", "", "chat template file overriding the model's")
-	threads := fs.Int("t", 0, "threads (0 = one per physical core, at most the CPUs this process may use)")
 	maxN := fs.Int("max-n", 128, "largest n one request may ask for (at most --max-seqs)")
 	maxBody := fs.Int64("max-body-bytes", 32<<20, "largest request body")
 	swapDrain := fs.Duration("swap-drain", 30*time.Second, "how long /load_weights/ lets running requests finish before aborting them")
@@ -60,26 +59,23 @@ func runServe(args []string) error {
 		return usagef("--read-timeout and --idle-timeout must be positive")
 	}
 
-	l, err := loadOn(*modelPath, *lora, "cpu", *threads)
+	l, err := loader.Load(*modelPath, ef.load(*lora, *templateFile))
 	if err != nil {
 		return err
 	}
-	defer l.close()
+	defer l.Close()
 	if *name == "" {
-		*name = modelName(l.model.Path)
+		*name = modelName(l.Model.Path)
 	}
-	eng, err := l.engine(opts)
+	eng, err := l.Engine(opts)
 	if err != nil {
 		return err
 	}
 	handler, err := serve.New(serve.Config{
-		Engine:    eng,
-		Tokenizer: l.tok,
-		Name:      *name,
-		ChatPrompt: func(msgs []template.Message, kwargs map[string]any) ([]int, error) {
-			ids, _, err := l.chatPrompt(*name, msgs, *templateFile, kwargs)
-			return ids, err
-		},
+		Engine:          eng,
+		Tokenizer:       l.Tokenizer,
+		Name:            *name,
+		Chat:            l.Chat,
 		MaxBodyBytes:    *maxBody,
 		MaxN:            min(*maxN, ef.maxSeqs),
 		SwapDrain:       *swapDrain,

@@ -7,9 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/loader"
 	"github.com/aha-inference/aha/model/builtin"
-	"github.com/aha-inference/aha/tokenizer"
 	"github.com/aha-inference/aha/tokenizer/template"
 )
 
@@ -31,7 +30,7 @@ func runTokenize(args []string) error {
 	if len(rest) != 1 {
 		return usagef("want exactly one TEXT argument, got %d", len(rest))
 	}
-	tok, err := loadTokenizer(*modelPath)
+	tok, err := loader.Tokenizer(*modelPath)
 	if err != nil {
 		return err
 	}
@@ -42,9 +41,12 @@ func runTokenize(args []string) error {
 		if name == "" {
 			name = builtin.Name
 		}
-		l := &loaded{tok: tok}
+		chat, err := loader.NewChat(tok, name, *templateFile)
+		if err != nil {
+			return err
+		}
 		var text string
-		ids, text, err = l.chatPrompt(name, []template.Message{{"role": "user", "content": rest[0]}}, *templateFile, nil)
+		ids, text, err = chat.Prompt([]template.Message{{"role": "user", "content": rest[0]}}, nil)
 		if err != nil {
 			return err
 		}
@@ -76,17 +78,4 @@ func runTokenize(args []string) error {
 	}
 	fmt.Println(strings.Join(s, " "))
 	return nil
-}
-
-// loadTokenizer opens only the tokenizer of path: a GGUF file (a
-// vocab-only one will do), a folder, or "" for the embedded model.
-func loadTokenizer(path string) (*tokenizer.Tokenizer, error) {
-	if path != "" && path != builtin.Name {
-		return tokenizer.Load(path)
-	}
-	f, _, err := model.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	return tokenizer.FromGGUF(f)
 }

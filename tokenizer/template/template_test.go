@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aha-inference/aha/internal/shared"
+	"github.com/aha-inference/aha/tokenizer"
 )
 
 // expectedCase is one file of shared/testdata/chat_templates/expected: a
@@ -40,11 +41,11 @@ func loadTemplate(t *testing.T, ref string) (src string, vars map[string]any) {
 	if !fromConfig {
 		return string(data), nil
 	}
-	src, vars, err = FromTokenizerConfig(data)
+	cfg, err := tokenizer.ParseConfig(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return src, vars
+	return cfg.ChatTemplate(), cfg.TemplateVars()
 }
 
 // TestExpected renders every case of shared/testdata/chat_templates/expected
@@ -75,11 +76,11 @@ func TestExpected(t *testing.T) {
 				t.Fatal(err)
 			}
 			src, configVars := loadTemplate(t, c.Template)
-			// The special tokens FromTokenizerConfig reads must be the ones
+			// The special tokens tokenizer.ParseConfig reads must be the ones
 			// transformers passed.
 			for k, v := range c.Variables {
 				if got, ok := configVars[k]; configVars != nil && strings.HasSuffix(k, "_token") && (!ok || got != v) {
-					t.Errorf("FromTokenizerConfig %s = %v, want %v", k, got, v)
+					t.Errorf("tokenizer.ParseConfig %s = %v, want %v", k, got, v)
 				}
 			}
 			if string(c.Tools) != "null" || string(c.Documents) != "null" {
@@ -384,48 +385,6 @@ func TestFallback(t *testing.T) {
 			got, err := Fallback.Render(tc.c)
 			if err != nil || got != tc.want {
 				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
-			}
-		})
-	}
-}
-
-func TestFromTokenizerConfig(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		config  string
-		src     string
-		vars    map[string]any
-		wantErr bool
-	}{
-		{"string template, string tokens", `{"chat_template": "T", "bos_token": "<s>", "eos_token": "</s>", "pad_token": null}`,
-			"T", map[string]any{"bos_token": "<s>", "eos_token": "</s>"}, false},
-		{"AddedToken objects", `{"chat_template": "T", "bos_token": {"__type": "AddedToken", "content": "<s>", "lstrip": false}, "unk_token": {"content": "<unk>"}}`,
-			"T", map[string]any{"bos_token": "<s>", "unk_token": "<unk>"}, false},
-		{"named templates", `{"chat_template": [{"name": "tool_use", "template": "U"}, {"name": "default", "template": "D"}], "eos_token": "e"}`,
-			"D", map[string]any{"eos_token": "e"}, false},
-		{"additional special tokens", `{"chat_template": "T", "additional_special_tokens": ["<a>", {"content": "<b>"}]}`,
-			"T", map[string]any{"additional_special_tokens": []any{"<a>", "<b>"}}, false},
-		{"no template", `{"eos_token": "e"}`, "", map[string]any{"eos_token": "e"}, false},
-		{"named templates without default", `{"chat_template": [{"name": "tool_use", "template": "U"}]}`, "", nil, true},
-		{"template of the wrong type", `{"chat_template": 3}`, "", nil, true},
-		{"token of the wrong type", `{"bos_token": 3}`, "", nil, true},
-		{"not JSON", `{`, "", nil, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			src, vars, err := FromTokenizerConfig([]byte(tc.config))
-			if tc.wantErr {
-				if err == nil {
-					t.Fatalf("got %q %v, want an error", src, vars)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotJSON, _ := json.Marshal(vars)
-			wantJSON, _ := json.Marshal(tc.vars)
-			if src != tc.src || string(gotJSON) != string(wantJSON) {
-				t.Fatalf("got %q %s, want %q %s", src, gotJSON, tc.src, wantJSON)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package model
+package convert
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/quant"
 )
 
@@ -19,8 +20,8 @@ import (
 // weight type. Tensors are produced one at a time while the file is
 // written, so exporting a model takes memory for one tensor, not the model.
 
-// ExportOptions says how to write a GGUF file.
-type ExportOptions struct {
+// Options says how to write a GGUF file.
+type Options struct {
 	// Type is the weight type of the matrices. Vectors (norms, biases, rope
 	// factors) are always written as F32, as llama.cpp does.
 	Type quant.Type
@@ -42,8 +43,8 @@ var fileTypes = map[quant.Type]uint32{
 	quant.Q2_K: 10, quant.Q3_K: 12, quant.Q4_K: 15, quant.Q5_K: 17, quant.Q6_K: 18, quant.BF16: 32,
 }
 
-// ExportTypes lists the weight types Export can write, by name.
-func ExportTypes() []string {
+// Types lists the weight types Export can write, by name.
+func Types() []string {
 	var names []string
 	for t := range fileTypes {
 		names = append(names, strings.ToLower(t.String()))
@@ -57,20 +58,31 @@ func ExportTypes() []string {
 // tokenizer.json is converted. Llama Q/K rows from a Hugging Face folder are
 // permuted to the interleaved order llama GGUFs use, and llama3 rope
 // scaling becomes the rope_freqs tensor.
-func (m *Model) Export(path string, opts ExportOptions) error {
-	name, tok, tensors, err := m.exportSource()
+func Export(m *model.Model, path string, opts Options) error {
+	name, tok, tensors, err := exportSource(m)
 	if err != nil {
 		return fmt.Errorf("export %s: %w", m.Path, err)
 	}
 	if opts.Name != "" {
 		name = opts.Name
 	}
-	return writeGGUF(path, &m.Config, name, tok, tensors, opts)
+	return WriteGGUF(path, &m.Config, name, tok, tensors, opts)
+}
+
+// ExportFile writes the model at in (a GGUF file or a Hugging Face folder)
+// to out as a GGUF file.
+func ExportFile(in, out string, opts Options) error {
+	m, err := model.Load(in)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return Export(m, out, opts)
 }
 
 // exportSource returns what Export writes besides the hyper-parameters:
 // the model's name, its tokenizer keys and its tensors.
-func (m *Model) exportSource() (name string, tok []gguf.KV, tensors []exportTensor, err error) {
+func exportSource(m *model.Model) (name string, tok []gguf.KV, tensors []Tensor, err error) {
 	if m.GGUF != nil {
 		for _, kv := range m.GGUF.KV {
 			if strings.HasPrefix(kv.Key, "tokenizer.") {
@@ -90,47 +102,49 @@ func (m *Model) exportSource() (name string, tok []gguf.KV, tensors []exportTens
 	if name == "" {
 		name = strings.TrimSuffix(filepath.Base(m.Path), filepath.Ext(m.Path))
 	}
-	tensors, err = m.exportTensors()
+	tensors, err = exportTensors(m)
 	return name, tok, tensors, err
 }
 
-// exportTensor is one tensor to write: a vector, or a matrix whose rows
+// Tensor is one tensor to write: a vector, or a matrix whose rows
 // come from a stored matrix (possibly reordered) or from a generator.
-type exportTensor struct {
-	name       string
-	vec        []float32
-	rows, cols int
-	src        *kernels.Matrix
-	perm       []int // row r of the output is row perm[r] of src; nil keeps the order
-	gen        func(r int, row []float32)
+type Tensor struct {
+	Name       string
+	Vec        []float32 // a vector's values; nil for a matrix
+	Rows, Cols int
+	// Gen fills row r of a matrix made up on the fly (a synthetic model's);
+	// nil for one read from a loaded model.
+	Gen  func(r int, row []float32)
+	src  *kernels.Matrix
+	perm []int // row r of the output is row perm[r] of src; nil keeps the order
 }
 
 // exportTensors lists the model's tensors under their GGUF names.
-func (m *Model) exportTensors() ([]exportTensor, error) {
+func exportTensors(m *model.Model) ([]Tensor, error) {
 	c := &m.Config
-	arch, err := archByName(c.Architecture)
+	ggufRope, err := model.GGUFRopeLayout(c.Architecture)
 	if err != nil {
 		return nil, err
 	}
-	var ts []exportTensor
-	factors, err := m.ropeFactors()
+	var ts []Tensor
+	factors, err := ropeFactors(m)
 	if err != nil {
 		return nil, err
 	}
 	if factors != nil {
-		ts = append(ts, exportTensor{name: "rope_freqs.weight", vec: factors})
+		ts = append(ts, Tensor{Name: "rope_freqs.weight", Vec: factors})
 	}
-	for _, w := range m.tensors() {
-		if w.vec != nil {
-			ts = append(ts, exportTensor{name: w.gguf, vec: *w.vec})
+	for _, w := range m.Tensors() {
+		if w.IsVector {
+			ts = append(ts, Tensor{Name: w.GGUF, Vec: w.Vector})
 			continue
 		}
-		t := exportTensor{name: w.gguf, rows: w.rows, cols: w.cols, src: w.mat}
-		if heads := qkHeads(c, w.gguf); heads > 0 && c.RopeLayout != arch.ggufRope {
+		t := Tensor{Name: w.GGUF, Rows: w.Rows, Cols: w.Cols, src: w.Matrix}
+		if heads := c.QKHeads(w.GGUF); heads > 0 && c.RopeLayout != ggufRope {
 			if c.RopeLayout != kernels.RopeHalves {
-				return nil, fmt.Errorf("cannot reorder %s from %v to %v rotary pairs", w.gguf, c.RopeLayout, arch.ggufRope)
+				return nil, fmt.Errorf("cannot reorder %s from %v to %v rotary pairs", w.GGUF, c.RopeLayout, ggufRope)
 			}
-			t.perm = interleavePermutation(w.rows, heads)
+			t.perm = interleavePermutation(w.Rows, heads)
 		}
 		ts = append(ts, t)
 	}
@@ -140,7 +154,7 @@ func (m *Model) exportTensors() ([]exportTensor, error) {
 // ropeFactors returns the per-pair rope frequency divisors the file should
 // carry as rope_freqs.weight: a GGUF source's own, or those of a Hugging
 // Face config's rope_scaling; nil without scaling.
-func (m *Model) ropeFactors() ([]float32, error) {
+func ropeFactors(m *model.Model) ([]float32, error) {
 	if m.GGUF != nil {
 		t := m.GGUF.Tensor("rope_freqs.weight")
 		if t == nil {
@@ -153,18 +167,6 @@ func (m *Model) ropeFactors() ([]float32, error) {
 		return v, nil
 	}
 	return m.Config.RopeScaling.FreqFactors(m.Config.HeadDim, m.Config.RopeTheta), nil
-}
-
-// qkHeads is the number of heads of a Q or K projection (whose rows RoPE
-// rotates), or 0 for any other tensor.
-func qkHeads(c *Config, ggufName string) int {
-	switch {
-	case strings.HasSuffix(ggufName, ".attn_q.weight"):
-		return c.Heads
-	case strings.HasSuffix(ggufName, ".attn_k.weight"):
-		return c.KVHeads
-	}
-	return 0
 }
 
 // interleavePermutation reorders the rows of a Q or K projection from
@@ -197,15 +199,14 @@ func matrixType(want quant.Type, cols int) quant.Type {
 	return quant.F16
 }
 
-// writeGGUF writes a model file: c's hyper-parameters as llama.cpp's
-// converter names them, the tokenizer keys tok, and the tensors.
-func writeGGUF(path string, c *Config, name string, tok []gguf.KV, tensors []exportTensor, opts ExportOptions) error {
-	fileType, ok := fileTypes[opts.Type]
-	if !ok {
-		return fmt.Errorf("export: cannot write weight type %v (supported: %s)", opts.Type, strings.Join(ExportTypes(), ", "))
-	}
+// WriteGGUF writes a model file: c's hyper-parameters as llama.cpp's
+// converter names them, the tokenizer keys tok, and the tensors, the
+// matrices in opts.Type.
+func WriteGGUF(path string, c *model.Config, name string, tok []gguf.KV, tensors []Tensor, opts Options) error {
 	w := &gguf.Writer{}
-	setModelMetadata(w, c, name, fileType)
+	if err := SetMetadata(w, c, name, opts.Type); err != nil {
+		return err
+	}
 	for _, kv := range tok {
 		w.Set(kv.Key, kv.Value)
 	}
@@ -214,15 +215,15 @@ func writeGGUF(path string, c *Config, name string, tok []gguf.KV, tensors []exp
 	fallbacks := map[string]int{}
 	var scratch []byte // reused by every tensor: the writer asks for one at a time
 	for _, t := range tensors {
-		typ, shape := quant.F32, []uint64{uint64(len(t.vec))}
-		if t.vec == nil {
-			typ, shape = matrixType(opts.Type, t.cols), []uint64{uint64(t.cols), uint64(t.rows)}
+		typ, shape := quant.F32, []uint64{uint64(len(t.Vec))}
+		if t.Vec == nil {
+			typ, shape = matrixType(opts.Type, t.Cols), []uint64{uint64(t.Cols), uint64(t.Rows)}
 			if typ != opts.Type {
 				fallbacks[fmt.Sprintf("%s: rows of %d are not a multiple of %v's block of %d; writing %v",
-					layerPattern.ReplaceAllString(t.name, "blk.*."), t.cols, opts.Type, opts.Type.BlockSize(), typ)]++
+					layerPattern.ReplaceAllString(t.Name, "blk.*."), t.Cols, opts.Type, opts.Type.BlockSize(), typ)]++
 			}
 		}
-		err := w.AddTensor(t.name, typ, shape, func() ([]byte, error) {
+		err := w.AddTensor(t.Name, typ, shape, func() ([]byte, error) {
 			data, err := t.encode(typ, &scratch)
 			done += int64(len(data))
 			if err == nil && opts.Progress != nil {
@@ -234,7 +235,7 @@ func writeGGUF(path string, c *Config, name string, tok []gguf.KV, tensors []exp
 			return fmt.Errorf("export: %w", err)
 		}
 		size, _ := typ.RowBytes(int(shape[0]))
-		total += int64(size) * int64(max(1, t.rows))
+		total += int64(size) * int64(max(1, t.Rows))
 	}
 	if opts.Log != nil {
 		msgs := make([]string, 0, len(fallbacks))
@@ -257,8 +258,13 @@ func writeGGUF(path string, c *Config, name string, tok []gguf.KV, tensors []exp
 
 var layerPattern = regexp.MustCompile(`^blk\.\d+\.`)
 
-// setModelMetadata writes the general.* and <arch>.* keys.
-func setModelMetadata(w *gguf.Writer, c *Config, name string, fileType uint32) {
+// SetMetadata sets the general.* and <arch>.* keys of a model of config c
+// named name, its matrices in type typ.
+func SetMetadata(w *gguf.Writer, c *model.Config, name string, typ quant.Type) error {
+	fileType, ok := fileTypes[typ]
+	if !ok {
+		return fmt.Errorf("export: cannot write weight type %v (supported: %s)", typ, strings.Join(Types(), ", "))
+	}
 	arch := c.Architecture
 	key := func(k string) string { return arch + "." + k }
 	w.Set("general.architecture", arch)
@@ -288,29 +294,30 @@ func setModelMetadata(w *gguf.Writer, c *Config, name string, fileType uint32) {
 	w.Set(key("vocab_size"), uint32(c.VocabSize))
 	w.Set(key("rope.dimension_count"), uint32(c.HeadDim))
 	w.Set("general.quantization_version", uint32(2))
+	return nil
 }
 
 // encode returns the tensor's bytes in type typ, built in *scratch. The
 // rows of a matrix are converted in parallel, each worker taking a
 // contiguous run of rows; a row already stored in typ is copied unchanged.
-func (t *exportTensor) encode(typ quant.Type, scratch *[]byte) ([]byte, error) {
-	if t.vec != nil {
-		out := grow(scratch, 4*len(t.vec))
-		return out, quant.Quantize(quant.F32, t.vec, out)
+func (t *Tensor) encode(typ quant.Type, scratch *[]byte) ([]byte, error) {
+	if t.Vec != nil {
+		out := grow(scratch, 4*len(t.Vec))
+		return out, quant.Quantize(quant.F32, t.Vec, out)
 	}
-	rowBytes, err := typ.RowBytes(t.cols)
+	rowBytes, err := typ.RowBytes(t.Cols)
 	if err != nil {
 		return nil, err
 	}
-	out := grow(scratch, t.rows*rowBytes)
-	workers := max(1, min(runtime.GOMAXPROCS(0), t.rows))
-	per := (t.rows + workers - 1) / workers
+	out := grow(scratch, t.Rows*rowBytes)
+	workers := max(1, min(runtime.GOMAXPROCS(0), t.Rows))
+	per := (t.Rows + workers - 1) / workers
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for k := range workers {
 		wg.Go(func() {
-			row := make([]float32, t.cols)
-			for r := k * per; r < min(t.rows, (k+1)*per) && errs[k] == nil; r++ {
+			row := make([]float32, t.Cols)
+			for r := k * per; r < min(t.Rows, (k+1)*per) && errs[k] == nil; r++ {
 				errs[k] = t.encodeRow(r, typ, row, out[r*rowBytes:(r+1)*rowBytes])
 			}
 		})
@@ -324,9 +331,9 @@ func (t *exportTensor) encode(typ quant.Type, scratch *[]byte) ([]byte, error) {
 	return out, nil
 }
 
-func (t *exportTensor) encodeRow(r int, typ quant.Type, row []float32, dst []byte) error {
-	if t.gen != nil {
-		t.gen(r, row)
+func (t *Tensor) encodeRow(r int, typ quant.Type, row []float32, dst []byte) error {
+	if t.Gen != nil {
+		t.Gen(r, row)
 		return quant.Quantize(typ, row, dst)
 	}
 	src := r

@@ -1,4 +1,4 @@
-package model
+package inspect
 
 import (
 	"errors"
@@ -6,13 +6,14 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/aha-inference/aha/convert"
 	"github.com/aha-inference/aha/gguf"
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/safetensors"
 )
 
-// Summary describes a checkpoint from its metadata, without reading its
-// weights: what `aha inspect` shows. Both formats are described in GGUF
-// terms — tensor names, shapes in GGML order (row length first), tokenizer
+// Summary describes a checkpoint from its metadata. Both formats are
+// described in GGUF terms — tensor names, shapes in GGML order (row length first), tokenizer
 // keys — so a GGUF and the HF folder it came from read alike.
 type Summary struct {
 	Path         string `json:"path"`
@@ -20,7 +21,7 @@ type Summary struct {
 	Architecture string `json:"architecture"`
 	// Config is nil when the metadata does not make a model aha can load
 	// (a vocab-only GGUF, say); ConfigError says why.
-	Config      *Config          `json:"config"`
+	Config      *model.Config    `json:"config"`
 	ConfigError string           `json:"config_error,omitempty"`
 	RopeLayout  string           `json:"rope_layout,omitempty"`
 	Tokenizer   TokenizerSummary `json:"tokenizer"`
@@ -63,7 +64,7 @@ type Totals struct {
 // Inspect describes the checkpoint at path: a GGUF file, a Hugging Face
 // folder, or, for "" or builtin.Name, the embedded model.
 func Inspect(path string) (*Summary, error) {
-	f, dir, err := Open(path)
+	f, dir, err := model.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
@@ -79,10 +80,9 @@ func inspectGGUF(f *gguf.File) *Summary {
 	s.Architecture, _ = f.String("general.architecture")
 	// A config whose counts the tensors contradict is no model aha can
 	// load, and its numbers (2^24 layers, say) would mislead.
-	c, err := ConfigFromGGUF(f)
+	c, err := model.ConfigFromGGUF(f)
 	if err == nil {
-		m := &Model{Config: *c}
-		err = m.checkCounts(c.Architecture+".block_count", ggufTensor(f))
+		err = c.CheckGGUF(f)
 	}
 	if err != nil {
 		s.ConfigError = err.Error()
@@ -97,7 +97,7 @@ func inspectGGUF(f *gguf.File) *Summary {
 }
 
 func inspectHF(dir string) (*Summary, error) {
-	c, err := readHFConfig(dir)
+	c, err := model.ConfigFromHF(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -109,8 +109,7 @@ func inspectHF(dir string) (*Summary, error) {
 	// The per-layer table below and the tokenizer's token list are sized
 	// by the config's counts, so those are checked against the tensors
 	// first.
-	m := &Model{Config: *c}
-	if err := m.checkCounts("config.json num_hidden_layers", hfTensor(ckpt)); err != nil {
+	if err := c.CheckHF(ckpt); err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	s := &Summary{Path: dir, Format: "safetensors", Architecture: c.Architecture, Config: c, RopeLayout: c.RopeLayoutName()}
@@ -119,17 +118,17 @@ func inspectHF(dir string) (*Summary, error) {
 	// The tensors aha knows, in the order of its table and under their GGUF
 	// names; then any others under their own.
 	known := map[string]bool{}
-	describe := func(ws []weight) {
+	describe := func(ws []model.Tensor) {
 		for _, w := range ws {
-			if t := ckpt.Tensor(w.hf); t != nil {
-				known[w.hf] = true
-				s.add(hfTensorInfo(w.gguf, t))
+			if t := ckpt.Tensor(w.HF); t != nil {
+				known[w.HF] = true
+				s.add(hfTensorInfo(w.GGUF, t))
 			}
 		}
 	}
-	describe(m.globalTensors())
+	describe(c.GlobalTensors())
 	for i := range c.Layers {
-		describe(m.layerTensors(i, new(Layer)))
+		describe(c.LayerTensors(i))
 	}
 	for _, name := range ckpt.Names() {
 		if !known[name] {
@@ -159,17 +158,13 @@ func (s *Summary) add(t TensorInfo) {
 	s.Totals.Bytes += t.Bytes
 }
 
-// hfTokenizerSummary describes a folder's tokenizer as Export would write
+// hfTokenizerSummary describes a folder's tokenizer as convert.Export would write
 // it into a GGUF.
-func hfTokenizerSummary(dir string, c *Config) TokenizerSummary {
+func hfTokenizerSummary(dir string, c *model.Config) TokenizerSummary {
 	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); errors.Is(err, os.ErrNotExist) {
 		return TokenizerSummary{}
 	}
-	ids, err := hfConfigTokenIDs(dir)
-	if err != nil {
-		return TokenizerSummary{Error: err.Error()}
-	}
-	kv, err := hfTokenizerMetadata(dir, c.Architecture, c.VocabSize, ids)
+	kv, err := convert.TokenizerMetadata(dir, c)
 	if err != nil {
 		return TokenizerSummary{Error: err.Error()}
 	}

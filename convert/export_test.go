@@ -1,4 +1,4 @@
-package model
+package convert
 
 import (
 	"bytes"
@@ -11,9 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/model/builtin"
 	"github.com/aha-inference/aha/quant"
 )
@@ -45,7 +47,7 @@ func TestHFTokenizerMatchesConverter(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			c, err := readHFConfig(dir)
+			c, err := model.ConfigFromHF(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,28 +148,28 @@ func exportBound(typ quant.Type, x, amax float32, exact bool) float64 {
 // exported from a Hugging Face folder are compared through the permutation
 // the export applies. exact says the source values are exact in F16 and
 // BF16.
-func compareWeights(t *testing.T, src, got *Model, typ quant.Type, exact bool) {
+func compareWeights(t *testing.T, src, got *model.Model, typ quant.Type, exact bool) {
 	t.Helper()
-	ws, gs := src.tensors(), got.tensors()
+	ws, gs := src.Tensors(), got.Tensors()
 	if len(ws) != len(gs) {
 		t.Fatalf("%d tensors, source has %d", len(gs), len(ws))
 	}
 	permute := src.Config.RopeLayout != got.Config.RopeLayout
 	for i, w := range ws {
 		g := gs[i]
-		if w.vec != nil {
-			if !reflect.DeepEqual(*w.vec, *g.vec) {
-				t.Errorf("%s differs from the source", g.gguf)
+		if w.IsVector {
+			if !reflect.DeepEqual(w.Vector, g.Vector) {
+				t.Errorf("%s differs from the source", g.GGUF)
 			}
 			continue
 		}
-		sm, gm := w.mat, g.mat
+		sm, gm := w.Matrix, g.Matrix
 		if want := matrixType(typ, sm.Cols); gm.Type != want {
-			t.Errorf("%s is %v, want %v", g.gguf, gm.Type, want)
+			t.Errorf("%s is %v, want %v", g.GGUF, gm.Type, want)
 			continue
 		}
 		var perm []int
-		if h := qkHeads(&src.Config, g.gguf); h > 0 && permute {
+		if h := src.Config.QKHeads(g.GGUF); h > 0 && permute {
 			perm = interleavePermutation(sm.Rows, h)
 		}
 		bs := gm.Type.BlockSize()
@@ -186,7 +188,7 @@ func compareWeights(t *testing.T, src, got *Model, typ quant.Type, exact bool) {
 				}
 				for j := b; j < b+bs; j++ {
 					if e := math.Abs(float64(x[j] - y[j])); !(e <= exportBound(gm.Type, x[j], amax, exact)) {
-						t.Fatalf("%s row %d element %d: %g exported as %v %g, error %g > %g", g.gguf, r, j, x[j], gm.Type, y[j], e, exportBound(gm.Type, x[j], amax, exact))
+						t.Fatalf("%s row %d element %d: %g exported as %v %g, error %g > %g", g.GGUF, r, j, x[j], gm.Type, y[j], e, exportBound(gm.Type, x[j], amax, exact))
 					}
 				}
 			}
@@ -224,15 +226,15 @@ func TestExportRoundTrip(t *testing.T) {
 			if path != "" {
 				path = shared.Path(t, path)
 			}
-			src, err := Load(path)
+			src, err := model.Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer src.Close()
 			want := src.Config
-			var conv *Model
+			var conv *model.Model
 			if tc.converted != "" {
-				if conv, err = Load(shared.Path(t, tc.converted)); err != nil {
+				if conv, err = model.Load(shared.Path(t, tc.converted)); err != nil {
 					t.Fatal(err)
 				}
 				defer conv.Close()
@@ -249,20 +251,20 @@ func TestExportRoundTrip(t *testing.T) {
 			// Export once through the public API; the other types reuse
 			// the parsed source (parsing a tokenizer.json takes a while).
 			out := filepath.Join(t.TempDir(), "out.gguf")
-			if err := src.Export(out, ExportOptions{Type: types[0]}); err != nil {
+			if err := Export(src, out, Options{Type: types[0]}); err != nil {
 				t.Fatal(err)
 			}
-			name, tok, tensors, err := src.exportSource()
+			name, tok, tensors, err := exportSource(src)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i, typ := range types {
 				if i > 0 {
-					if err := writeGGUF(out, &src.Config, name, tok, tensors, ExportOptions{Type: typ}); err != nil {
+					if err := WriteGGUF(out, &src.Config, name, tok, tensors, Options{Type: typ}); err != nil {
 						t.Fatalf("export %v: %v", typ, err)
 					}
 				}
-				got, err := Load(out)
+				got, err := model.Load(out)
 				if err != nil {
 					t.Fatalf("%v: %v", typ, err)
 				}
@@ -318,15 +320,15 @@ func sameTensors(t *testing.T, got, want *gguf.File) {
 // TestExportQ8_0Greedy checks that a Q8_0 export of stories260K continues
 // "Once upon a time" with the same greedy tokens as the F32 original.
 func TestExportQ8_0Greedy(t *testing.T) {
-	src, err := Load("")
+	src, err := model.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "q8_0.gguf")
-	if err := src.Export(out, ExportOptions{Type: quant.Q8_0}); err != nil {
+	if err := Export(src, out, Options{Type: quant.Q8_0}); err != nil {
 		t.Fatal(err)
 	}
-	q, err := Load(out)
+	q, err := model.Load(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,4 +356,19 @@ func TestMergesArePairs(t *testing.T) {
 	if err != nil || len(m) != 1 || m[0] != "aĠb c" {
 		t.Errorf("a pair with a space: %q, %v", m, err)
 	}
+}
+
+// greedy continues prompt with n greedy tokens through the engine.
+func greedy(t *testing.T, m *model.Model, prompt []int, n int) []int {
+	t.Helper()
+	e, err := engine.New(m, engine.Options{CacheTokens: len(prompt) + n + 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	out, err := e.Generate(t.Context(), engine.Request{Prompt: prompt, MaxTokens: n, IgnoreEOS: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Samples[0].Tokens
 }

@@ -1,4 +1,4 @@
-package model
+package convert
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aha-inference/aha/gguf"
+	"github.com/aha-inference/aha/model"
 )
 
 // Synthetic models have the exact shape of a real checkpoint — its config,
@@ -16,41 +17,41 @@ import (
 // depend on the values, so benchmarks run them in place of multi-gigabyte
 // downloads.
 
-// synthShape is a real model's config.json, as aha's Config, and the
+// synthShape is a real model's config.json, as aha's model.Config, and the
 // integer special token ids it names (the converter's fallback for ids the
 // tokenizer config does not give).
 type synthShape struct {
-	config   Config
+	config   model.Config
 	tokenIDs map[string]int
 }
 
 var synthShapes = map[string]synthShape{
 	// Qwen/Qwen2.5-0.5B-Instruct
-	"qwen2.5-0.5b": {Config{Architecture: "qwen2", VocabSize: 151936, Hidden: 896, Layers: 24, Heads: 14, KVHeads: 2, HeadDim: 64,
+	"qwen2.5-0.5b": {model.Config{Architecture: "qwen2", VocabSize: 151936, Hidden: 896, Layers: 24, Heads: 14, KVHeads: 2, HeadDim: 64,
 		Intermediate: 4864, MaxPositions: 32768, TiedEmbeddings: true, NormEps: 1e-6, RopeTheta: 1e6},
 		map[string]int{"bos": 151643, "eos": 151645}},
 	// Qwen/Qwen2.5-1.5B-Instruct
-	"qwen2.5-1.5b": {Config{Architecture: "qwen2", VocabSize: 151936, Hidden: 1536, Layers: 28, Heads: 12, KVHeads: 2, HeadDim: 128,
+	"qwen2.5-1.5b": {model.Config{Architecture: "qwen2", VocabSize: 151936, Hidden: 1536, Layers: 28, Heads: 12, KVHeads: 2, HeadDim: 128,
 		Intermediate: 8960, MaxPositions: 32768, TiedEmbeddings: true, NormEps: 1e-6, RopeTheta: 1e6},
 		map[string]int{"bos": 151643, "eos": 151645}},
 	// Qwen/Qwen2.5-7B-Instruct: its embedding has 152064 rows, more than
 	// the tokenizer's 151665 tokens.
-	"qwen2.5-7b": {Config{Architecture: "qwen2", VocabSize: 152064, Hidden: 3584, Layers: 28, Heads: 28, KVHeads: 4, HeadDim: 128,
+	"qwen2.5-7b": {model.Config{Architecture: "qwen2", VocabSize: 152064, Hidden: 3584, Layers: 28, Heads: 28, KVHeads: 4, HeadDim: 128,
 		Intermediate: 18944, MaxPositions: 32768, NormEps: 1e-6, RopeTheta: 1e6},
 		map[string]int{"bos": 151643, "eos": 151645}},
 	// Qwen/Qwen3-0.6B
-	"qwen3-0.6b": {Config{Architecture: "qwen3", VocabSize: 151936, Hidden: 1024, Layers: 28, Heads: 16, KVHeads: 8, HeadDim: 128,
+	"qwen3-0.6b": {model.Config{Architecture: "qwen3", VocabSize: 151936, Hidden: 1024, Layers: 28, Heads: 16, KVHeads: 8, HeadDim: 128,
 		Intermediate: 3072, MaxPositions: 40960, TiedEmbeddings: true, NormEps: 1e-6, RopeTheta: 1e6},
 		map[string]int{"bos": 151643, "eos": 151645}},
 	// Qwen/Qwen3-8B
-	"qwen3-8b": {Config{Architecture: "qwen3", VocabSize: 151936, Hidden: 4096, Layers: 36, Heads: 32, KVHeads: 8, HeadDim: 128,
+	"qwen3-8b": {model.Config{Architecture: "qwen3", VocabSize: 151936, Hidden: 4096, Layers: 36, Heads: 32, KVHeads: 8, HeadDim: 128,
 		Intermediate: 12288, MaxPositions: 40960, NormEps: 1e-6, RopeTheta: 1e6},
 		map[string]int{"bos": 151643, "eos": 151645}},
 	// meta-llama/Llama-3.2-1B-Instruct (its eos_token_id is a list, which
 	// the converter does not use as a fallback)
-	"llama3.2-1b": {Config{Architecture: "llama", VocabSize: 128256, Hidden: 2048, Layers: 16, Heads: 32, KVHeads: 8, HeadDim: 64,
+	"llama3.2-1b": {model.Config{Architecture: "llama", VocabSize: 128256, Hidden: 2048, Layers: 16, Heads: 32, KVHeads: 8, HeadDim: 64,
 		Intermediate: 8192, MaxPositions: 131072, TiedEmbeddings: true, NormEps: 1e-5, RopeTheta: 500000,
-		RopeScaling: &RopeScaling{Type: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}},
+		RopeScaling: &model.RopeScaling{Type: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}},
 		map[string]int{"bos": 128000}},
 }
 
@@ -65,17 +66,15 @@ func SyntheticShapes() []string {
 }
 
 // SyntheticConfig returns the config of a synthetic shape.
-func SyntheticConfig(shape string) (Config, error) {
+func SyntheticConfig(shape string) (model.Config, error) {
 	s, ok := synthShapes[shape]
 	if !ok {
-		return Config{}, fmt.Errorf("unknown synthetic shape %q (known: %s)", shape, strings.Join(SyntheticShapes(), ", "))
+		return model.Config{}, fmt.Errorf("unknown synthetic shape %q (known: %s)", shape, strings.Join(SyntheticShapes(), ", "))
 	}
 	c := s.config
-	arch, err := archByName(c.Architecture)
-	if err != nil {
-		return Config{}, err
+	if err := c.ApplyArchitecture(); err != nil {
+		return model.Config{}, err
 	}
-	c.AttentionBias, c.QKNorm = arch.attentionBias, arch.qkNorm
 	return c, nil
 }
 
@@ -86,7 +85,7 @@ func SyntheticConfig(shape string) (Config, error) {
 // Hugging Face folder, converted. The token list is padded with unused
 // "[PAD<id>]" tokens up to the shape's vocabulary size; a vocab with more
 // tokens than the shape is an error.
-func WriteSynthetic(path, shape, vocab string, seed uint64, opts ExportOptions) error {
+func WriteSynthetic(path, shape, vocab string, seed uint64, opts Options) error {
 	c, err := SyntheticConfig(shape)
 	if err != nil {
 		return err
@@ -99,12 +98,12 @@ func WriteSynthetic(path, shape, vocab string, seed uint64, opts ExportOptions) 
 	if name == "" {
 		name = shape + "-synthetic"
 	}
-	return writeGGUF(path, &c, name, tok, syntheticTensors(&c, seed), opts)
+	return WriteGGUF(path, &c, name, tok, SyntheticTensors(&c, seed), opts)
 }
 
 // vocabMetadata reads the tokenizer keys for a model of config c from
 // vocab (see WriteSynthetic).
-func vocabMetadata(vocab string, c *Config, tokenIDs map[string]int) ([]gguf.KV, error) {
+func vocabMetadata(vocab string, c *model.Config, tokenIDs map[string]int) ([]gguf.KV, error) {
 	st, err := os.Stat(vocab)
 	if err != nil {
 		return nil, fmt.Errorf("vocab: %w", err)
@@ -160,20 +159,19 @@ func padded[T any](s []T, n int, fill func(id int) T) []T {
 	return out
 }
 
-// syntheticTensors lists the tensors of a model of config c with random
+// SyntheticTensors lists the tensors of a model of config c with random
 // values: matrices and biases ≈ N(0, 0.02) (the usual initializer scale),
 // norms ≈ 1. Each row draws from its own generator, seeded by seed, the
 // tensor and the row, so the rows can be made in parallel and a file is
 // the same for the same seed.
-func syntheticTensors(c *Config, seed uint64) []exportTensor {
-	var ts []exportTensor
+func SyntheticTensors(c *model.Config, seed uint64) []Tensor {
+	var ts []Tensor
 	if factors := c.RopeScaling.FreqFactors(c.HeadDim, c.RopeTheta); factors != nil {
-		ts = append(ts, exportTensor{name: "rope_freqs.weight", vec: factors})
+		ts = append(ts, Tensor{Name: "rope_freqs.weight", Vec: factors})
 	}
-	m := &Model{Config: *c, Layers: make([]Layer, c.Layers)}
-	for i, w := range m.tensors() {
+	for i, w := range c.Tensors() {
 		mean, std := float32(0), float32(0.02)
-		if strings.Contains(w.gguf, "norm") {
+		if strings.Contains(w.GGUF, "norm") {
 			mean, std = 1, 0.05
 		}
 		gen := func(r int, row []float32) {
@@ -182,13 +180,13 @@ func syntheticTensors(c *Config, seed uint64) []exportTensor {
 				row[j] = mean + std*approxNormal(rng.Uint64())
 			}
 		}
-		if w.vec != nil {
-			v := make([]float32, w.cols)
+		if w.IsVector {
+			v := make([]float32, w.Cols)
 			gen(0, v)
-			ts = append(ts, exportTensor{name: w.gguf, vec: v})
+			ts = append(ts, Tensor{Name: w.GGUF, Vec: v})
 			continue
 		}
-		ts = append(ts, exportTensor{name: w.gguf, rows: w.rows, cols: w.cols, gen: gen})
+		ts = append(ts, Tensor{Name: w.GGUF, Rows: w.Rows, Cols: w.Cols, Gen: gen})
 	}
 	return ts
 }

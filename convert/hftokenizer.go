@@ -1,15 +1,18 @@
-package model
+package convert
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/modelfile"
+	"github.com/aha-inference/aha/model"
+	"github.com/aha-inference/aha/tokenizer"
 )
 
 // A GGUF file carries its tokenizer as tokenizer.* metadata. Exporting a
@@ -26,18 +29,6 @@ const (
 	tokenUserDefined int32 = 4
 	tokenUnused      int32 = 5
 )
-
-// specialTypes are the special-token roles the converter looks up, in its
-// order (the order of the written keys follows it), with their GGUF key.
-var specialTypes = []struct{ role, key string }{
-	{"bos", "tokenizer.ggml.bos_token_id"},
-	{"eos", "tokenizer.ggml.eos_token_id"},
-	{"unk", "tokenizer.ggml.unknown_token_id"},
-	{"sep", "tokenizer.ggml.seperator_token_id"}, // sic: llama.cpp's spelling
-	{"pad", "tokenizer.ggml.padding_token_id"},
-	{"cls", "tokenizer.ggml.cls_token_id"},
-	{"mask", "tokenizer.ggml.mask_token_id"},
-}
 
 // tokenizerPre names llama.cpp's pre-tokenizer (the regex that splits text
 // before BPE) for each architecture. llama.cpp's converter recognises it by
@@ -90,6 +81,16 @@ func (p templatePiece) special() string {
 	return p.SpecialToken.ID
 }
 
+// TokenizerMetadata builds the GGUF tokenizer keys of the Hugging Face
+// folder dir for a model of config c, as Export writes them.
+func TokenizerMetadata(dir string, c *model.Config) ([]gguf.KV, error) {
+	ids, err := hfConfigTokenIDs(dir)
+	if err != nil {
+		return nil, err
+	}
+	return hfTokenizerMetadata(dir, c.Architecture, c.VocabSize, ids)
+}
+
 // hfTokenizerMetadata builds the GGUF tokenizer keys from a tokenizer.json
 // file, or a folder holding one, with the tokenizer_config.json beside it.
 // The token list has exactly vocabSize entries: ids the tokenizer does not
@@ -112,7 +113,7 @@ func hfTokenizerMetadata(path, arch string, vocabSize int, configIDs map[string]
 	if tj.Model.Type != "BPE" || tj.Model.ByteFallback {
 		return nil, fmt.Errorf("tokenizer %s: a %s model (byte_fallback %v); only byte-level BPE tokenizers (GPT-2 style, as Qwen and Llama 3 use) can be converted", file, tj.Model.Type, tj.Model.ByteFallback)
 	}
-	tc, err := readTokenizerConfig(dir)
+	tc, err := tokenizer.ReadConfig(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -230,62 +231,6 @@ func parseMerges(raw json.RawMessage) ([]string, error) {
 	return merges, nil
 }
 
-// tokenizerConfig is the part of tokenizer_config.json the converter reads;
-// the special token entries are a string, an object with "content", or null.
-type tokenizerConfig struct {
-	raw          map[string]json.RawMessage
-	chatTemplate json.RawMessage
-}
-
-func readTokenizerConfig(dir string) (*tokenizerConfig, error) {
-	path := filepath.Join(dir, "tokenizer_config.json")
-	data, err := modelfile.Read(path, modelfile.MaxTokenizerConfig)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	tc := &tokenizerConfig{}
-	if err := json.Unmarshal(data, &tc.raw); err != nil {
-		return nil, fmt.Errorf("tokenizer %s: %w", path, err)
-	}
-	tc.chatTemplate = tc.raw["chat_template"]
-	return tc, nil
-}
-
-// token returns the content of the <role>_token entry, or "".
-func (tc *tokenizerConfig) token(role string) string {
-	if tc == nil {
-		return ""
-	}
-	raw := tc.raw[role+"_token"]
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var obj struct {
-		Content string `json:"content"`
-	}
-	if json.Unmarshal(raw, &obj) == nil {
-		return obj.Content
-	}
-	return ""
-}
-
-// add returns the add_<role>_token flag, if the config sets one.
-func (tc *tokenizerConfig) add(role string) (add, ok bool) {
-	if tc == nil {
-		return false, false
-	}
-	raw := tc.raw["add_"+role+"_token"]
-	if len(raw) == 0 || string(raw) == "null" {
-		return false, false
-	}
-	err := json.Unmarshal(raw, &add)
-	return add, err == nil
-}
-
 type specialID struct {
 	key string
 	id  int
@@ -303,7 +248,7 @@ type addFlag struct {
 // add_bos, a separator between the pair's two texts add_sep — and are
 // overridden by tokenizer_config.json's add_<role>_token. Only bos, eos and
 // sep flags have GGUF keys.
-func (tj *hfTokenizerJSON) specialTokens(tc *tokenizerConfig, configIDs map[string]int, vocabSize int) ([]specialID, []addFlag) {
+func (tj *hfTokenizerJSON) specialTokens(tc *tokenizer.Config, configIDs map[string]int, vocabSize int) ([]specialID, []addFlag) {
 	var adds []addFlag
 	setAdd := func(role string, add bool) {
 		for i := range adds {
@@ -316,8 +261,10 @@ func (tj *hfTokenizerJSON) specialTokens(tc *tokenizerConfig, configIDs map[stri
 	}
 
 	content := map[string]string{}
-	for _, s := range specialTypes {
-		content[s.role] = tc.token(s.role)
+	var addFlags map[string]bool
+	if tc != nil {
+		maps.Copy(content, tc.Special)
+		addFlags = tc.Add
 	}
 	// Encoder-style configs name cls/sep only; they stand in for bos/eos.
 	if content["bos"] == "" {
@@ -346,23 +293,23 @@ func (tj *hfTokenizerJSON) specialTokens(tc *tokenizerConfig, configIDs map[stri
 			ids = append(ids, specialID{key, id})
 		}
 	}
-	for _, s := range specialTypes {
-		if add, ok := tc.add(s.role); ok && (s.role == "bos" || s.role == "eos" || s.role == "sep") {
-			setAdd(s.role, add)
+	for _, s := range tokenizer.SpecialRoles() {
+		if add, ok := addFlags[s.Name]; ok && (s.Name == "bos" || s.Name == "eos" || s.Name == "sep") {
+			setAdd(s.Name, add)
 		}
-		if tc == nil || content[s.role] == "" {
+		if tc == nil || content[s.Name] == "" {
 			continue
 		}
 		for _, a := range tj.AddedTokens {
-			if a.Content == content[s.role] {
-				setID(s.key, a.ID)
+			if a.Content == content[s.Name] {
+				setID(s.GGUFKey, a.ID)
 				break
 			}
 		}
 	}
-	for _, s := range specialTypes {
-		if id, ok := configIDs[s.role]; ok {
-			setID(s.key, id)
+	for _, s := range tokenizer.SpecialRoles() {
+		if id, ok := configIDs[s.Name]; ok {
+			setID(s.GGUFKey, id)
 		}
 	}
 	return ids, adds
@@ -409,21 +356,10 @@ func templateFlags(p postProcessor, content map[string]string, noConfig bool, se
 // chatTemplates returns the chat template keys: tokenizer_config.json's
 // chat_template — one template, or a list of named ones — or else the
 // chat_template.jinja file newer folders carry.
-func chatTemplates(dir string, tc *tokenizerConfig) ([]gguf.KV, error) {
-	if tc != nil && len(tc.chatTemplate) > 0 && string(tc.chatTemplate) != "null" {
-		var one string
-		if json.Unmarshal(tc.chatTemplate, &one) == nil {
-			return []gguf.KV{{Key: "tokenizer.chat_template", Value: one}}, nil
-		}
-		var named []struct {
-			Name     string `json:"name"`
-			Template string `json:"template"`
-		}
-		if err := json.Unmarshal(tc.chatTemplate, &named); err != nil {
-			return nil, fmt.Errorf("tokenizer_config.json chat_template: %w", err)
-		}
+func chatTemplates(dir string, tc *tokenizer.Config) ([]gguf.KV, error) {
+	if tc != nil && len(tc.Templates) > 0 {
 		var kv []gguf.KV
-		for _, t := range named {
+		for _, t := range tc.Templates {
 			key := "tokenizer.chat_template"
 			if t.Name != "default" {
 				key += "." + t.Name
@@ -454,10 +390,10 @@ func hfConfigTokenIDs(dir string) (map[string]int, error) {
 		return nil, fmt.Errorf("config.json: %w", err)
 	}
 	ids := map[string]int{}
-	for _, s := range specialTypes {
+	for _, s := range tokenizer.SpecialRoles() {
 		var id int
-		if json.Unmarshal(raw[s.role+"_token_id"], &id) == nil {
-			ids[s.role] = id
+		if json.Unmarshal(raw[s.Name+"_token_id"], &id) == nil {
+			ids[s.Name] = id
 		}
 	}
 	return ids, nil

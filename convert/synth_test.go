@@ -1,4 +1,4 @@
-package model
+package convert
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/aha-inference/aha/gguf"
 	"github.com/aha-inference/aha/internal/shared"
 	"github.com/aha-inference/aha/kernels"
+	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/quant"
 )
 
@@ -38,9 +39,9 @@ func TestSyntheticShapes(t *testing.T) {
 			t.Errorf("%s: %v", shape, err)
 		}
 		n := 0
-		for _, w := range syntheticTensors(&c, 1) {
-			if w.name != "rope_freqs.weight" {
-				n += max(1, w.rows) * max(w.cols, len(w.vec))
+		for _, w := range SyntheticTensors(&c, 1) {
+			if w.Name != "rope_freqs.weight" {
+				n += max(1, w.Rows) * max(w.Cols, len(w.Vec))
 			}
 		}
 		if n != params {
@@ -54,14 +55,14 @@ func TestSyntheticShapes(t *testing.T) {
 
 // smallConfig is a qwen3 shape with rows of 256, so that every K-quant
 // applies, and stories260K's 512-token vocabulary.
-func smallConfig() Config {
-	return Config{Architecture: "qwen3", VocabSize: 512, Hidden: 256, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 64,
+func smallConfig() model.Config {
+	return model.Config{Architecture: "qwen3", VocabSize: 512, Hidden: 256, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 64,
 		Intermediate: 512, MaxPositions: 1024, TiedEmbeddings: true, QKNorm: true, NormEps: 1e-6, RopeTheta: 1e6,
 		BOS: 1, EOS: []int{2}}
 }
 
 func builtinTokenizer(t *testing.T) []gguf.KV {
-	m, err := Load("")
+	m, err := model.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,19 +78,19 @@ func TestSyntheticWeights(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, seed uint64) string {
 		path := filepath.Join(dir, name)
-		if err := writeGGUF(path, &c, "small", tok, syntheticTensors(&c, seed), ExportOptions{Type: quant.Q4_K}); err != nil {
+		if err := WriteGGUF(path, &c, "small", tok, SyntheticTensors(&c, seed), Options{Type: quant.Q4_K}); err != nil {
 			t.Fatal(err)
 		}
 		return path
 	}
 	a, b, other := write("a.gguf", 7), write("b.gguf", 7), write("c.gguf", 8)
-	m, err := Load(a)
+	m, err := model.Load(a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	want := c
-	want.Generation = GenerationConfig{}
+	want.Generation = model.GenerationConfig{}
 	if !reflect.DeepEqual(m.Config, want) {
 		t.Errorf("config\n %+v\nwant\n %+v", m.Config, want)
 	}

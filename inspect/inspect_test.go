@@ -1,4 +1,4 @@
-package model
+package inspect
 
 import (
 	"path/filepath"
