@@ -326,7 +326,7 @@ func TestRolloutReleasedFiles(t *testing.T) {
 			prompt, _ := p.Messages[0]["content"].(string)
 			rec := &rollout.Record{Task: p.Task, Prompt: prompt, Answer: p.Answer,
 				Completion: "I checked it.</think><answer>" + p.Answer + "</answer>"}
-			if err := scoreRecord(context.Background(), rec, nil, "maa", verify.DefaultOptions(), verify.DefaultOptions()); err != nil {
+			if err := rollout.Score(context.Background(), rec, verify.Rewards{Scheme: verify.SchemeMAA, Logic: verify.DefaultOptions(), Math: verify.DefaultOptions()}, nil); err != nil {
 				t.Fatalf("%s row %d: %v", path, i+1, err)
 			}
 			want := 3.0

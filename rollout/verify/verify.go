@@ -27,6 +27,9 @@ const (
 	// Unverifiable: the answer is beyond the budgets of the math checker
 	// (10^{10^{10}}, a huge or deeply nested expression).
 	Unverifiable Verdict = "unverifiable"
+	// RewardError: the reward command failed on the sample, so it has no
+	// reward (0); the record says why.
+	RewardError Verdict = "reward_error"
 )
 
 // Result is the score of one completion.
@@ -102,13 +105,18 @@ func answerText(completion string) string {
 // its ground truth Answer. The error reports an unknown task or a truth the
 // task's parser rejects, never a bad completion.
 func Logic(task, completion, truth string, opt Options) (Result, error) {
-	parse, ok := parsers[task]
-	if !ok {
-		return Result{}, fmt.Errorf("verify: unknown task %q", task)
+	t, ok := For(task)
+	if !ok || !t.Logic {
+		return Result{}, fmt.Errorf("verify: unknown logic task %q", task)
 	}
+	return t.logic(completion, truth, opt)
+}
+
+func (t Task) logic(completion, truth string, opt Options) (Result, error) {
+	parse := t.parse
 	want, err := parse(truth)
 	if err != nil {
-		return Result{}, fmt.Errorf("verify %s: ground truth %q: %w", task, truth, err)
+		return Result{}, fmt.Errorf("verify %s: ground truth %q: %w", t.Name, truth, err)
 	}
 	if !WellFormed(completion, opt.PrefilledThink) {
 		return result(opt.FormatBad, opt.Unparseable, "", FormatError), nil
@@ -135,15 +143,6 @@ func Logic(task, completion, truth string, opt Options) (Result, error) {
 
 func result(format, answer float64, extracted string, v Verdict) Result {
 	return Result{Reward: format + answer, RewardFormat: format, RewardAnswer: answer, ExtractedAnswer: extracted, Verdict: v}
-}
-
-// parsers read an answer into name → value statements (the integer
-// answer of induction has the empty name), so answers compare whatever
-// their case, spacing, order or numbering.
-var parsers = map[string]func(string) (map[string]string, error){
-	"deduction": parseAssignment,
-	"abduction": func(s string) (map[string]string, error) { return parseLabels(s, reachRE) },
-	"induction": parseInteger,
 }
 
 var (
