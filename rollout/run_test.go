@@ -1,12 +1,14 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -74,21 +76,21 @@ func testOptions(out string, n int, seed uint64) Options {
 		}}}
 }
 
-// records reads a rollout file as sorted lines with elapsed zeroed.
-func records(t *testing.T, paths ...string) []string {
+// records reads rollout files as records in key order, elapsed times
+// zeroed, so that runs compare.
+func records(t *testing.T, paths ...string) []Record {
 	t.Helper()
 	recs, err := ReadRecords(paths...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	for _, r := range recs {
-		r.Elapsed = 0
-		b, _ := json.Marshal(r)
-		lines = append(lines, string(b))
+	for i := range recs {
+		recs[i].Elapsed = 0
 	}
-	slices.Sort(lines)
-	return lines
+	slices.SortFunc(recs, func(a, b Record) int {
+		return cmp.Or(cmp.Compare(a.PromptID, b.PromptID), cmp.Compare(a.SampleIndex, b.SampleIndex))
+	})
+	return recs
 }
 
 // TestRun: every sample of every problem is drawn once with its seed,
@@ -138,7 +140,7 @@ func TestRun(t *testing.T) {
 	if _, err := Run(context.Background(), resumed, problems, testOptions(cut, n, seed)); err != nil {
 		t.Fatal(err)
 	}
-	if got := records(t, cut); !slices.Equal(got, want) || len(resumed.drawn) == 0 || len(resumed.drawn) == 15 {
+	if got := records(t, cut); !reflect.DeepEqual(got, want) || len(resumed.drawn) == 0 || len(resumed.drawn) == 15 {
 		t.Errorf("resumed run drew %d samples and wrote %d records; want some of 15 and the full run's records", len(resumed.drawn), len(got))
 	}
 
@@ -152,7 +154,7 @@ func TestRun(t *testing.T) {
 		}
 		shards = append(shards, path)
 	}
-	if got := records(t, shards...); !slices.Equal(got, want) {
+	if got := records(t, shards...); !reflect.DeepEqual(got, want) {
 		t.Errorf("two shards wrote %d records, not the unsharded run's %d", len(got), len(want))
 	}
 }
