@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/aha-inference/aha/rollout/data"
@@ -30,6 +31,12 @@ type Prompts struct {
 
 // Render gives a problem's prompt text and token ids.
 func (p Prompts) Render(pr data.Problem) (string, []int, error) {
+	switch {
+	case len(pr.Messages) == 0:
+		return "", nil, errors.New("the problem has no messages")
+	case p.Encode == nil && (p.Raw || p.PrefillThink), p.Chat == nil && !p.Raw:
+		return "", nil, errors.New("rendering prompts needs Prompts.Chat, and Prompts.Encode for raw prompts and the prefill")
+	}
 	if p.Raw {
 		text, _ := pr.Messages[0]["content"].(string) // data.Read makes every content a string
 		return text, p.Encode(text), nil

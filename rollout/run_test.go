@@ -216,11 +216,20 @@ func TestPromptsRender(t *testing.T) {
 		{Prompts{Chat: p.Chat, Encode: p.Encode, System: "sys"}, own, "system: mine\nuser: hi\n"},
 		{Prompts{Chat: p.Chat, Encode: p.Encode, PrefillThink: true}, user, "user: hi\n<think>"},
 		{Prompts{Chat: p.Chat, Encode: p.Encode, System: "sys", Raw: true}, user, "hi"},
+		{Prompts{Encode: p.Encode, Raw: true}, user, "hi"},
 	} {
 		text, ids, err := c.p.Render(c.problem)
 		if err != nil || text != c.want || len(ids) != len(c.want) {
 			t.Errorf("%+v: %q (%d ids), %v; want %q", c.p, text, len(ids), err, c.want)
 		}
+	}
+	for _, bad := range []Prompts{{Encode: p.Encode}, {Chat: p.Chat, PrefillThink: true}, {Raw: true}} {
+		if _, _, err := bad.Render(user); err == nil {
+			t.Errorf("%+v rendered", bad)
+		}
+	}
+	if _, _, err := p.Render(data.Problem{}); err == nil {
+		t.Error("a problem without messages rendered")
 	}
 }
 

@@ -2,7 +2,9 @@
 // format reward for the <think>…</think><answer>…</answer> layout, an answer
 // reward for the logic tasks of package rollout/tasks, and a math reward
 // that extracts the answer in tiers (Extract) and compares it with the
-// reference by value (package mathexpr).
+// reference by value (package mathexpr). Each task's verifier is
+// registered by name once (For), and the reward scheme and weights of a
+// run are Rewards.
 package verify
 
 import (
