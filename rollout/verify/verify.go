@@ -114,9 +114,9 @@ func Logic(task, completion, truth string, opt Options) (Result, error) {
 	return t.logic(completion, truth, opt)
 }
 
+// logic is Logic for the task t.
 func (t Task) logic(completion, truth string, opt Options) (Result, error) {
-	parse := t.parse
-	want, err := parse(truth)
+	want, err := t.parse(truth)
 	if err != nil {
 		return Result{}, fmt.Errorf("verify %s: ground truth %q: %w", t.Name, truth, err)
 	}
@@ -124,7 +124,7 @@ func (t Task) logic(completion, truth string, opt Options) (Result, error) {
 		return result(opt.FormatBad, opt.Unparseable, "", FormatError), nil
 	}
 	text := answerText(completion)
-	got, err := parse(text)
+	got, err := t.parse(text)
 	if _, verdict := want[""]; err == nil && !verdict {
 		// Statements about names the puzzle does not have ("it is true")
 		// are chatter, not answers. A truth under the empty name (an
