@@ -4,12 +4,14 @@ import (
 	"math"
 	"reflect"
 	"testing"
+
+	"github.com/aha-inference/aha/rollout/verify"
 )
 
 // recs makes records: verdicts[p] lists prompt p's samples ('c' correct,
 // 'w' wrong, 'f' format error).
 func recs(task string, level int, verdicts ...string) []Record {
-	names := map[byte]string{'c': "correct", 'w': "wrong", 'f': "format_error"}
+	names := map[byte]verify.Verdict{'c': verify.Correct, 'w': verify.Wrong, 'f': verify.FormatError}
 	var out []Record
 	for p, vs := range verdicts {
 		for j := range len(vs) {

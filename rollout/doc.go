@@ -1,10 +1,21 @@
-// Package rollout holds the pieces of aha's reinforcement-learning loop:
-// generate a prompt, sample a completion, verify it, turn the verdict into a
-// reward — and the files that come out of it. This package itself has the
-// records (one JSON line per sample), the crash-safe output file with its
-// manifest, shards and per-sample seeds, and what aha report, difficulty
-// and pairs compute from records: pass@k, difficulty levels, and pairs of
-// correct and wrong completions.
+// Package rollout holds aha's reinforcement-learning loop: generate a
+// prompt, sample completions, verify them, turn the verdicts into rewards —
+// and the files that come out of it. Run is the loop as a library, the one
+// aha rollout calls: it renders each problem (Prompts: a chat template
+// function and a tokenizer's encoder, a system message, an optional
+// "<think>" prefill), asks a Sampler (an *engine.Engine) for n samples of
+// it, scores each sample (Score: the verifier its task registered with
+// verify.For, then an optional reward program) and appends its record to
+// the crash-safe output file, with a progress bar. Problems come from a data
+// file or from a generator of package rollout/tasks (Problems.Load).
+//
+// This package also has the records (one JSON line per sample), the output
+// file with its manifest, shards and per-sample seeds, offline scoring of
+// any JSON lines (ScoreLines, for aha verify), exported task data sets
+// (Export, for aha tasks export), and what aha report, difficulty and
+// pairs compute from records: pass@k, difficulty levels, and pairs of
+// correct and wrong completions; packages rollout/difficulty and
+// rollout/pairs write the files of those two commands.
 //
 // # Crash safety
 //
@@ -50,7 +61,8 @@
 // Every prompt asks for reasoning inside <think> </think> and the final
 // answer inside <answer> </answer>.
 //
-// Style "maa" (tasks.Styles) generates instead the distributions, prompt
+// Tasks register by name once, with a generator per style (tasks.Lookup).
+// Style "maa" generates instead the distributions, prompt
 // wording and answer layout of the data released with
 // Meta-Ability-Alignment (arXiv 2505.10554), with that paper's system
 // message: for deduction 3 to 6 unsteered random formulas kept when
@@ -73,6 +85,11 @@
 // files' schema, or as TRL JSON Lines (data.WriteVerl, data.WriteTRL).
 //
 // # Rewards (package rollout/verify)
+//
+// Every task registers its verifier by name once (verify.For: math and the
+// three logic tasks), and every verdict is a verify.Verdict: correct,
+// wrong, unparseable, format_error, unverifiable, and reward_error for a
+// sample whose reward program failed.
 //
 // Logic scores the logic tasks: the format reward is +1 when <think>,
 // </think>, <answer>, </answer> appear exactly once each and in order (with

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/aha-inference/aha/rollout/verify"
 )
 
 // Usable reports whether a sample may be a side of a pair or a route:
@@ -20,7 +22,7 @@ func Usable(r *Record, keepTruncated, keepFormatFailed bool) bool {
 		return false
 	case r.FinishReason == "length" && !keepTruncated:
 		return false
-	case r.Verdict == "format_error" && !keepFormatFailed:
+	case r.Verdict == verify.FormatError && !keepFormatFailed:
 		return false
 	}
 	return true

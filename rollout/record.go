@@ -9,32 +9,34 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"github.com/aha-inference/aha/rollout/verify"
 )
 
 // Record is one verified sample: one line of a rollout file. Besides the
 // issue's fields it names the task, level and reference answer of its
 // problem, which aha report, difficulty and pairs group and train on.
 type Record struct {
-	PromptID           int       `json:"prompt_id"`
-	SampleIndex        int       `json:"sample_index"`
-	Seed               uint64    `json:"seed"`
-	Task               string    `json:"task"`
-	Level              int       `json:"level"`
-	Prompt             string    `json:"prompt"`
-	Answer             string    `json:"answer"`
-	Completion         string    `json:"completion"`
-	PromptTokenIDs     []int     `json:"prompt_token_ids"`
-	CompletionTokenIDs []int     `json:"completion_token_ids"`
-	Logprobs           []float64 `json:"logprobs"`
-	FinishReason       string    `json:"finish_reason"`
-	ExtractedAnswer    string    `json:"extracted_answer"`
-	Extraction         string    `json:"extraction,omitempty"` // where a math answer was found: verify.Tier
-	Verdict            string    `json:"verdict"`
-	Reward             float64   `json:"reward"`
-	RewardFormat       float64   `json:"reward_format"`
-	RewardAnswer       float64   `json:"reward_answer"`
-	RewardError        string    `json:"reward_error,omitempty"` // what went wrong with --reward-cmd
-	Elapsed            float64   `json:"elapsed"`                // seconds from submitting the request to its end
+	PromptID           int            `json:"prompt_id"`
+	SampleIndex        int            `json:"sample_index"`
+	Seed               uint64         `json:"seed"`
+	Task               string         `json:"task"`
+	Level              int            `json:"level"`
+	Prompt             string         `json:"prompt"`
+	Answer             string         `json:"answer"`
+	Completion         string         `json:"completion"`
+	PromptTokenIDs     []int          `json:"prompt_token_ids"`
+	CompletionTokenIDs []int          `json:"completion_token_ids"`
+	Logprobs           []float64      `json:"logprobs"`
+	FinishReason       string         `json:"finish_reason"`
+	ExtractedAnswer    string         `json:"extracted_answer"`
+	Extraction         string         `json:"extraction,omitempty"` // where a math answer was found: verify.Tier
+	Verdict            verify.Verdict `json:"verdict"`
+	Reward             float64        `json:"reward"`
+	RewardFormat       float64        `json:"reward_format"`
+	RewardAnswer       float64        `json:"reward_answer"`
+	RewardError        string         `json:"reward_error,omitempty"` // what went wrong with --reward-cmd
+	Elapsed            float64        `json:"elapsed"`                // seconds from submitting the request to its end
 }
 
 // Key identifies a record within a run.

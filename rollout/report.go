@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+
+	"github.com/aha-inference/aha/rollout/verify"
 )
 
 // Correct reports whether a record's answer was verified right.
-func (r *Record) Correct() bool { return r.Verdict == "correct" }
+func (r *Record) Correct() bool { return r.Verdict == verify.Correct }
 
 // Group is the statistics of the records of one task and level (Task "all"
 // for every record).
@@ -18,12 +20,12 @@ type Group struct {
 	Samples  int    `json:"samples"`
 	// PassAtK[k-1] is the mean over problems of the unbiased pass@k, for k
 	// up to the fewest samples any problem has.
-	PassAtK       []float64      `json:"pass_at_k"`
-	MeanReward    float64        `json:"mean_reward"`
-	MeanLength    float64        `json:"mean_length"` // completion tokens
-	MaxLength     int            `json:"max_length"`
-	FinishReasons map[string]int `json:"finish_reasons"`
-	Verdicts      map[string]int `json:"verdicts"`
+	PassAtK       []float64              `json:"pass_at_k"`
+	MeanReward    float64                `json:"mean_reward"`
+	MeanLength    float64                `json:"mean_length"` // completion tokens
+	MaxLength     int                    `json:"max_length"`
+	FinishReasons map[string]int         `json:"finish_reasons"`
+	Verdicts      map[verify.Verdict]int `json:"verdicts"`
 }
 
 // Summarize computes the statistics per task and level, sorted, followed
@@ -52,7 +54,7 @@ func Summarize(recs []Record) []Group {
 }
 
 func summarize(task string, level int, recs []Record) Group {
-	g := Group{Task: task, Level: level, Samples: len(recs), FinishReasons: map[string]int{}, Verdicts: map[string]int{}}
+	g := Group{Task: task, Level: level, Samples: len(recs), FinishReasons: map[string]int{}, Verdicts: map[verify.Verdict]int{}}
 	type tally struct{ n, c int }
 	type problem struct {
 		task      string

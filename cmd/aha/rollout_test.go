@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aha-inference/aha/loader"
 	"github.com/aha-inference/aha/rollout"
 	"github.com/aha-inference/aha/rollout/data"
 	"github.com/aha-inference/aha/rollout/verify"
@@ -58,17 +59,17 @@ func TestRollout(t *testing.T) {
 	if err != nil || len(recs) != 12 {
 		t.Fatalf("%d records, %v\n%s", len(recs), err, stderr)
 	}
-	l, err := load("", 1)
+	l, err := loader.Load("", loader.Options{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.close()
+	defer l.Close()
 	seen := map[rollout.Key]bool{}
 	for _, r := range recs {
 		seen[r.Key()] = true
 		// The completion is what its tokens add to the prompt's text (no
 		// stop strings here to cut it short).
-		if head, all := l.tok.Decode(r.PromptTokenIDs, true), l.tok.Decode(slices.Concat(r.PromptTokenIDs, r.CompletionTokenIDs), true); head+r.Completion != all {
+		if head, all := l.Tokenizer.Decode(r.PromptTokenIDs, true), l.Tokenizer.Decode(slices.Concat(r.PromptTokenIDs, r.CompletionTokenIDs), true); head+r.Completion != all {
 			t.Errorf("record %v: %q + %q != %q", r.Key(), head, r.Completion, all)
 		}
 		if r.Seed != rollout.SampleSeed(11, r.PromptID, 3, r.SampleIndex) {
@@ -326,7 +327,7 @@ func TestRolloutReleasedFiles(t *testing.T) {
 			prompt, _ := p.Messages[0]["content"].(string)
 			rec := &rollout.Record{Task: p.Task, Prompt: prompt, Answer: p.Answer,
 				Completion: "I checked it.</think><answer>" + p.Answer + "</answer>"}
-			if err := scoreRecord(context.Background(), rec, nil, "maa", verify.DefaultOptions(), verify.DefaultOptions()); err != nil {
+			if err := rollout.Score(context.Background(), rec, verify.Rewards{Scheme: verify.SchemeMAA, Logic: verify.DefaultOptions(), Math: verify.DefaultOptions()}, nil); err != nil {
 				t.Fatalf("%s row %d: %v", path, i+1, err)
 			}
 			want := 3.0

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aha-inference/aha/engine"
 	"github.com/aha-inference/aha/internal/shared"
+	"github.com/aha-inference/aha/loader"
 )
 
 // TestCompletionTextJoinsPrompt checks, on every fixture in both of its
@@ -29,27 +30,27 @@ func TestCompletionTextJoinsPrompt(t *testing.T) {
 			if rel != "" {
 				path = shared.Path(t, rel)
 			}
-			l, err := load(path, 2)
+			l, err := loader.Load(path, loader.Options{Threads: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer l.close()
-			e, err := l.engine(engine.Options{CacheTokens: 2048})
+			defer l.Close()
+			e, err := l.Engine(engine.Options{CacheTokens: 2048})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer e.Close()
 			spaced := 0
 			for _, prompt := range []string{"Answer:", "Once upon a time", "Ünïcödé 日本語のテ"} {
-				ids := l.tok.Encode(prompt, l.tok.AddBOS())
+				ids := l.Tokenizer.Encode(prompt, l.Tokenizer.AddBOS())
 				out, err := e.Generate(context.Background(), engine.Request{Prompt: ids, N: 6, MaxTokens: 16,
 					Sampling: engine.SamplingParams{Temperature: 1, Seed: 7}}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				head := l.tok.Decode(ids, true)
+				head := l.Tokenizer.Decode(ids, true)
 				for _, s := range out.Samples {
-					all := l.tok.Decode(slices.Concat(ids, s.Tokens), true)
+					all := l.Tokenizer.Decode(slices.Concat(ids, s.Tokens), true)
 					if head+s.Text != all {
 						t.Errorf("prompt %q, sample %d: %q + %q != %q", prompt, s.Index, head, s.Text, all)
 					}

@@ -179,9 +179,11 @@ func task(row map[string]any, field, answer string) (string, error) {
 // none, so that the row is refused rather than scored as math. It returns
 // "" for other names.
 func TaskName(name, answer string) string {
-	switch name = strings.ToLower(name); {
-	case name == "deduction" || name == "induction" || name == "abduction":
+	name = strings.ToLower(name)
+	if t, ok := verify.For(name); ok && t.Logic {
 		return name
+	}
+	switch {
 	case name == "sequence":
 		return "induction"
 	case strings.Contains(name, "logic"):

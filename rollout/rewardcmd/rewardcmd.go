@@ -38,6 +38,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/aha-inference/aha/rollout/verify"
 )
 
 const (
@@ -48,11 +50,11 @@ const (
 // Reward is the program's answer. Only Reward is required; the others,
 // when present, replace the built-in verifier's values.
 type Reward struct {
-	Reward          float64  `json:"reward"`
-	RewardFormat    *float64 `json:"reward_format,omitempty"`
-	RewardAnswer    *float64 `json:"reward_answer,omitempty"`
-	Verdict         *string  `json:"verdict,omitempty"`
-	ExtractedAnswer *string  `json:"extracted_answer,omitempty"`
+	Reward          float64         `json:"reward"`
+	RewardFormat    *float64        `json:"reward_format,omitempty"`
+	RewardAnswer    *float64        `json:"reward_answer,omitempty"`
+	Verdict         *verify.Verdict `json:"verdict,omitempty"`
+	ExtractedAnswer *string         `json:"extracted_answer,omitempty"`
 }
 
 // Process is a running reward program. Score may be called from many

@@ -181,10 +181,14 @@ func mustGenerate(t *testing.T, g Generator, seed uint64, level, index int) Inst
 }
 
 func TestGenerateRejectsBadArguments(t *testing.T) {
-	for name, g := range Generators {
+	for _, task := range registry {
+		g, err := Lookup(task.name, "aha", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, c := range []struct{ level, index int }{{0, 0}, {MaxLevel + 1, 0}, {1, -1}} {
 			if _, err := g.Generate(1, c.level, c.index); err == nil {
-				t.Errorf("%s: level %d index %d accepted", name, c.level, c.index)
+				t.Errorf("%s: level %d index %d accepted", task.name, c.level, c.index)
 			}
 		}
 	}

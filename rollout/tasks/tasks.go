@@ -10,6 +10,8 @@ package tasks
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 )
 
 // Instance is one generated puzzle.
@@ -40,38 +42,62 @@ type Options struct {
 	UnsatShare float64
 }
 
-// Styles maps a style to its generators' constructors: "aha" (the
-// default, the generators of Generators) and "maa", the distributions,
-// prompt wording and answer layout of Meta-Ability-Alignment's released
-// data. The options are checked by Lookup.
-var Styles = map[string]map[string]func(Options) Generator{
-	"aha": {
-		"deduction": func(Options) Generator { return Deduction{} },
-		"induction": func(o Options) Generator { return Induction{HideHint: o.Hint == "hide"} },
-		"abduction": func(Options) Generator { return Abduction{} },
-	},
-	"maa": {
-		"deduction": func(o Options) Generator { return DeductionMAA{UnsatShare: o.UnsatShare} },
-		"induction": func(o Options) Generator { return InductionMAA{Hint: o.Hint == "show"} },
-		"abduction": func(Options) Generator { return AbductionMAA{} },
-	},
+// task is a registered task: its name and its generators' constructors
+// by style.
+type task struct {
+	name   string
+	styles map[string]func(Options) Generator
+}
+
+// registry holds every task with its generators' constructors in each
+// style: "aha" (the default) and "maa", the distributions, prompt wording
+// and answer layout of Meta-Ability-Alignment's released data. The
+// options are checked by Lookup.
+var registry = []task{
+	{"deduction", map[string]func(Options) Generator{
+		"aha": func(Options) Generator { return Deduction{} },
+		"maa": func(o Options) Generator { return DeductionMAA{UnsatShare: o.UnsatShare} },
+	}},
+	{"induction", map[string]func(Options) Generator{
+		"aha": func(o Options) Generator { return Induction{HideHint: o.Hint == "hide"} },
+		"maa": func(o Options) Generator { return InductionMAA{Hint: o.Hint == "show"} },
+	}},
+	{"abduction", map[string]func(Options) Generator{
+		"aha": func(Options) Generator { return Abduction{} },
+		"maa": func(Options) Generator { return AbductionMAA{} },
+	}},
+}
+
+// Names lists the tasks, "deduction, induction or abduction", for error
+// messages.
+func Names() string {
+	names := make([]string, len(registry))
+	for i, t := range registry {
+		names[i] = t.name
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// Known reports whether a task of that name can be generated.
+func Known(name string) bool {
+	return slices.ContainsFunc(registry, func(t task) bool { return t.name == name })
 }
 
 // Lookup returns the generator of a task in a style, with options.
-func Lookup(task, style string, opt Options) (Generator, error) {
-	gens, ok := Styles[style]
-	if !ok {
-		return nil, fmt.Errorf("unknown style %q (want aha or maa)", style)
+func Lookup(name, style string, opt Options) (Generator, error) {
+	i := slices.IndexFunc(registry, func(t task) bool { return t.name == name })
+	if i < 0 {
+		return nil, fmt.Errorf("unknown task %q (want %s)", name, Names())
 	}
-	gen, ok := gens[task]
+	gen, ok := registry[i].styles[style]
 	switch {
 	case !ok:
-		return nil, fmt.Errorf("unknown task %q (want deduction, induction or abduction)", task)
+		return nil, fmt.Errorf("unknown style %q (want aha or maa)", style)
 	case opt.Hint != "" && opt.Hint != "show" && opt.Hint != "hide":
 		return nil, fmt.Errorf("hint %q: want show or hide", opt.Hint)
 	case opt.UnsatShare < 0 || opt.UnsatShare > 1:
 		return nil, fmt.Errorf("unsatisfiable share %g: want 0 to 1", opt.UnsatShare)
-	case opt.UnsatShare > 0 && task == "deduction" && style != "maa":
+	case opt.UnsatShare > 0 && name == "deduction" && style != "maa":
 		// aha's deduction builds every formula true under a hidden
 		// assignment, so it has no unsatisfiable sets to offer.
 		return nil, fmt.Errorf("unsatisfiable deduction puzzles come in the maa style only")
@@ -81,13 +107,6 @@ func Lookup(task, style string, opt Options) (Generator, error) {
 
 // MaxLevel is the hardest difficulty level of every task.
 const MaxLevel = 5
-
-// Generators maps each task name to its generator.
-var Generators = map[string]Generator{
-	"deduction": Deduction{},
-	"induction": Induction{},
-	"abduction": Abduction{},
-}
 
 // newRand returns the random stream of one instance. Seeding the PCG from the
 // (seed, level, index) triple rather than advancing one shared stream makes

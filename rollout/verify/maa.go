@@ -82,30 +82,32 @@ func LogicTask(truth string) string {
 }
 
 // maaScorer reads the ground truth and returns the judge of an answer
-// (the stripped text inside <answer>).
+// (the stripped text inside <answer>) of the task the truth is of.
 func maaScorer(truth string) (func(answer string) Verdict, error) {
-	switch LogicTask(truth) {
-	case "deduction":
-		return labelScorer(truth, "true", "false"), nil
-	case "induction":
-		want, ok := pyInt(truth)
-		if !ok {
-			return nil, errors.New("not an integer")
-		}
-		return func(answer string) Verdict {
-			got, ok := pyInt(answer)
-			switch {
-			case !ok:
-				return Unparseable
-			case got.Cmp(want) != 0:
-				return Wrong
-			}
-			return Correct
-		}, nil
-	case "abduction":
-		return labelScorer(truth, "reachable", "unreachable"), nil
+	t, ok := For(LogicTask(truth))
+	if !ok {
+		return nil, errors.New("neither an assignment, an integer nor reachability judgements")
 	}
-	return nil, errors.New("neither an assignment, an integer nor reachability judgements")
+	return t.maa(truth)
+}
+
+// maaInteger judges a bare integer answer, as the reference does for
+// induction.
+func maaInteger(truth string) (func(answer string) Verdict, error) {
+	want, ok := pyInt(truth)
+	if !ok {
+		return nil, errors.New("not an integer")
+	}
+	return func(answer string) Verdict {
+		got, ok := pyInt(answer)
+		switch {
+		case !ok:
+			return Unparseable
+		case got.Cmp(want) != 0:
+			return Wrong
+		}
+		return Correct
+	}, nil
 }
 
 // labelScorer judges "NAME is LABEL" answers. The truth holds one

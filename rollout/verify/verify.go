@@ -2,7 +2,9 @@
 // format reward for the <think>…</think><answer>…</answer> layout, an answer
 // reward for the logic tasks of package rollout/tasks, and a math reward
 // that extracts the answer in tiers (Extract) and compares it with the
-// reference by value (package mathexpr).
+// reference by value (package mathexpr). Each task's verifier is
+// registered by name once (For), and the reward scheme and weights of a
+// run are Rewards.
 package verify
 
 import (
@@ -27,6 +29,9 @@ const (
 	// Unverifiable: the answer is beyond the budgets of the math checker
 	// (10^{10^{10}}, a huge or deeply nested expression).
 	Unverifiable Verdict = "unverifiable"
+	// RewardError: the reward command failed on the sample, so it has no
+	// reward (0); the record says why.
+	RewardError Verdict = "reward_error"
 )
 
 // Result is the score of one completion.
@@ -102,19 +107,24 @@ func answerText(completion string) string {
 // its ground truth Answer. The error reports an unknown task or a truth the
 // task's parser rejects, never a bad completion.
 func Logic(task, completion, truth string, opt Options) (Result, error) {
-	parse, ok := parsers[task]
-	if !ok {
-		return Result{}, fmt.Errorf("verify: unknown task %q", task)
+	t, ok := For(task)
+	if !ok || !t.Logic {
+		return Result{}, fmt.Errorf("verify: unknown logic task %q", task)
 	}
-	want, err := parse(truth)
+	return t.logic(completion, truth, opt)
+}
+
+// logic is Logic for the task t.
+func (t Task) logic(completion, truth string, opt Options) (Result, error) {
+	want, err := t.parse(truth)
 	if err != nil {
-		return Result{}, fmt.Errorf("verify %s: ground truth %q: %w", task, truth, err)
+		return Result{}, fmt.Errorf("verify %s: ground truth %q: %w", t.Name, truth, err)
 	}
 	if !WellFormed(completion, opt.PrefilledThink) {
 		return result(opt.FormatBad, opt.Unparseable, "", FormatError), nil
 	}
 	text := answerText(completion)
-	got, err := parse(text)
+	got, err := t.parse(text)
 	if _, verdict := want[""]; err == nil && !verdict {
 		// Statements about names the puzzle does not have ("it is true")
 		// are chatter, not answers. A truth under the empty name (an
@@ -135,15 +145,6 @@ func Logic(task, completion, truth string, opt Options) (Result, error) {
 
 func result(format, answer float64, extracted string, v Verdict) Result {
 	return Result{Reward: format + answer, RewardFormat: format, RewardAnswer: answer, ExtractedAnswer: extracted, Verdict: v}
-}
-
-// parsers read an answer into name → value statements (the integer
-// answer of induction has the empty name), so answers compare whatever
-// their case, spacing, order or numbering.
-var parsers = map[string]func(string) (map[string]string, error){
-	"deduction": parseAssignment,
-	"abduction": func(s string) (map[string]string, error) { return parseLabels(s, reachRE) },
-	"induction": parseInteger,
 }
 
 var (

@@ -1,4 +1,4 @@
-package main
+package rollout
 
 import (
 	"bytes"
@@ -7,13 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aha-inference/aha/internal/progress"
 	"github.com/aha-inference/aha/rollout/verify"
 )
 
-// TestVerifyLines: every input layout is read, bad lines get an error and
+// TestScoreLines: every input layout is read, bad lines get an error and
 // the run goes on, and output keeps the input's order and members.
-func TestVerifyLines(t *testing.T) {
+func TestScoreLines(t *testing.T) {
 	in := strings.Join([]string{
 		`{"id":1,"completion":"so \\boxed{4}","answer":"4"}`,
 		`{"id":2,"response":"the final answer is $\\frac{1}{2}$","reward_model":{"ground_truth":"0.5"}}`,
@@ -22,11 +21,13 @@ func TestVerifyLines(t *testing.T) {
 		`{"id":5,"completion":"<think>x</think><answer>A is True B is False</answer>","solution":"(1) A is True (2) B is False","task":"deduction"}`,
 		`{"id":6,"completion":"\\boxed{3}","ground_truth":"4","task":"nonsense"}`,
 	}, "\n") + "\n"
-	mathW, logicW := verify.DefaultMathOptions(), verify.DefaultOptions()
-	v := &verifier{logicW: logicW, mathW: mathW}
 	var out bytes.Buffer
-	if _, err := v.run(context.Background(), strings.NewReader(in), &out, 3, progress.New(&out, "verify", 6)); err != nil {
+	st, err := ScoreLines(context.Background(), strings.NewReader(in), &out, LineOptions{Rewards: verify.DefaultRewards(), Workers: 3})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if st.Lines != 6 || st.Correct != 3 || st.Errors != 3 || st.Reward != 5 {
+		t.Errorf("stats %+v, want 6 lines, 3 correct, 3 errors, reward 5", st)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 6 {
