@@ -6,6 +6,7 @@ import (
 	"log"
 
 	"github.com/aha-inference/aha/engine"
+	"github.com/aha-inference/aha/kernels"
 	"github.com/aha-inference/aha/model"
 	"github.com/aha-inference/aha/tokenizer"
 )
@@ -18,6 +19,9 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer m.Close()
+	cpu := kernels.NewCPU(0) // the default thread count
+	defer cpu.Close()
+	m.SetBackend(cpu)
 	tok, err := tokenizer.FromGGUF(m.GGUF)
 	if err != nil {
 		log.Fatal(err)

@@ -144,6 +144,7 @@ func openAdapter(dir string, shape func(name string) []int64) (*adapter, error) 
 // base weights they change, checking every name and shape.
 func adapterPairs(adapter *safetensors.File, shape func(name string) []int64, c *adapterConfig, targets []string) (map[string]*loraPair, error) {
 	pairs := map[string]*loraPair{}
+	var order []string // the weights in the file's order, so the first error named is always the same
 	for _, t := range adapter.Tensors {
 		module, factor, ok := strings.Cut(strings.TrimPrefix(t.Name, "base_model.model."), ".lora_")
 		if !ok || (factor != "A.weight" && factor != "B.weight") {
@@ -161,6 +162,7 @@ func adapterPairs(adapter *safetensors.File, shape func(name string) []int64, c 
 		if p == nil {
 			p = &loraPair{}
 			pairs[weight] = p
+			order = append(order, weight)
 		}
 		if factor == "A.weight" {
 			p.a = t
@@ -168,8 +170,8 @@ func adapterPairs(adapter *safetensors.File, shape func(name string) []int64, c 
 			p.b = t
 		}
 	}
-	for weight, p := range pairs {
-		ws := shape(weight)
+	for _, weight := range order {
+		p, ws := pairs[weight], shape(weight)
 		if p.a == nil || p.b == nil {
 			return nil, fmt.Errorf("adapter has only one of lora_A and lora_B for %s", weight)
 		}
