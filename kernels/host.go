@@ -2,7 +2,9 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 
+	"github.com/aha-inference/aha/internal/mmap"
 	"github.com/aha-inference/aha/quant"
 )
 
@@ -21,10 +23,17 @@ func host(b Buffer) []float32 { return b.(HostBuffer) }
 
 // hostPool is the KVPool of the CPU backends: per layer, a pool of keys
 // and one of values, blocks × blockSize rows of width elements of typ.
+//
+// The pool lives outside the Go heap. At hundreds of megabytes it would be
+// most of the live heap, and the collector lets garbage grow to the size
+// of the live heap before it collects, so a pool on the heap costs up to
+// twice its size in resident memory; outside it, a page is resident once
+// written.
 type hostPool struct {
 	typ              quant.Type
 	blockSize, width int
 	keys, values     [][]byte
+	free             func() // unmaps the pool; nil once done
 }
 
 func newHostPool(layers, blocks, blockSize, width int, t quant.Type) (*hostPool, error) {
@@ -35,16 +44,27 @@ func newHostPool(layers, blocks, blockSize, width int, t quant.Type) (*hostPool,
 	if layers < 0 || blocks < 0 || blockSize <= 0 || width < 0 {
 		return nil, fmt.Errorf("KV pool: %d layers of %d blocks of %d positions of %d elements", layers, blocks, blockSize, width)
 	}
-	p := &hostPool{typ: t, blockSize: blockSize, width: width, keys: make([][]byte, layers), values: make([][]byte, layers)}
+	n := blocks * blockSize * width * es // bytes of one layer's keys (or values)
+	if blocks > 0 && width > 0 && (n/blocks/width != blockSize*es || n > math.MaxInt/max(2*layers, 1)) {
+		return nil, fmt.Errorf("KV pool: %d layers of %d blocks of %d positions of %d elements overflow", layers, blocks, blockSize, width)
+	}
+	data, free := mmap.AllocPages(2 * layers * n)
+	p := &hostPool{typ: t, blockSize: blockSize, width: width, keys: make([][]byte, layers), values: make([][]byte, layers), free: free}
 	for l := range p.keys {
-		p.keys[l] = make([]byte, blocks*blockSize*width*es)
-		p.values[l] = make([]byte, blocks*blockSize*width*es)
+		p.keys[l] = data[2*l*n : (2*l+1)*n : (2*l+1)*n]
+		p.values[l] = data[(2*l+1)*n : (2*l+2)*n : (2*l+2)*n]
 	}
 	return p, nil
 }
 
-// Free does nothing: the garbage collector takes the pool back.
-func (p *hostPool) Free() {}
+// Free unmaps the pool; nothing may read it afterwards (the model's cache
+// frees its pool when the cache itself is unreachable).
+func (p *hostPool) Free() {
+	if p.free != nil {
+		p.free()
+		p.free, p.keys, p.values = nil, nil, nil
+	}
+}
 
 // kv is layer's view of the pool for a sequence with the given block table.
 func (p *hostPool) kv(layer int, blocks []int) KV {

@@ -87,11 +87,19 @@ var touchSink byte
 // weights (the CPU backend's rearranged matrices) and the function that
 // gives them back. Where it can, the memory is 2 MiB-aligned and advised
 // into huge pages, for the same reason as mapped weights (see mapFile).
-func Alloc(n int) ([]byte, func()) {
+func Alloc(n int) ([]byte, func()) { return allocate(n, true) }
+
+// AllocPages is Alloc in ordinary pages, for memory written a little at a
+// time from its start, as a KV cache fills: only the pages written become
+// resident, where a 2 MiB page would bring in up to 2 MiB around the first
+// byte written.
+func AllocPages(n int) ([]byte, func()) { return allocate(n, false) }
+
+func allocate(n int, huge bool) ([]byte, func()) {
 	if n <= 0 {
 		return nil, func() {}
 	}
-	return alloc(n)
+	return alloc(n, huge)
 }
 
 // Release tells the kernel this process no longer needs the pages of b, a

@@ -30,7 +30,14 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	return data, func() error { return unix.MunmapPtr(p, uintptr(size)) }, nil
 }
 
-func alloc(n int) ([]byte, func()) {
+func alloc(n int, huge bool) ([]byte, func()) {
+	if !huge {
+		b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil { // out of address space: let the Go heap say so
+			return make([]byte, n), func() {}
+		}
+		return b, func() { unix.Munmap(b) }
+	}
 	p, err := mapAligned(n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, -1)
 	if err != nil { // out of address space: let the Go heap say so
 		return make([]byte, n), func() {}

@@ -22,7 +22,7 @@ func smallPages(*File, int) bool { return false }
 
 func dropCache(*File) error { return nil }
 
-func alloc(n int) ([]byte, func()) { return make([]byte, n), func() {} }
+func alloc(n int, _ bool) ([]byte, func()) { return make([]byte, n), func() {} }
 
 func release([]byte) {}
 

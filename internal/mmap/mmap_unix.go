@@ -21,7 +21,9 @@ func smallPages(*File, int) bool { return false }
 
 func dropCache(*File) error { return nil }
 
-func alloc(n int) ([]byte, func()) {
+// alloc maps ordinary pages whether or not huge ones are asked for: huge
+// pages are advised on Linux only.
+func alloc(n int, _ bool) ([]byte, func()) {
 	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
 		return make([]byte, n), func() {}
