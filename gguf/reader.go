@@ -44,36 +44,20 @@ func Open(path string) (*File, error) {
 // Prefault reads the mapped file into memory (see mmap.File.Prefault);
 // a parsed in-memory file has nothing to read.
 func (f *File) Prefault(done func(bytes int64)) {
-	if f.m != nil {
-		f.m.Prefault(done)
-	}
+	f.m.Prefault(done)
 }
 
 // Release drops b, bytes of the mapped file, from the process's resident
 // memory (see mmap.File.Release).
 func (f *File) Release(b []byte) {
-	if f.m != nil {
-		f.m.Release(b)
-	}
+	f.m.Release(b)
 }
 
 // Size is the file's size in bytes.
-func (f *File) Size() int64 {
-	if f.m == nil {
-		return 0
-	}
-	return int64(len(f.m.Data))
-}
+func (f *File) Size() int64 { return f.m.Size() }
 
 // Close unmaps the file. Tensor data must not be used afterwards.
-func (f *File) Close() error {
-	if f.m == nil {
-		return nil
-	}
-	err := f.m.Close()
-	f.m = nil
-	return err
-}
+func (f *File) Close() error { return f.m.Close() }
 
 // ErrTruncated reports a file that ends before its header says it should.
 var ErrTruncated = errors.New("file is truncated")

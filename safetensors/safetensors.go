@@ -62,27 +62,13 @@ func Open(path string) (*File, error) {
 // Close unmaps the file.
 // Prefault reads the mapped file into memory (see mmap.File.Prefault).
 func (f *File) Prefault(done func(bytes int64)) {
-	if f.m != nil {
-		f.m.Prefault(done)
-	}
+	f.m.Prefault(done)
 }
 
 // Size is the file's size in bytes.
-func (f *File) Size() int64 {
-	if f.m == nil {
-		return 0
-	}
-	return int64(len(f.m.Data))
-}
+func (f *File) Size() int64 { return f.m.Size() }
 
-func (f *File) Close() error {
-	if f.m == nil {
-		return nil
-	}
-	err := f.m.Close()
-	f.m = nil
-	return err
-}
+func (f *File) Close() error { return f.m.Close() }
 
 type headerEntry struct {
 	DType       string  `json:"dtype"`
@@ -277,9 +263,7 @@ func (c *Checkpoint) Prefault(done func(bytes int64)) {
 // resident memory (see mmap.File.Release).
 func (c *Checkpoint) Release(b []byte) {
 	for _, f := range c.Files {
-		if f.m != nil {
-			f.m.Release(b)
-		}
+		f.m.Release(b)
 	}
 }
 

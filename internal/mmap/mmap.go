@@ -38,7 +38,9 @@ func Open(path string) (*File, error) {
 	return &File{Data: data, path: path, unmap: unmap}, nil
 }
 
-// Close unmaps the file; Data must not be used afterwards.
+// Close unmaps the file; Data must not be used afterwards. The methods of
+// File take a nil *File as a file with nothing mapped (a format parsed from
+// bytes in memory), so the formats' readers need no checks of their own.
 func (m *File) Close() error {
 	if m == nil || m.unmap == nil {
 		return nil
@@ -57,7 +59,7 @@ func (m *File) Close() error {
 // the pages it comes back in stay for later loads.
 func (m *File) Prefault(done func(bytes int64)) {
 	const chunk = 64 << 20
-	if len(m.Data) == 0 {
+	if m == nil || len(m.Data) == 0 {
 		return
 	}
 	adviseHuge(m.Data)
@@ -106,7 +108,19 @@ func allocate(n int, huge bool) ([]byte, func()) {
 // part of the mapping (whole pages inside it): they leave its resident set
 // and come back from the page cache or the file if read again. The CPU
 // backend releases the matrices it keeps a packed copy of.
-func (m *File) Release(b []byte) { releaseInside(m.Data, b) }
+func (m *File) Release(b []byte) {
+	if m != nil {
+		releaseInside(m.Data, b)
+	}
+}
+
+// Size is the mapped file's size in bytes.
+func (m *File) Size() int64 {
+	if m == nil {
+		return 0
+	}
+	return int64(len(m.Data))
+}
 
 // releaseInside releases the whole pages of b if b lies inside data.
 func releaseInside(data, b []byte) {

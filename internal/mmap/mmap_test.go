@@ -100,3 +100,14 @@ func mapBytes(t *testing.T, b []byte) *File {
 	t.Cleanup(func() { m.Close() })
 	return m
 }
+
+// A nil *File is a file with nothing mapped: the formats' readers call its
+// methods for files parsed from memory.
+func TestNilFile(t *testing.T) {
+	var m *File
+	m.Prefault(func(int64) { t.Error("a nil file prefaulted bytes") })
+	m.Release(make([]byte, 4096))
+	if m.Size() != 0 || m.Close() != nil {
+		t.Errorf("nil file: size %d, close %v", m.Size(), m.Close())
+	}
+}
