@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 
 	"github.com/aha-inference/aha/kernels"
@@ -277,6 +278,10 @@ func (c *Cache) Forward(steps []Step) ([][]float32, error) {
 	for _, st := range steps {
 		st.Seq.len += len(st.Tokens)
 	}
+	// The pool may live outside the Go heap and is freed when the cache is
+	// collected (NewCache): the cache must stay reachable until the
+	// backend's last read of it, whatever the caller still holds.
+	runtime.KeepAlive(c)
 	return out, nil
 }
 
